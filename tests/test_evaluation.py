@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from tinybert_lab import data, evaluation, models
+from tinybert_lab.errors import TinyBertLabError
+
+
+def test_binary_f1_by_hand():
+    predicted = torch.tensor([1, 1, 0, 0, 1])
+    labels = torch.tensor([1, 0, 1, 0, 1])
+    # TP=2, FP=1, FN=1 -> 2*2 / (4 + 1 + 1)
+    assert evaluation.binary_f1(predicted, labels) == pytest.approx(4 / 6)
+    assert evaluation.binary_f1(torch.tensor([0, 0]), torch.tensor([1, 0])) == 0.0
+
+
+def test_predict_returns_dataset_order_despite_length_sorting(tokenizer, sst2):
+    student = models.build_student("mini2", tokenizer=tokenizer, seed=0).eval()
+    subset = sst2["validation"].select(range(40))
+    enc = data.encode(subset, tokenizer)
+    logits, idx = evaluation.predict(student, enc, tokenizer, batch_size=7)
+    assert idx.tolist() == list(range(40))
+    with torch.no_grad():
+        for i in (0, 13, 39):
+            one = tokenizer(subset[i]["sentence"], return_tensors="pt")
+            torch.testing.assert_close(logits[i], student(**one).logits[0], rtol=1e-4, atol=1e-5)
+
+
+def test_evaluate_accuracy_agrees_with_its_error_list(tokenizer, sst2):
+    student = models.build_student("mini2", tokenizer=tokenizer, seed=0)
+    result = evaluation.evaluate(student, sst2["validation"], tokenizer)
+    assert result.n == 872
+    assert result.accuracy == pytest.approx(1 - len(result.misclassified) / 872)
+    worst = result.misclassified[0]
+    assert set(worst) == {"idx", "text", "label", "predicted", "probabilities"}
+    assert worst["text"] == sst2["validation"][worst["idx"]]["sentence"]
+    assert worst["predicted"] != worst["label"] == sst2["validation"][worst["idx"]]["label"]
+    confidences = [max(e["probabilities"]) for e in result.misclassified]
+    assert confidences == sorted(confidences, reverse=True)
+    assert 0.0 <= result.f1 <= 1.0
+
+
+def test_benchmark_table_side_by_side(tokenizer, sst2):
+    small = {"a": models.build_student("mini2", tokenizer=tokenizer), "b": models.build_student("bert_tiny", tokenizer=tokenizer)}
+    table = evaluation.benchmark_inference(small, sst2["validation"].select(range(64)), tokenizer,
+                                           threads=1, accuracy={"a": 0.5})
+    assert [r["model"] for r in table.rows] == ["a", "b"]
+    assert table.rows[0]["speedup"] == 1.0 and table.rows[1]["speedup"] > 0
+    assert all(r["threads"] == 1 and r["batch_size"] == 32 for r in table.rows)
+    assert table.rows[1]["params_m"] < table.rows[0]["params_m"]
+    md = table.to_markdown().splitlines()
+    assert md[0].startswith("| model | accuracy | params (M)") and md[2].startswith("| a | 50.0% |")
+    assert md[3].startswith("| b |  |")
+    assert torch.get_num_threads() == 2  # restored
+    with pytest.raises(TinyBertLabError, match="at least one model"):
+        evaluation.benchmark_inference({}, sst2["validation"], tokenizer)

