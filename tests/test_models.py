@@ -177,7 +177,9 @@ def test_teacher_path_that_is_not_bert(tmp_path):
 
 
 def test_unknown_hub_name_offline_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # fail fast, no retries
     with pytest.raises(TinyBertLabError, match="Offline, use load_teacher\\(\\)"):
         models.load_teacher("no-such-user/no-such-bert")
 
