@@ -200,6 +200,28 @@ def test_collate_pads_and_masks(train_small, tokenizer):
     assert set(data.model_inputs(batch)) == {"input_ids", "attention_mask", "token_type_ids"}
 
 
+def test_dynamic_masking_rates_and_special_tokens(train_small, tokenizer):
+    batch = next(iter(data.make_loader(train_small, tokenizer, batch_size=512, seed=0)))
+    masked = data.mask_tokens(batch, tokenizer, 0.15, torch.Generator().manual_seed(0))
+    again = data.mask_tokens(batch, tokenizer, 0.15, torch.Generator().manual_seed(0))
+    assert torch.equal(masked["input_ids"], again["input_ids"])  # seeded
+    picked, ids = masked["masked"], masked["input_ids"]
+    real = (batch["attention_mask"] == 1).sum() - 2 * batch["input_ids"].shape[0]  # minus [CLS], [SEP]
+    assert 0.12 < picked.sum() / real < 0.18
+    assert not picked[:, 0].any() and not picked[batch["attention_mask"] == 0].any()
+    assert (ids[~picked] == batch["input_ids"][~picked]).all()  # only picked positions change
+    share_mask = (ids[picked] == tokenizer.mask_token_id).float().mean()
+    assert 0.74 < share_mask < 0.86
+    assert torch.equal(batch["input_ids"], next(iter(data.make_loader(train_small, tokenizer, batch_size=512, seed=0)))["input_ids"])
+
+
+def test_plain_text_file_for_general_distillation(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("first sentence .\n\n second one .\n")
+    ds = data.load_text_file(path)
+    assert list(ds["text"]) == ["first sentence .", "second one ."] and list(ds["label"]) == [-1, -1]
+
+
 def test_loader_refuses_raw_or_empty_data(sst2, tokenizer):
     with pytest.raises(TinyBertLabError, match="encode"):
         data.make_loader(sst2["validation"], tokenizer)

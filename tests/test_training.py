@@ -117,3 +117,59 @@ def test_finetune_teacher_caches_and_reloads(tmp_cache, tokenizer, small_train):
     other = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, progress=False,
                                       config=training.TrainConfig(steps=2, batch_size=8, seed=1))
     assert not other.from_cache and other.path != first.path  # a new config trains again
+
+
+# ---------------------------------------------------------------- checkpoints and guard rails
+def _tiny_student(tokenizer):
+    return models.build_student("bert_tiny", tokenizer=tokenizer, seed=0)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resume_after_interruption_ends_with_the_same_weights(tokenizer, small_train, tmp_path):
+    enc = data.encode(small_train, tokenizer)
+    config = training.TrainConfig(steps=6, batch_size=8, learning_rate=1e-3, checkpoint_every=2, log_every=1)
+    straight = _tiny_student(tokenizer)  # dropout stays on: the RNG state must be restored too
+    h_straight = training.fit(training.LabelObjective(straight), enc, tokenizer, config, progress=False,
+                              checkpoint_dir=tmp_path / "a")
+
+    def crash(step, history):
+        if step == 3:
+            raise _Stop
+
+    interrupted = _tiny_student(tokenizer)
+    with pytest.raises(_Stop):
+        training.fit(training.LabelObjective(interrupted), enc, tokenizer, config, progress=False,
+                     checkpoint_dir=tmp_path / "b", callbacks=[crash])
+    resumed = _tiny_student(tokenizer)
+    h_resumed = training.fit(training.LabelObjective(resumed), enc, tokenizer, config, progress=False,
+                             checkpoint_dir=tmp_path / "b", resume=True)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert h_resumed.loss == h_straight.loss and h_resumed.step == list(range(1, 7))
+
+
+def test_nan_loss_stops_training_and_names_the_term(tokenizer, small_train):
+    class Broken(training.LabelObjective):
+        def __init__(self, student):
+            super().__init__(student)
+            self.weights = {"hard_label": 1.0, "attention": 1.0}
+
+        def loss_terms(self, batch):
+            terms = super().loss_terms(batch)
+            return {**terms, "attention": terms["hard_label"] * float("nan")}
+
+    student = _tiny_student(tokenizer)
+    before = student.classifier.weight.detach().clone()
+    with pytest.raises(TinyBertLabError, match="The 'attention' loss became nan at step 1"):
+        training.fit(Broken(student), data.encode(small_train, tokenizer), tokenizer,
+                     training.TrainConfig(steps=2), progress=False)
+    assert torch.equal(before, student.classifier.weight)  # no bad update applied
+
+
+def test_resume_needs_a_folder(tokenizer, small_train):
+    with pytest.raises(TinyBertLabError, match="resume=True needs checkpoint_dir"):
+        training.fit(training.LabelObjective(_tiny_student(tokenizer)), data.encode(small_train, tokenizer),
+                     tokenizer, training.TrainConfig(steps=1), progress=False, resume=True)

@@ -1,10 +1,17 @@
-"""Supervised training: fine-tune a teacher (or train a student on labels alone).
+"""The training loop, shared by teacher fine-tuning, label-only students and distillation.
 
-``finetune_teacher()`` is what notebook 02 calls: it fine-tunes the offline MiniLM on SST-2 and
-caches the result, so the second call loads it in a second instead of training again.
-``train_classifier()`` is the loop underneath: AdamW, linear warmup then decay, gradient
-clipping, gradient accumulation, length-bucketed batches, a tqdm progress bar, and a loss
-history the notebooks plot.
+``fit(objective, encoded, tokenizer, config)`` trains any *objective*: an ``nn.Module`` with a
+``student`` (the model that learns and gets evaluated), a ``weights`` dict and a
+``loss_terms(batch) -> {name: unweighted scalar}`` method. The total loss is
+``Σ weights[name] · term``. ``LabelObjective`` (cross-entropy on labels) is the simplest one;
+``distill.Distiller`` is the TinyBERT one. The loop gives every objective the same machinery:
+AdamW over every trainable parameter the objective holds, linear warmup then decay, gradient
+clipping and accumulation, length-bucketed batches, tqdm progress, per-term loss history,
+callbacks, periodic evaluation, CUDA autocast when a GPU is present, NaN guards naming the term,
+and checkpoints that an interrupted run resumes from, ending with the same weights.
+
+``finetune_teacher()`` (notebook 02) fine-tunes the offline MiniLM on SST-2 and caches the
+result, so a second call loads it in a second.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import random
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -19,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch import nn
 
 from . import data as data_lib
 from .errors import TinyBertLabError, reject_unknown_keys
@@ -28,11 +37,14 @@ from .settings import cache_dir
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of a supervised run; validated when built.
+    """Settings of a training run; validated when built.
 
-    ``steps`` counts optimizer updates; each update sees ``batch_size * grad_accumulation``
-    examples. ``warmup_ratio`` of the steps warm the learning rate up linearly from 0, the rest
-    decay it linearly to 0. ``eval_every=0`` evaluates only at the end (when eval data is given).
+    ``steps`` counts optimizer updates; each sees ``batch_size * grad_accumulation`` examples.
+    ``warmup_ratio`` of the steps warm the learning rate up linearly from 0, the rest decay it
+    linearly to 0. ``eval_every=0``: evaluate only at the end (when eval data is given).
+    ``checkpoint_every=0``: no checkpoints. ``mask_probability > 0`` applies BERT's dynamic
+    masking to every batch (general distillation). ``amp``: bfloat16 autocast on CUDA (ignored
+    on CPU). ``gradient_checkpointing``: recompute activations in backward to save memory.
     """
 
     steps: int = 400
@@ -46,27 +58,35 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 0
     log_every: int = 10
+    checkpoint_every: int = 0
     bucket: bool = True
+    mask_probability: float = 0.0
+    amp: bool = True
+    gradient_checkpointing: bool = False
 
     def __post_init__(self):
-        positive = ("steps", "batch_size", "grad_accumulation", "max_length", "log_every")
-        for name in positive:
-            value = getattr(self, name)
+        name = type(self).__name__
+        for key in ("steps", "batch_size", "grad_accumulation", "max_length", "log_every"):
+            value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise TinyBertLabError(f"TrainConfig.{name} must be a positive integer, got {value!r}.")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise TinyBertLabError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate!r}.")
+                raise TinyBertLabError(f"{name}.{key} must be a positive integer, got {value!r}.")
+        for key in ("eval_every", "checkpoint_every", "seed"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise TinyBertLabError(f"{name}.{key} must be an integer >= 0, got {value!r}.")
+        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < math.inf):
+            raise TinyBertLabError(f"{name}.learning_rate must be positive, got {self.learning_rate!r}.")
         if not 0 <= self.warmup_ratio < 1:
-            raise TinyBertLabError(f"TrainConfig.warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}.")
+            raise TinyBertLabError(f"{name}.warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}.")
         if self.weight_decay < 0 or self.max_grad_norm <= 0:
-            raise TinyBertLabError("TrainConfig.weight_decay must be >= 0 and max_grad_norm > 0.")
-        if self.eval_every < 0:
-            raise TinyBertLabError(f"TrainConfig.eval_every must be >= 0, got {self.eval_every!r}.")
+            raise TinyBertLabError(f"{name}.weight_decay must be >= 0 and max_grad_norm > 0.")
+        if not 0 <= self.mask_probability < 1:
+            raise TinyBertLabError(f"{name}.mask_probability must be in [0, 1), got {self.mask_probability!r}.")
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict):
         """Build from plain data; unknown keys are an error, never silently ignored."""
-        reject_unknown_keys(values, {f.name for f in fields(cls)}, "TrainConfig")
+        reject_unknown_keys(values, {f.name for f in fields(cls)}, cls.__name__)
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -77,16 +97,23 @@ class TrainConfig:
 class History:
     """What happened during training, ready to plot.
 
-    ``step``/``loss``/``lr``: one entry per logged optimizer step (loss averaged over the
-    micro-batches since the previous log); ``eval``: ``(step, accuracy)`` pairs; ``seconds``:
-    wall time of the training loop.
+    Per logged step: ``step``, ``loss`` (the weighted total), ``lr`` and ``terms[name]`` (each
+    term *unweighted*), all averaged over the micro-batches since the previous log. ``weights``
+    gives each term's weight, so ``weighted(name)`` is its contribution to ``loss``. ``eval``:
+    ``(step, accuracy)`` pairs; ``seconds``: wall time of the loop.
     """
 
     step: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
+    terms: dict[str, list[float]] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
     eval: list[tuple[int, float]] = field(default_factory=list)
     seconds: float = 0.0
+
+    def weighted(self, name: str) -> list[float]:
+        """A term's weighted contribution to the total loss, per logged step."""
+        return [self.weights[name] * value for value in self.terms[name]]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,18 +137,32 @@ def linear_warmup_decay(optimizer, total_steps: int, warmup_ratio: float):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def make_optimizer(model, learning_rate: float, weight_decay: float):
-    """AdamW with no weight decay on biases and LayerNorm weights (the BERT recipe)."""
+def make_optimizer(module: nn.Module, learning_rate: float, weight_decay: float):
+    """AdamW over every trainable parameter of ``module``, with no weight decay on biases and
+    LayerNorm weights (the BERT recipe). Frozen parameters (a teacher's) are left out."""
     decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        (no_decay if parameter.ndim < 2 else decay).append(parameter)
+    for parameter in module.parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim < 2 else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=learning_rate)
 
 
-def _check_labels(encoded, model) -> None:
+class LabelObjective(nn.Module):
+    """Plain supervised training: cross-entropy between ``student``'s logits and the labels."""
+
+    def __init__(self, student):
+        super().__init__()
+        self.student = student
+        self.weights = {"hard_label": 1.0}
+
+    def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        logits = self.student(**data_lib.model_inputs(batch)).logits
+        return {"hard_label": nn.functional.cross_entropy(logits, batch["labels"])}
+
+
+def check_labels(encoded, model) -> None:
+    """Refuse unlabeled data or labels outside ``0..num_labels-1`` before any training step."""
     labels = [x for x in list(encoded["label"]) if x != -1]
     if not labels:
         raise TinyBertLabError("The training data has no labels (all -1, e.g. SST-2's test split).")
@@ -133,9 +174,69 @@ def _check_labels(encoded, model) -> None:
         )
 
 
-def train_classifier(
-    model,
-    train_data,
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def _save_checkpoint(folder: Path, objective, optimizer, scheduler, state: dict) -> None:
+    """Everything needed to continue exactly: trainable weights, optimizer, scheduler, RNGs,
+    data position, history. Written to temporary files and renamed, so a crash mid-write
+    leaves the previous checkpoint intact."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    trainable = {k: v.detach().contiguous() for k, v in objective.state_dict().items() if not k.startswith("teacher.")}
+    save_file(trainable, str(folder / "trainable.safetensors.tmp"))
+    payload = {**state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+               "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}
+    torch.save(payload, folder / (CHECKPOINT_FILE + ".tmp"))
+    (folder / "trainable.safetensors.tmp").replace(folder / "trainable.safetensors")
+    (folder / (CHECKPOINT_FILE + ".tmp")).replace(folder / CHECKPOINT_FILE)
+
+
+def _load_checkpoint(folder: Path, objective, optimizer, scheduler) -> dict:
+    from safetensors.torch import load_file
+
+    payload = torch.load(folder / CHECKPOINT_FILE, weights_only=False)
+    missing, unexpected = objective.load_state_dict(load_file(str(folder / "trainable.safetensors")), strict=False)
+    missing = [k for k in missing if not k.startswith("teacher.")]
+    if missing or unexpected:
+        raise TinyBertLabError(
+            f"The checkpoint in {folder} does not fit this model (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}). Use another checkpoint_dir, or resume=False to start over."
+        )
+    optimizer.load_state_dict(payload.pop("optimizer"))
+    scheduler.load_state_dict(payload.pop("scheduler"))
+    torch.set_rng_state(payload.pop("torch_rng"))
+    random.setstate(payload.pop("python_rng"))
+    return payload
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+def _batch_stream(sampler, collate, epoch: int, position: int):
+    """Yield ``(epoch, position, batch)`` forever, starting mid-epoch when resuming. Skipped
+    batches cost nothing: the sampler's order is computed, no batch is built."""
+    while True:
+        sampler.set_epoch(epoch)
+        for index, rows in enumerate(sampler.batches()):
+            if index >= position:
+                yield epoch, index, collate(rows)
+        epoch, position = epoch + 1, 0
+
+
+def _teacher_to_eval(objective) -> None:
+    """A teacher inside an objective always runs in eval mode (no dropout)."""
+    if getattr(objective, "teacher", None) is not None:
+        objective.teacher.eval()
+
+
+def fit(
+    objective: nn.Module,
+    encoded,
     tokenizer,
     config: TrainConfig = TrainConfig(),
     *,
@@ -143,79 +244,121 @@ def train_classifier(
     callbacks: list[Callable[[int, History], None]] | None = None,
     progress: bool = True,
     description: str = "training",
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> History:
-    """Train ``model`` on labelled ``train_data`` (a raw dataset with text and labels).
+    """Train ``objective`` on an ``encode``-d dataset for ``config.steps`` optimizer steps.
 
-    Cross-entropy on the labels; unlabeled rows (-1) are refused. ``eval_data`` (raw) is scored
-    with ``evaluation.evaluate`` every ``config.eval_every`` steps and at the end. Each
-    ``callback(step, history)`` runs after every logged step (a live plot, say). Returns the
-    ``History``; the model is trained in place and left in eval mode.
+    ``eval_data`` (a raw labelled dataset) is scored with ``evaluation.evaluate`` every
+    ``config.eval_every`` steps and at the end. Each ``callback(step, history)`` runs after
+    every logged step (a live plot, say). With ``checkpoint_dir`` set and
+    ``config.checkpoint_every > 0``, a checkpoint is written every that many steps and at the
+    end; ``resume=True`` continues from the checkpoint there (same seed, same data → the same
+    final weights as an uninterrupted run). Returns the ``History``; the student is left in
+    eval mode.
     """
     from tqdm.auto import tqdm
 
     from .evaluation import evaluate
 
-    check_tokenizer_matches(model, tokenizer)
-    check_fits_positions(model, config.max_length)
-    encoded = data_lib.encode(train_data, tokenizer, max_length=config.max_length)
-    _check_labels(encoded, model)
+    student = objective.student
+    check_tokenizer_matches(student, tokenizer)
+    check_fits_positions(student, config.max_length)
+    if len(encoded) == 0:
+        raise TinyBertLabError("The training data is empty: nothing to train on.")
+    if objective.weights.get("hard_label", 0) > 0:
+        check_labels(encoded, student)
+    if resume and checkpoint_dir is None:
+        raise TinyBertLabError("resume=True needs checkpoint_dir=... (where the checkpoint was written).")
+    device = next(student.parameters()).device
+    use_amp = config.amp and device.type == "cuda"
+    if config.gradient_checkpointing:
+        student.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
     torch.manual_seed(config.seed)
+    random.seed(config.seed)
     loader = data_lib.make_loader(encoded, tokenizer, batch_size=config.batch_size, shuffle=True,
                                   seed=config.seed, bucket=config.bucket)
-    optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
+    optimizer = make_optimizer(objective, config.learning_rate, config.weight_decay)
     scheduler = linear_warmup_decay(optimizer, config.steps, config.warmup_ratio)
-    history = History()
-    device = next(model.parameters()).device
-    model.train()
-    start = time.perf_counter()
-    batches = _endless(loader)
-    running, micro = 0.0, 0
-    bar = tqdm(total=config.steps, desc=description, disable=not progress)
-    for step in range(1, config.steps + 1):
+    history = History(weights=dict(objective.weights))
+    state = {"step": 0, "epoch": 0, "position": 0, "running": {}, "micro": 0, "mask_rng": None}
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if resume and (folder / CHECKPOINT_FILE).is_file():
+        state = _load_checkpoint(folder, objective, optimizer, scheduler)
+        history = History.from_dict(state.pop("history"))
+    stream = _batch_stream(loader.batch_sampler, loader.collate_fn, state["epoch"], state["position"])
+    mask_generator = torch.Generator().manual_seed(config.seed + 1)
+    if state["mask_rng"] is not None:
+        mask_generator.set_state(state["mask_rng"])
+    running, micro = state["running"], state["micro"]
+
+    objective.train()
+    _teacher_to_eval(objective)
+    start = time.perf_counter() - history.seconds
+    bar = tqdm(total=config.steps, initial=state["step"], desc=description, disable=not progress)
+    for step in range(state["step"] + 1, config.steps + 1):
         for _ in range(config.grad_accumulation):
-            batch = {k: v.to(device) for k, v in next(batches).items()}
-            logits = model(**data_lib.model_inputs(batch)).logits
-            loss = torch.nn.functional.cross_entropy(logits, batch["labels"])
-            if not torch.isfinite(loss):
-                raise TinyBertLabError(
-                    f"The loss became {loss.item()} at step {step}. Lower the learning rate "
-                    f"(now {config.learning_rate}) or check the data."
-                )
-            (loss / config.grad_accumulation).backward()
-            running, micro = running + loss.item(), micro + 1
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            epoch, position, batch = next(stream)
+            if config.mask_probability > 0:
+                batch = data_lib.mask_tokens(batch, tokenizer, config.mask_probability, mask_generator)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                terms = objective.loss_terms(batch)
+            total = _weighted_total(terms, objective.weights, step)
+            (total / config.grad_accumulation).backward()
+            for name, value in terms.items():
+                running[name] = running.get(name, 0.0) + value.item()
+            running["total"] = running.get("total", 0.0) + total.item()
+            micro += 1
+        torch.nn.utils.clip_grad_norm_([p for p in objective.parameters() if p.requires_grad], config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         bar.update(1)
         if step % config.log_every == 0 or step == config.steps:
             history.step.append(step)
-            history.loss.append(running / micro)
+            history.loss.append(running.pop("total") / micro)
             history.lr.append(scheduler.get_last_lr()[0])
-            bar.set_postfix(loss=f"{running / micro:.3f}")
-            running, micro = 0.0, 0
+            for name, value in running.items():
+                history.terms.setdefault(name, []).append(value / micro)
+            bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
+            running, micro = {}, 0
             for callback in callbacks or []:
                 callback(step, history)
-        if eval_data is not None and (
-            (config.eval_every and step % config.eval_every == 0) or step == config.steps
-        ):
-            accuracy = evaluate(model, eval_data, tokenizer, max_length=config.max_length).accuracy
-            history.eval.append((step, accuracy))
-            model.train()
+        if eval_data is not None and ((config.eval_every and step % config.eval_every == 0) or step == config.steps):
+            history.eval.append((step, evaluate(student, eval_data, tokenizer, max_length=config.max_length).accuracy))
+            objective.train()
+            _teacher_to_eval(objective)
+        if folder is not None and config.checkpoint_every and (step % config.checkpoint_every == 0 or step == config.steps):
+            history.seconds = time.perf_counter() - start
+            _save_checkpoint(folder, objective, optimizer, scheduler, {
+                "step": step, "epoch": epoch, "position": position + 1, "running": running, "micro": micro,
+                "mask_rng": mask_generator.get_state(), "history": history.to_dict()})
     bar.close()
     history.seconds = time.perf_counter() - start
-    model.eval()
+    objective.eval()
     return history
 
 
-def _endless(loader):
-    """Cycle through a loader epoch after epoch, reshuffling (reproducibly) each time."""
-    epoch = 0
-    while True:
-        if hasattr(loader.batch_sampler, "set_epoch"):
-            loader.batch_sampler.set_epoch(epoch)
-        yield from loader
-        epoch += 1
+def _weighted_total(terms: dict[str, torch.Tensor], weights: dict[str, float], step: int) -> torch.Tensor:
+    """``Σ weights[name] · term``; a NaN/inf term stops training with its name in the message."""
+    for name, value in terms.items():
+        if not torch.isfinite(value):
+            raise TinyBertLabError(
+                f"The {name!r} loss became {value.item()} at step {step}. Lower the learning rate, check "
+                "the data, or lower that term's weight; training stopped so no bad update was applied."
+            )
+    return sum(weights[name] * value for name, value in terms.items())
+
+
+def train_classifier(model, train_data, tokenizer, config: TrainConfig = TrainConfig(), *, eval_data=None,
+                     callbacks=None, progress: bool = True, description: str = "training",
+                     checkpoint_dir=None, resume: bool = False) -> History:
+    """Train ``model`` on labelled raw ``train_data`` with cross-entropy (see ``fit``)."""
+    encoded = data_lib.encode(train_data, tokenizer, max_length=config.max_length)
+    return fit(LabelObjective(model), encoded, tokenizer, config, eval_data=eval_data, callbacks=callbacks,
+               progress=progress, description=description, checkpoint_dir=checkpoint_dir, resume=resume)
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,15 +376,19 @@ class FinetuneResult:
     path: Path | None
 
 
-def _fingerprint(model, encoded, config: TrainConfig) -> str:
-    """Cache key: the starting weights, the tokenised data and labels, and the settings."""
+def fingerprint(*parts) -> str:
+    """A short stable hash of models (their config and weights), encoded datasets and plain data."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(config.to_dict(), sort_keys=True).encode())
-    digest.update(json.dumps(model.config.to_diff_dict(), sort_keys=True, default=str).encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(json.dumps([list(encoded["input_ids"]), list(encoded["label"])]).encode())
+    for part in parts:
+        if isinstance(part, nn.Module):
+            digest.update(json.dumps(part.config.to_diff_dict(), sort_keys=True, default=str).encode())
+            for name, tensor in sorted(part.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        elif hasattr(part, "column_names"):  # an encoded dataset
+            digest.update(json.dumps([list(part[c]) for c in ("input_ids", "label", "idx")]).encode())
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
 
@@ -260,7 +407,9 @@ def finetune_teacher(
     Defaults: the offline MiniLM teacher, its tokenizer, SST-2 train (all 67,349 phrases are
     available; ``config.steps × batch_size`` of them are seen). With ``cache=True`` the result
     is saved (safetensors) under ``$TINYBERT_LAB_CACHE/teachers/<key>``, where the key hashes the
-    starting weights, the data and the config: change any of them and it trains again.
+    starting weights, the data and the config: change any of them and it trains again. While
+    training, a checkpoint is kept beside it every 100 steps, so an interrupted fine-tune
+    (a crash, a kernel restart) resumes where it stopped.
     """
     from transformers import BertForSequenceClassification
 
@@ -271,14 +420,17 @@ def finetune_teacher(
         train_data = data_lib.load_sst2()["train"]
     teacher = teacher if teacher is not None else load_teacher(num_labels=data_lib.num_labels(train_data))
     encoded = data_lib.encode(train_data, tokenizer, max_length=config.max_length)
-    folder = cache_dir() / "teachers" / _fingerprint(teacher, encoded, config) if cache else None
+    folder = cache_dir() / "teachers" / fingerprint(teacher, encoded, config.to_dict()) if cache else None
     if folder is not None and (folder / "history.json").is_file():
         model = BertForSequenceClassification.from_pretrained(folder, attn_implementation=SCORES_ATTENTION)
         model.eval()
         history = History.from_dict(json.loads((folder / "history.json").read_text()))
         return FinetuneResult(model, history, True, folder)
-    history = train_classifier(teacher, train_data, tokenizer, config, eval_data=eval_data,
-                               progress=progress, description="fine-tuning teacher")
+    checkpoints = folder.with_name(folder.name + ".checkpoint") if folder is not None else None
+    if checkpoints is not None and config.checkpoint_every == 0:
+        config = TrainConfig.from_dict({**config.to_dict(), "checkpoint_every": 100})
+    history = fit(LabelObjective(teacher), encoded, tokenizer, config, eval_data=eval_data, progress=progress,
+                  description="fine-tuning teacher", checkpoint_dir=checkpoints, resume=checkpoints is not None)
     if folder is not None:
         # Write to a temporary folder and rename, so a crash never leaves a half-written cache.
         partial = folder.with_name(folder.name + ".partial")
@@ -288,4 +440,5 @@ def finetune_teacher(
         (partial / "history.json").write_text(json.dumps(history.to_dict()))
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
+        shutil.rmtree(checkpoints, ignore_errors=True)
     return FinetuneResult(teacher, history, False, folder)

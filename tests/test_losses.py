@@ -1,0 +1,402 @@
+"""Distillation losses: hand-computed values, invariants, padding and gradient safety, errors.
+
+Expected numbers are computed with plain Python ``math`` from the formulas, never by calling
+the same torch expression the module uses.
+"""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from tinybert_lab import losses
+from tinybert_lab.errors import TinyBertLabError
+
+GARBAGE = [1e30, -3.4e38, float("nan"), float("inf")]
+
+
+# ---------------------------------------------------------------- plain-Python references
+def softmax(row, t=1.0):
+    exps = [math.exp(x / t) for x in row]
+    return [e / sum(exps) for e in exps]
+
+
+def kl(p, q):
+    return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q) if pi > 0)
+
+
+def entropy(p):
+    return -sum(pi * math.log(pi) for pi in p if pi > 0)
+
+
+def close(tensor, expected, tol=1e-6):
+    assert tensor.dim() == 0, "losses must return a scalar"
+    assert tensor.item() == pytest.approx(expected, rel=tol, abs=tol)
+
+
+S_LOGITS = [[1.0, 2.0], [0.0, 0.0]]
+T_LOGITS = [[2.0, 0.0], [1.0, -1.0]]
+LABELS = [1, 0]
+
+
+def logits():
+    return torch.tensor(S_LOGITS), torch.tensor(T_LOGITS)
+
+
+# ---------------------------------------------------------------- golden values: prediction layer
+def test_soft_kl_by_hand():
+    s, t = logits()
+    T = 2.0
+    per_example = [kl(softmax(tr, T), softmax(sr, T)) for sr, tr in zip(S_LOGITS, T_LOGITS)]
+    expected = T**2 * sum(per_example) / 2  # summed over classes, mean over the batch
+    assert expected > 0.1
+    close(losses.soft_kl(s, t, T), expected)
+    # and the same as torch's own batchmean KL, times T²
+    ref = T**2 * nn.functional.kl_div(torch.log_softmax(s / T, -1), torch.softmax(t / T, -1), reduction="batchmean")
+    close(losses.soft_kl(s, t, T), ref.item())
+
+
+def test_hard_ce_by_hand():
+    s, _ = logits()
+    expected = sum(-math.log(softmax(row)[y]) for row, y in zip(S_LOGITS, LABELS)) / 2
+    close(losses.hard_ce(s, torch.tensor(LABELS)), expected)
+
+
+def test_hinton_kd_by_hand():
+    s, t = logits()
+    T, alpha = 3.0, 0.3
+    soft = T**2 * sum(kl(softmax(tr, T), softmax(sr, T)) for sr, tr in zip(S_LOGITS, T_LOGITS)) / 2
+    hard = sum(-math.log(softmax(row)[y]) for row, y in zip(S_LOGITS, LABELS)) / 2
+    close(losses.hinton_kd(s, t, torch.tensor(LABELS), T, alpha), alpha * soft + (1 - alpha) * hard)
+
+
+def test_soft_cross_entropy_by_hand_sums_over_classes():
+    s, t = logits()
+    T = 2.0
+    per_example = [
+        -sum(p * math.log(q) for p, q in zip(softmax(tr, T), softmax(sr, T))) for sr, tr in zip(S_LOGITS, T_LOGITS)
+    ]
+    expected = sum(per_example) / 2
+    close(losses.soft_cross_entropy(s, t, T), expected)
+    # not the official code's mean over classes (TinyBERT issue #176), which is C = 2 times smaller
+    assert losses.soft_cross_entropy(s, t, T).item() != pytest.approx(expected / 2)
+
+
+def test_logit_mse_by_hand():
+    s, t = logits()
+    diffs = [a - b for sr, tr in zip(S_LOGITS, T_LOGITS) for a, b in zip(sr, tr)]  # -1, 2, -1, 1
+    close(losses.logit_mse(s, t), sum(d * d for d in diffs) / 4)  # mean over all B·C elements = 7/4
+
+
+# ---------------------------------------------------------------- golden values: attention
+A_S = [[1.0, 2.0], [0.0, 1.0]]  # one head, L = 2: rows are queries, columns keys
+A_T = [[0.0, 0.0], [3.0, 1.0]]
+
+
+def one_head(rows):
+    return torch.tensor(rows)[None, None]  # (1, 1, L, L)
+
+
+def test_attention_scores_mse_by_hand():
+    expected = sum((a - b) ** 2 for ra, rb in zip(A_S, A_T) for a, b in zip(ra, rb)) / 4  # (1+4+9+0)/4
+    close(losses.attention_loss(one_head(A_S), one_head(A_T), torch.ones(1, 2)), expected)
+
+
+def test_attention_scores_mse_is_mean_of_per_head_mse_over_real_pairs():
+    # 2 heads, L = 2, only token 0 is real: the only valid pair is (query 0, key 0).
+    nan = float("nan")
+    student = torch.tensor([[[1.0, nan], [nan, nan]], [[3.0, nan], [nan, nan]]])[None]
+    teacher = torch.zeros(1, 2, 2, 2)
+    close(losses.attention_loss(student, teacher, torch.tensor([[1, 0]])), (1**2 + 3**2) / 2)
+
+
+def test_attention_probs_by_hand_no_padding():
+    p_s = [softmax(r) for r in A_S]
+    p_t = [softmax(r) for r in A_T]
+    expected = sum((a - b) ** 2 for ra, rb in zip(p_s, p_t) for a, b in zip(ra, rb)) / 4
+    close(losses.attention_loss(one_head(A_S), one_head(A_T), torch.ones(1, 2), kind="probs"), expected)
+
+
+def test_attention_kl_by_hand_no_padding():
+    expected = sum(kl(softmax(rt), softmax(rs)) for rs, rt in zip(A_S, A_T)) / 2  # mean over query rows
+    close(losses.attention_loss(one_head(A_S), one_head(A_T), torch.ones(1, 2), kind="kl"), expected)
+
+
+def test_attention_probs_and_kl_by_hand_with_a_padded_key():
+    # L = 3, token 2 is padding: its row and column hold garbage and must be ignored entirely.
+    g = -3.4e38
+    s = one_head([A_S[0] + [g], A_S[1] + [5.0], [g, 7.0, g]])
+    t = one_head([A_T[0] + [9.0], A_T[1] + [g], [1.0, g, 2.0]])
+    mask = torch.tensor([[1, 1, 0]])
+    p_s, p_t = [softmax(r) for r in A_S], [softmax(r) for r in A_T]
+    probs = sum((a - b) ** 2 for ra, rb in zip(p_s, p_t) for a, b in zip(ra, rb)) / 4
+    close(losses.attention_loss(s, t, mask, kind="probs"), probs)
+    close(losses.attention_loss(s, t, mask, kind="kl"), sum(kl(b, a) for a, b in zip(p_s, p_t)) / 2)
+
+
+def test_attention_probs_match_hf_softmax_plus_additive_mask():
+    from tinybert_lab.attention import additive_mask
+
+    torch.manual_seed(0)
+    s, t = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    add = additive_mask(mask)
+    p_s, p_t = torch.softmax(s + add, -1), torch.softmax(t + add, -1)
+    valid = (mask[:, None, :, None] * mask[:, None, None, :]).bool().expand_as(s)
+    expected = ((p_s - p_t)[valid] ** 2).mean()
+    close(losses.attention_loss(s, t, mask, kind="probs"), expected.item())
+
+
+# ---------------------------------------------------------------- golden values: hidden states
+H_S = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [float("nan"), -3.4e38]]])  # (1, 3, 2), token 2 padded
+H_T = torch.tensor([[[0.0, 2.0], [2.0, 4.0], [1e30, float("nan")]]])
+H_MASK = torch.tensor([[1, 1, 0]])
+
+
+def test_hidden_mse_by_hand():
+    close(losses.hidden_mse(H_S, H_T, H_MASK), (1 + 0 + 1 + 0) / 4)  # mean over real tokens and dims
+
+
+def test_hidden_mse_with_projection_by_hand():
+    close(losses.hidden_mse(H_S, H_T, H_MASK, projection=lambda x: 2 * x), (4 + 4 + 16 + 16) / 4)
+    proj = nn.Linear(2, 3, bias=False)
+    with torch.no_grad():
+        proj.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))  # x -> (x1, x2, x1 + x2)
+    teacher = torch.tensor([[[0.0, 2.0, 3.0], [3.0, 4.0, 5.0], [0.0, 0.0, 0.0]]])
+    # token 0: (1,2,3) vs (0,2,3) -> 1; token 1: (3,4,7) vs (3,4,5) -> 4
+    close(losses.hidden_mse(H_S, teacher, H_MASK, projection=proj), (1 + 4) / 6)
+
+
+def test_embedding_mse_is_hidden_mse():
+    assert losses.embedding_mse is losses.hidden_mse
+
+
+def test_cosine_loss_by_hand():
+    s = torch.tensor([[[1.0, 0.0], [0.0, 3.0], [float("nan"), 1.0]]])
+    t = torch.tensor([[[1.0, 1.0], [0.0, 2.0], [-3.4e38, 1e30]]])
+    close(losses.cosine_loss(s, t, H_MASK), ((1 - 1 / math.sqrt(2)) + 0) / 2)
+
+
+# ---------------------------------------------------------------- invariants
+def test_zero_when_student_equals_teacher():
+    torch.manual_seed(0)
+    z = torch.randn(4, 3)
+    assert losses.soft_kl(z, z.clone(), 2.0).abs().item() < 1e-6
+    assert losses.logit_mse(z, z.clone()).item() == 0
+    scores = torch.randn(2, 3, 4, 4)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    scores[1, :, 2:, :] = float("nan")
+    scores[1, :, :, 2:] = float("nan")
+    for kind in losses.ATTENTION_KINDS:
+        for head_average in (False, True):
+            loss = losses.attention_loss(scores, scores.clone(), mask, kind=kind, head_average=head_average)
+            assert loss.abs().item() < 1e-6, (kind, head_average)
+    h = torch.randn(2, 4, 5)
+    h[1, 2:] = float("nan")
+    assert losses.hidden_mse(h, h.clone(), mask).item() == 0
+    assert losses.cosine_loss(h, h.clone(), mask).abs().item() < 1e-6
+
+
+def test_soft_cross_entropy_minimum_is_teacher_entropy():
+    torch.manual_seed(0)
+    z = torch.randn(3, 4)
+    t = 2.0
+    expected = sum(entropy(softmax(row, t)) for row in z.tolist()) / 3
+    close(losses.soft_cross_entropy(z, z.clone(), t), expected, tol=1e-5)
+    # any other student is worse (Gibbs' inequality)
+    assert losses.soft_cross_entropy(z + torch.randn(3, 4), z, t).item() > expected + 1e-3
+
+
+def test_hinton_kd_alpha_extremes():
+    torch.manual_seed(0)
+    s, t, y = torch.randn(5, 3), torch.randn(5, 3), torch.tensor([0, 1, 2, 0, 1])
+    torch.testing.assert_close(losses.hinton_kd(s, t, y, 4.0, 1.0), losses.soft_kl(s, t, 4.0))
+    torch.testing.assert_close(losses.hinton_kd(s, t, y, 4.0, 0.0), losses.hard_ce(s, y))
+
+
+def test_temperature_squared_keeps_gradient_scale():
+    torch.manual_seed(0)
+    s, t = torch.randn(16, 5), 2 * torch.randn(16, 5)
+
+    def grad_norm(temperature, squared):
+        student = s.clone().requires_grad_()
+        loss = losses.soft_kl(student, t, temperature)
+        (loss if squared else loss / temperature**2).backward()
+        return student.grad.norm().item()
+
+    with_t2 = grad_norm(4.0, True), grad_norm(8.0, True)
+    without = grad_norm(4.0, False), grad_norm(8.0, False)
+    assert abs(with_t2[0] - with_t2[1]) <= 0.2 * max(with_t2)
+    assert 3.0 < without[0] / without[1] < 5.0  # ~ (8/4)² without the T² factor
+
+
+def test_attention_kl_positive_when_different():
+    torch.manual_seed(0)
+    s, t = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    assert losses.attention_loss(s, t, mask, kind="kl").item() > 1e-3
+    assert losses.attention_loss(s, t, mask, kind="kl", head_average=True).item() > 1e-4
+
+
+def test_head_average_when_head_counts_differ():
+    torch.manual_seed(0)
+    s, t = torch.randn(2, 2, 4, 4), torch.randn(2, 12, 4, 4)
+    mask = torch.ones(2, 4)
+    with pytest.raises(TinyBertLabError, match=r"student has 2 attention heads and the teacher 12.*head_average=True"):
+        losses.attention_loss(s, t, mask)
+    # scores: average the scores over heads, then a single-head MSE
+    averaged = losses.attention_loss(s, t, mask, head_average=True)
+    close(averaged, ((s.mean(1) - t.mean(1)) ** 2).mean().item(), tol=1e-5)
+    # probs: average the probabilities (not the scores) over heads
+    probs = losses.attention_loss(s, t, mask, kind="probs", head_average=True)
+    expected = ((s.softmax(-1).mean(1) - t.softmax(-1).mean(1)) ** 2).mean()
+    close(probs, expected.item(), tol=1e-5)
+    # kl: KL between the head-averaged distributions, mean over query rows
+    p_s, p_t = s.softmax(-1).mean(1), t.softmax(-1).mean(1)
+    expected = (p_t * (p_t.log() - p_s.log())).sum(-1).mean()
+    close(losses.attention_loss(s, t, mask, kind="kl", head_average=True), expected.item(), tol=1e-5)
+
+
+# ---------------------------------------------------------------- padding: garbage cannot matter
+LENGTHS = [5, 3, 1]
+L_MAX = 5
+
+
+def ragged(shape_of, fill, seed):
+    """Per-sequence tensors cut to their real length, and the same padded to L_MAX with ``fill``."""
+    gen = torch.Generator().manual_seed(seed)
+    pieces = [torch.randn(*shape_of(n), generator=gen) for n in LENGTHS]
+    padded = torch.full((len(LENGTHS), *shape_of(L_MAX)), fill)
+    for b, (piece, n) in enumerate(zip(pieces, LENGTHS)):
+        padded[b][tuple(slice(0, size) for size in piece.shape)] = piece
+    mask = torch.tensor([[1] * n + [0] * (L_MAX - n) for n in LENGTHS])
+    return pieces, padded, mask
+
+
+def weighted(per_sequence, weights):
+    """A mean over all real entries of the batch, from the means over each sequence's entries."""
+    return sum(w * x.item() for w, x in zip(weights, per_sequence)) / sum(weights)
+
+
+@pytest.mark.parametrize("fill", GARBAGE)
+@pytest.mark.parametrize("kind", losses.ATTENTION_KINDS)
+@pytest.mark.parametrize("heads", [(3, 3), (4, 2)])
+def test_attention_padding_is_ignored(fill, kind, heads):
+    h_s, h_t = heads
+    head_average = h_s != h_t
+    s_pieces, s, mask = ragged(lambda n: (h_s, n, n), fill, seed=1)
+    t_pieces, t, _ = ragged(lambda n: (h_t, n, n), -fill, seed=2)
+    loss = losses.attention_loss(s, t, mask, kind=kind, head_average=head_average)
+    per_sequence = [
+        losses.attention_loss(a[None], b[None], torch.ones(1, n), kind=kind, head_average=head_average)
+        for a, b, n in zip(s_pieces, t_pieces, LENGTHS)
+    ]
+    # MSE kinds average over (query, key) pairs; KL over query rows
+    weights = [n if kind == "kl" else n * n for n in LENGTHS]
+    assert torch.isfinite(loss)
+    close(loss, weighted(per_sequence, weights), tol=1e-5)
+
+
+@pytest.mark.parametrize("fill", GARBAGE)
+def test_hidden_and_cosine_padding_is_ignored(fill):
+    s_pieces, s, mask = ragged(lambda n: (n, 6), fill, seed=1)
+    t_pieces, t, _ = ragged(lambda n: (n, 6), -fill, seed=2)
+    for loss_fn in (losses.hidden_mse, losses.cosine_loss):
+        per_sequence = [loss_fn(a[None], b[None], torch.ones(1, n)) for a, b, n in zip(s_pieces, t_pieces, LENGTHS)]
+        close(loss_fn(s, t, mask), weighted(per_sequence, LENGTHS), tol=1e-5)
+    proj = nn.Linear(6, 6)
+    per_sequence = [
+        losses.hidden_mse(a[None], b[None], torch.ones(1, n), projection=proj)
+        for a, b, n in zip(s_pieces, t_pieces, LENGTHS)
+    ]
+    close(losses.hidden_mse(s, t, mask, projection=proj), weighted(per_sequence, LENGTHS), tol=1e-5)
+
+
+@pytest.mark.parametrize("fill", [-3.4e38, float("nan"), float("inf")])
+@pytest.mark.parametrize("kind", losses.ATTENTION_KINDS)
+@pytest.mark.parametrize("head_average", [False, True])
+def test_attention_gradients_finite_with_garbage_padding(fill, kind, head_average):
+    _, s, mask = ragged(lambda n: (4, n, n), fill, seed=1)
+    _, t, _ = ragged(lambda n: (4, n, n), fill, seed=2)
+    s.requires_grad_()
+    losses.attention_loss(s, t, mask, kind=kind, head_average=head_average).backward()
+    assert torch.isfinite(s.grad).all()
+    pairs = (mask[:, None, :, None] * mask[:, None, None, :]).bool().expand_as(s)
+    assert (s.grad[~pairs] == 0).all()  # padded slots get no gradient
+    assert s.grad[pairs].abs().sum() > 0
+
+
+@pytest.mark.parametrize("fill", [-3.4e38, float("nan"), float("inf")])
+def test_hidden_and_cosine_gradients_finite_with_garbage_padding(fill):
+    _, s, mask = ragged(lambda n: (n, 6), fill, seed=1)
+    _, t, _ = ragged(lambda n: (n, 8), fill, seed=2)
+    proj = nn.Linear(6, 8)
+    s.requires_grad_()
+    losses.hidden_mse(s, t, mask, projection=proj).backward()
+    assert torch.isfinite(s.grad).all() and (s.grad[mask == 0] == 0).all()
+    assert torch.isfinite(proj.weight.grad).all() and torch.isfinite(proj.bias.grad).all()
+    s.grad = None
+    losses.cosine_loss(s, t[..., :6], mask).backward()
+    assert torch.isfinite(s.grad).all() and (s.grad[mask == 0] == 0).all()
+
+
+# ---------------------------------------------------------------- errors
+@pytest.mark.parametrize("temperature", [0, -1.0, float("nan")])
+def test_temperature_must_be_positive(temperature):
+    s, t = logits()
+    y = torch.tensor(LABELS)
+    with pytest.raises(TinyBertLabError, match="temperature must be positive"):
+        losses.soft_kl(s, t, temperature)
+    with pytest.raises(TinyBertLabError, match="temperature must be positive"):
+        losses.soft_cross_entropy(s, t, temperature)
+    with pytest.raises(TinyBertLabError, match="temperature must be positive"):
+        losses.hinton_kd(s, t, y, temperature, 0.5)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5])
+def test_alpha_out_of_range(alpha):
+    s, t = logits()
+    with pytest.raises(TinyBertLabError, match=r"alpha must be in \[0, 1\]"):
+        losses.hinton_kd(s, t, torch.tensor(LABELS), 2.0, alpha)
+
+
+def test_logit_shape_mismatch():
+    s = torch.zeros(2, 2)
+    for fn in (lambda: losses.soft_kl(s, torch.zeros(2, 3), 1.0), lambda: losses.logit_mse(s, torch.zeros(3, 2))):
+        with pytest.raises(TinyBertLabError, match=r"\(2, 2\) and \(2, 3\)|\(2, 2\) and \(3, 2\)"):
+            fn()
+    with pytest.raises(TinyBertLabError, match="labels"):
+        losses.hard_ce(s, torch.tensor([0, 1, 1]))
+
+
+def test_width_mismatch_needs_projection():
+    s, t, mask = torch.zeros(1, 3, 4), torch.zeros(1, 3, 6), torch.ones(1, 3)
+    with pytest.raises(TinyBertLabError, match=r"width 4 does not match teacher width 6.*projection"):
+        losses.hidden_mse(s, t, mask)
+    with pytest.raises(TinyBertLabError, match="projection must output the teacher's width"):
+        losses.hidden_mse(s, t, mask, projection=nn.Linear(4, 5))
+    with pytest.raises(TinyBertLabError, match="cosine_loss needs equal widths"):
+        losses.cosine_loss(s, t, mask)
+
+
+def test_unknown_attention_kind_lists_valid_kinds():
+    x = torch.zeros(1, 1, 2, 2)
+    with pytest.raises(TinyBertLabError, match=r"Unknown attention loss kind 'mse'.*'scores', 'probs', 'kl'"):
+        losses.attention_loss(x, x, torch.ones(1, 2), kind="mse")
+
+
+def test_attention_and_hidden_shape_mismatch():
+    mask = torch.ones(1, 3)
+    with pytest.raises(TinyBertLabError, match="batch size or sequence length"):
+        losses.attention_loss(torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 4, 4), mask)
+    with pytest.raises(TinyBertLabError, match="batch size or sequence length"):
+        losses.attention_loss(torch.zeros(1, 2, 3, 3), torch.zeros(2, 2, 3, 3), mask)
+    with pytest.raises(TinyBertLabError, match=r"\(batch, heads, length, length\)"):
+        losses.attention_loss(torch.zeros(2, 3, 3), torch.zeros(2, 3, 3), mask)
+    with pytest.raises(TinyBertLabError, match=r"attention_mask has shape \(1, 4\) but the features need \(1, 3\)"):
+        losses.attention_loss(torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 3, 3), torch.ones(1, 4))
+    with pytest.raises(TinyBertLabError, match="same batch and length"):
+        losses.hidden_mse(torch.zeros(1, 3, 4), torch.zeros(1, 2, 4), mask)
+    with pytest.raises(TinyBertLabError, match="all zeros"):
+        losses.hidden_mse(torch.zeros(1, 3, 4), torch.zeros(1, 3, 4), torch.zeros(1, 3))
