@@ -1,0 +1,219 @@
+import pytest
+import torch
+
+from tinybert_lab import data, distill, losses, models, training
+from tinybert_lab.distill import DistillConfig, Distiller, LossWeights, Stage, TeacherLogitCache
+from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.mapping import LayerMap
+
+
+@pytest.fixture(scope="module")
+def kd_teacher():
+    return models.load_teacher(seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_train(sst2):
+    return data.subsample(sst2["train"], 48, seed=1)
+
+
+@pytest.fixture(scope="module")
+def batch(tiny_train, tokenizer):
+    enc = data.encode(tiny_train, tokenizer)
+    return next(iter(data.make_loader(enc, tokenizer, batch_size=8, shuffle=True, seed=0)))
+
+
+def mini(tokenizer, **kw):
+    return models.build_student("mini2", tokenizer=tokenizer, seed=0, **kw)
+
+
+# ---------------------------------------------------------------- configs
+def test_loss_weights_validate():
+    assert LossWeights(attention=1, hidden=2).active() == {"attention": 1.0, "hidden": 2.0}
+    with pytest.raises(TinyBertLabError, match="All loss weights are 0"):
+        LossWeights()
+    with pytest.raises(TinyBertLabError, match="'hidden' must be a finite number >= 0, got -1"):
+        LossWeights(hidden=-1)
+    with pytest.raises(TinyBertLabError, match="must be a finite number"):
+        LossWeights(prediction=float("nan"))
+    with pytest.raises(TinyBertLabError, match=r"'atention' \(did you mean 'attention'\?\)"):
+        LossWeights.from_dict({"atention": 1})
+
+
+def test_distill_config_validates_and_reads_plain_data():
+    config = DistillConfig.from_dict({"steps": 5, "weights": {"prediction": 1, "hard_label": 0.5}, "temperature": 2})
+    assert config.weights == LossWeights(prediction=1, hard_label=0.5) and config.to_dict()["weights"]["hard_label"] == 0.5
+    for bad, message in [({"temperature": 0}, "temperature must be positive"),
+                         ({"temperature": -2.0}, "temperature must be positive"),
+                         ({"attention_kind": "cosine"}, "attention_kind 'cosine' is not one of"),
+                         ({"match_weghts": 1}, "Unknown DistillConfig key"),
+                         ({"weights": {}}, "All loss weights are 0")]:
+        with pytest.raises(TinyBertLabError, match=message):
+            DistillConfig.from_dict(bad)
+
+
+# ---------------------------------------------------------------- the Distiller
+def test_projections_per_mapped_layer_are_seen_by_the_optimizer(tokenizer, kd_teacher):
+    student = mini(tokenizer)
+    distiller = Distiller(student, kd_teacher)
+    assert sorted(distiller.projections) == ["0", "1", "2"]
+    assert distiller.projections["1"].weight.shape == (384, 192)
+    optimizer = training.make_optimizer(distiller, 1e-4, 0.01)
+    trained = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert all(id(p) in trained for p in distiller.projections.parameters())
+    assert all(id(p) in trained for p in student.parameters())
+    assert not any(id(p) in trained for p in kd_teacher.parameters())
+
+
+def test_vocab_and_label_and_head_mismatches_are_refused(tokenizer, kd_teacher):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    alien = BertForSequenceClassification(BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2,
+                                                     num_attention_heads=2, intermediate_size=64))
+    with pytest.raises(TinyBertLabError, match=r"vocabulary \(1000 tokens\) differs from the teacher's \(30522\)"):
+        Distiller(alien, kd_teacher)
+    three = Distiller(mini(tokenizer, ), kd_teacher)
+    three.student.config.num_labels = 3
+    with pytest.raises(TinyBertLabError, match="student has 3 labels and the teacher 2"):
+        three.configure(DistillConfig(weights=distill.PREDICTION))
+    tiny = Distiller(models.build_student("bert_tiny", tokenizer=tokenizer), kd_teacher)
+    with pytest.raises(TinyBertLabError, match="student has 2 heads and the teacher 12"):
+        tiny.configure(DistillConfig(weights=distill.INTERMEDIATE))
+    tiny.configure(DistillConfig(weights=distill.INTERMEDIATE, head_average=True))
+    with pytest.raises(TinyBertLabError, match="need a teacher"):
+        Distiller(mini(tokenizer)).configure(DistillConfig(weights=distill.PREDICTION))
+
+
+def test_student_identical_to_teacher_has_zero_intermediate_loss(kd_teacher, batch):
+    import copy
+
+    twin = copy.deepcopy(kd_teacher)
+    twin.requires_grad_(True)
+    distiller = Distiller(twin, kd_teacher)
+    assert len(distiller.projections) == 0  # same width: nothing to project
+    distiller.configure(DistillConfig(weights=LossWeights(embedding=1, attention=1, hidden=1, prediction=1),
+                                      temperature=2.0))
+    terms = distiller.eval().loss_terms(batch)
+    assert terms["embedding"].item() == terms["hidden"].item() == terms["attention"].item() == 0.0
+    # soft CE against itself is the teacher's entropy at T=2
+    with torch.no_grad():
+        p = torch.softmax(kd_teacher(**data.model_inputs(batch)).logits / 2.0, -1)
+    entropy = -(p * p.log()).sum(-1).mean()
+    assert terms["prediction"].item() == pytest.approx(entropy.item(), rel=1e-5)
+
+
+def test_many_to_one_and_layer_weights_by_hand(tokenizer, kd_teacher, batch):
+    from tinybert_lab.attention import forward_features
+
+    layer_map = LayerMap.from_dicts([{"student": 1, "teacher": [1, 2, 3], "weight": 0.5},
+                                     {"student": 2, "teacher": [6], "weight": 2.0}], 2, 6)
+    distiller = Distiller(mini(tokenizer), kd_teacher, layer_map=layer_map).eval()
+    distiller.configure(DistillConfig(weights=LossWeights(hidden=1, attention=1)))
+    terms = distiller.loss_terms(batch)
+    with torch.no_grad():
+        s, t = forward_features(distiller.student, batch), forward_features(kd_teacher, batch)
+        mask = batch["attention_mask"]
+        avg_hidden = (t.hidden_states[1] + t.hidden_states[2] + t.hidden_states[3]) / 3
+        expected_hidden = (0.5 * losses.hidden_mse(s.hidden_states[1], avg_hidden, mask, distiller.projections["1"])
+                           + 2.0 * losses.hidden_mse(s.hidden_states[2], t.hidden_states[6], mask, distiller.projections["2"]))
+        avg_scores = (t.attention_scores[0] + t.attention_scores[1] + t.attention_scores[2]) / 3
+        expected_attention = (0.5 * losses.attention_loss(s.attention_scores[0], avg_scores, mask)
+                              + 2.0 * losses.attention_loss(s.attention_scores[1], t.attention_scores[5], mask))
+    torch.testing.assert_close(terms["hidden"], expected_hidden)
+    torch.testing.assert_close(terms["attention"], expected_attention)
+    assert set(terms) == {"hidden", "attention"}  # switched-off terms are not computed
+
+
+def test_weight_without_a_mapped_layer_is_an_error(tokenizer, kd_teacher, batch):
+    layer_map = LayerMap.from_dicts([{"student": 1, "teacher": [3]}], 2, 6)  # no embedding entry
+    distiller = Distiller(mini(tokenizer), kd_teacher, layer_map=layer_map)
+    distiller.configure(DistillConfig(weights=LossWeights(embedding=1)))
+    with pytest.raises(TinyBertLabError, match="'embedding' loss has a weight but the layer map has no entry"):
+        distiller.loss_terms(batch)
+
+
+# ---------------------------------------------------------------- teacher-logit cache
+def test_logit_cache_looks_up_by_id_and_persists(tmp_cache, tokenizer, kd_teacher, tiny_train):
+    enc = data.encode(tiny_train, tokenizer)
+    cache = TeacherLogitCache.build(kd_teacher, enc, tokenizer)
+    assert len(list((tmp_cache / "teacher_logits").glob("*.safetensors"))) == 1
+    shuffled = next(iter(data.make_loader(enc, tokenizer, batch_size=8, shuffle=True, seed=7)))
+    with torch.no_grad():
+        direct = kd_teacher(**data.model_inputs(shuffled)).logits
+    torch.testing.assert_close(cache.lookup(shuffled["idx"]), direct, rtol=1e-4, atol=1e-5)
+    again = TeacherLogitCache.build(kd_teacher, enc, tokenizer)
+    assert again.key == cache.key and torch.equal(again.logits, cache.logits)
+    with pytest.warns(UserWarning, match="truncated"):
+        short_enc = data.encode(tiny_train, tokenizer, max_length=8)
+    shorter = TeacherLogitCache.build(kd_teacher, short_enc, tokenizer)
+    assert shorter.key != cache.key  # max length changed -> new cache
+    with pytest.raises(TinyBertLabError, match="not in the teacher-logit cache"):
+        cache.lookup(torch.tensor([10**7]))
+
+
+# ---------------------------------------------------------------- stages, resume, determinism
+def _stages(**kw):
+    return distill.two_step_stages(4, 4, batch_size=8, learning_rate=1e-3, log_every=1, **kw)
+
+
+def test_two_step_task_distillation_runs_both_stages(tmp_cache, tokenizer, kd_teacher, tiny_train):
+    distiller = Distiller(mini(tokenizer), kd_teacher)
+    histories = distill.run_stages(distiller, _stages(), tiny_train, tokenizer, progress=False)
+    assert list(histories) == ["intermediate", "prediction"]
+    first, second = histories["intermediate"], histories["prediction"]
+    assert set(first.terms) == {"embedding", "attention", "hidden"} and set(second.terms) == {"prediction"}
+    assert first.terms["hidden"][-1] < first.terms["hidden"][0]
+    assert first.weighted("attention") == first.terms["attention"]  # weight 1
+    assert distiller.logit_cache is not None  # the prediction stage used cached logits
+    total = [sum(first.terms[n][i] for n in first.terms) for i in range(4)]
+    assert first.loss == pytest.approx(total)
+
+
+def test_same_seed_same_numbers(tmp_cache, tokenizer, kd_teacher, tiny_train):
+    runs = []
+    for _ in range(2):
+        distiller = Distiller(mini(tokenizer), kd_teacher)
+        histories = distill.run_stages(distiller, _stages(), tiny_train, tokenizer, progress=False)
+        runs.append((histories["prediction"].loss, distiller.student.classifier.weight.detach().clone()))
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+
+
+def test_resume_across_stages_matches_an_uninterrupted_run(tmp_cache, tmp_path, tokenizer, kd_teacher, tiny_train):
+    stages = distill.two_step_stages(4, 4, batch_size=8, learning_rate=1e-3, log_every=1, checkpoint_every=2)
+    straight = Distiller(mini(tokenizer), kd_teacher)
+    distill.run_stages(straight, stages, tiny_train, tokenizer, progress=False, checkpoint_dir=tmp_path / "a")
+
+    class Stop(Exception):
+        pass
+
+    def crash(step, history):
+        if "prediction" in history.weights and step == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        distill.run_stages(Distiller(mini(tokenizer), kd_teacher), stages, tiny_train, tokenizer, progress=False,
+                           checkpoint_dir=tmp_path / "b", callbacks=[crash])
+    resumed = Distiller(mini(tokenizer), kd_teacher)
+    histories = distill.run_stages(resumed, stages, tiny_train, tokenizer, progress=False,
+                                   checkpoint_dir=tmp_path / "b", resume=True)
+    assert histories["intermediate"].step == [1, 2, 3, 4]  # finished stage: restored, not rerun
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_general_distillation_on_a_text_file(tmp_path, tokenizer, sst2):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(sst2["test"]["sentence"][:40]))
+    config = DistillConfig(steps=3, batch_size=8, weights=distill.INTERMEDIATE, mask_probability=0.15, log_every=1)
+    distiller, history = distill.general_distillation(mini(tokenizer), data.load_text_file(corpus), tokenizer,
+                                                      config=config, progress=False)
+    assert history.step == [1, 2, 3] and set(history.terms) == {"embedding", "attention", "hidden"}
+    with pytest.raises(TinyBertLabError, match="intermediate layers only"):
+        distill.general_distillation(mini(tokenizer), data.load_text_file(corpus), tokenizer,
+                                     config=DistillConfig(steps=1, weights=distill.PREDICTION), progress=False)
+
+
+def test_stage_names_must_be_unique(tokenizer, kd_teacher, tiny_train):
+    stage = Stage("x", DistillConfig(steps=1))
+    with pytest.raises(TinyBertLabError, match="Stage names must be unique"):
+        distill.run_stages(Distiller(mini(tokenizer), kd_teacher), [stage, stage], tiny_train, tokenizer)

@@ -1,0 +1,362 @@
+"""TinyBERT distillation: the ``Distiller`` objective, its stages, and a teacher-logit cache.
+
+TinyBERT (Jiao et al. 2020) trains a student in two places and two steps:
+
+- **general distillation**: intermediate layers only (embeddings, attention, hidden states),
+  from the *pre-trained* teacher, on unlabeled text with BERT's dynamic masking;
+- **task distillation**, step 1: the same intermediate losses from the *fine-tuned* teacher
+  on the task's sentences; step 2: the prediction layer (soft cross-entropy on the logits).
+
+Everything runs through ``training.fit``, so each stage gets checkpoints, resume, per-term loss
+history, callbacks and evaluation. Loss weights are a validated dataclass (``LossWeights``);
+per-layer weights live on the layer map (``mapping.LayerMap.with_depth_decay``).
+
+    distiller = Distiller(student, teacher)                     # uniform layer map, projections
+    histories = run_stages(distiller, two_step_stages(300, 300), splits["train"], tokenizer)
+    baseline = training.train_classifier(other_student, splits["train"], tokenizer, same_config)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import data as data_lib
+from . import losses
+from .attention import forward_features
+from .errors import TinyBertLabError, reject_unknown_keys
+from .mapping import LayerMap
+from .settings import cache_dir
+from .training import History, TrainConfig, fingerprint, fit
+
+TERMS = ("embedding", "attention", "hidden", "prediction", "hard_label")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weight of each loss term; 0 switches a term off (and skips its computation).
+
+    ``embedding``: MSE(E_S W_e, E_T); ``attention``: attention-score MSE summed over mapped
+    layers; ``hidden``: MSE(H_S W_h, H_T) summed over mapped layers; ``prediction``: soft
+    cross-entropy with the teacher's logits; ``hard_label``: cross-entropy with the labels.
+    """
+
+    embedding: float = 0.0
+    attention: float = 0.0
+    hidden: float = 0.0
+    prediction: float = 0.0
+    hard_label: float = 0.0
+
+    def __post_init__(self):
+        for name in TERMS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < math.inf):
+                raise TinyBertLabError(f"Loss weight {name!r} must be a finite number >= 0, got {value!r}.")
+        if not any(getattr(self, name) for name in TERMS):
+            raise TinyBertLabError(
+                f"All loss weights are 0: nothing to learn from. Give at least one of {', '.join(TERMS)} a positive weight."
+            )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "LossWeights":
+        reject_unknown_keys(values, TERMS, "loss weight")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in TERMS}
+
+    def active(self) -> dict[str, float]:
+        """The terms with a positive weight, ``{name: weight}``."""
+        return {name: float(getattr(self, name)) for name in TERMS if getattr(self, name) > 0}
+
+    @property
+    def intermediate(self) -> bool:
+        """Whether any embedding/attention/hidden term is on (then the teacher runs every step)."""
+        return self.embedding > 0 or self.attention > 0 or self.hidden > 0
+
+
+INTERMEDIATE = LossWeights(embedding=1.0, attention=1.0, hidden=1.0)
+PREDICTION = LossWeights(prediction=1.0)
+
+
+@dataclass(frozen=True)
+class DistillConfig(TrainConfig):
+    """A ``TrainConfig`` plus what distillation needs: ``weights`` (a ``LossWeights`` or a dict),
+    ``temperature`` for the prediction loss, ``attention_kind`` (``"scores"``: TinyBERT's MSE
+    on pre-softmax scores; ``"probs"``; ``"kl"``), ``head_average`` (compare head-averaged
+    attention when the head counts differ)."""
+
+    weights: LossWeights = PREDICTION
+    temperature: float = 1.0
+    attention_kind: str = "scores"
+    head_average: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        if isinstance(self.weights, dict):
+            object.__setattr__(self, "weights", LossWeights.from_dict(self.weights))
+        if not isinstance(self.weights, LossWeights):
+            raise TinyBertLabError(f"DistillConfig.weights must be LossWeights or a dict, got {self.weights!r}.")
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
+            raise TinyBertLabError(
+                f"DistillConfig.temperature must be positive, got {self.temperature!r} (1 = no softening).")
+        if self.attention_kind not in losses.ATTENTION_KINDS:
+            raise TinyBertLabError(
+                f"DistillConfig.attention_kind {self.attention_kind!r} is not one of {losses.ATTENTION_KINDS}.")
+
+    def to_dict(self) -> dict:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["weights"] = self.weights.to_dict()
+        return values
+
+
+# --------------------------------------------------------------------------------------------
+# Teacher logits, computed once per example
+# --------------------------------------------------------------------------------------------
+class TeacherLogitCache:
+    """Teacher logits for every example of an encoded dataset, looked up by example id.
+
+    Prediction-layer distillation only needs the teacher's logits, which never change: compute
+    them once (one eval pass) and each training step costs a student step. Lookups go by the
+    ``idx`` each batch carries, never by position, so a shuffled, bucketed loader gets the right
+    rows. Saved under ``$TINYBERT_LAB_CACHE/teacher_logits/<key>.safetensors``, where the key
+    hashes the teacher's weights, the token ids (so the max length) and the labels: change any
+    of them and the cache is rebuilt.
+    """
+
+    def __init__(self, ids: torch.Tensor, logits: torch.Tensor, key: str = ""):
+        self.ids, self.logits, self.key = ids.long(), logits.float(), key
+        self.row_of_id = torch.full((int(ids.max()) + 1,), -1, dtype=torch.long)
+        self.row_of_id[self.ids] = torch.arange(len(ids))
+
+    @classmethod
+    def build(cls, teacher, encoded, tokenizer, *, batch_size: int = 64, persist: bool = True) -> "TeacherLogitCache":
+        from safetensors.torch import load_file, save_file
+
+        from .evaluation import predict
+
+        key = fingerprint(teacher, encoded)
+        path = cache_dir() / "teacher_logits" / f"{key}.safetensors"
+        if persist and path.is_file():
+            stored = load_file(str(path))
+            return cls(stored["ids"], stored["logits"], key)
+        logits, ids = predict(teacher, encoded, tokenizer, batch_size=batch_size)
+        if persist:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_file({"ids": ids, "logits": logits}, str(path.with_suffix(".tmp")))
+            path.with_suffix(".tmp").replace(path)
+        return cls(ids, logits, key)
+
+    def lookup(self, idx: torch.Tensor) -> torch.Tensor:
+        """Teacher logits (B, C) for example ids ``idx`` (B,)."""
+        idx = idx.cpu()
+        inside = idx < len(self.row_of_id)
+        rows = torch.where(inside, self.row_of_id[idx.clamp(max=len(self.row_of_id) - 1)], -1)
+        if (rows < 0).any():
+            raise TinyBertLabError(
+                f"Example ids {idx[rows < 0][:5].tolist()} are not in the teacher-logit cache: it was built for "
+                "other data. Build it from the same encoded dataset you train on."
+            )
+        return self.logits[rows]
+
+
+# --------------------------------------------------------------------------------------------
+# The Distiller
+# --------------------------------------------------------------------------------------------
+class Distiller(nn.Module):
+    """Teacher, student and the projections between them, in one module, so an optimizer built
+    from ``distiller.parameters()`` sees every trainable parameter (the teacher is frozen).
+
+    ``layer_map`` defaults to ``LayerMap.uniform(M, N)``. One learnable ``nn.Linear(d_S, d_T)``
+    per mapped layer (``projections["0"]`` for the embeddings, ``["m"]`` for layer m) exists
+    from the start when the widths differ. ``configure(config)`` sets the loss weights,
+    temperature and attention options of the current stage. ``teacher=None`` is allowed for
+    weights that need no teacher (hard labels only).
+    """
+
+    def __init__(self, student, teacher=None, *, layer_map: LayerMap | None = None,
+                 logit_cache: TeacherLogitCache | None = None):
+        super().__init__()
+        self.student, self.teacher, self.logit_cache = student, teacher, logit_cache
+        self.weights = {"hard_label": 1.0}
+        self.temperature, self.attention_kind, self.head_average = 1.0, "scores", False
+        self.projections = nn.ModuleDict()
+        if teacher is None:
+            self.layer_map = layer_map
+            return
+        s, t = student.config, teacher.config
+        if s.vocab_size != t.vocab_size:
+            raise TinyBertLabError(
+                f"The student's vocabulary ({s.vocab_size} tokens) differs from the teacher's ({t.vocab_size}): "
+                "they must read the same token ids. Build the student with the teacher's tokenizer."
+            )
+        self.layer_map = layer_map or LayerMap.uniform(s.num_hidden_layers, t.num_hidden_layers)
+        self.layer_map.check_models(s, t, attention=False)
+        teacher.requires_grad_(False)
+        teacher.eval()
+        if s.hidden_size != t.hidden_size:
+            for match in self.layer_map.matches:
+                self.projections[str(match.student)] = nn.Linear(s.hidden_size, t.hidden_size)
+
+    def configure(self, config: DistillConfig) -> None:
+        """Use ``config``'s weights, temperature and attention options; refuse what cannot work."""
+        weights = config.weights
+        if (weights.intermediate or weights.prediction) and self.teacher is None:
+            raise TinyBertLabError(
+                f"Loss weights {weights.active()} need a teacher; this Distiller has none. Pass teacher=...")
+        if weights.attention and self.teacher is not None:
+            self.layer_map.check_models(self.student.config, self.teacher.config, head_average=config.head_average)
+        if weights.prediction and self.student.config.num_labels != self.teacher.config.num_labels:
+            raise TinyBertLabError(
+                f"The student has {self.student.config.num_labels} labels and the teacher "
+                f"{self.teacher.config.num_labels}: prediction-layer distillation needs the same label set.")
+        self.weights = weights.active()
+        self.temperature, self.attention_kind, self.head_average = (
+            config.temperature, config.attention_kind, config.head_average)
+
+    def _project(self, layer: int):
+        return self.projections[str(layer)] if str(layer) in self.projections else None
+
+    def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Unweighted loss terms for one batch (only those with a positive weight).
+
+        ``embedding``/``hidden``/``attention`` are sums over the mapped layers, each layer's loss
+        multiplied by its layer-map weight; a many-to-one entry compares with the mean of its
+        teacher layers' features.
+        """
+        w = self.weights
+        intermediate = any(w.get(name, 0) for name in ("embedding", "attention", "hidden"))
+        mask = batch["attention_mask"]
+        if intermediate:
+            student = forward_features(self.student, batch)
+            with torch.no_grad():
+                teacher = forward_features(self.teacher, batch)
+            student_logits, teacher_logits = student.logits, teacher.logits
+        else:
+            student_logits = self.student(**data_lib.model_inputs(batch)).logits
+            teacher_logits = None
+        terms = {}
+        if w.get("embedding"):
+            terms["embedding"] = sum(
+                m.weight * losses.embedding_mse(student.hidden_states[0], teacher.hidden_states[0], mask, self._project(0))
+                for m in self.layer_map.matches if m.student == 0)
+        if w.get("hidden"):
+            terms["hidden"] = sum(
+                m.weight * losses.hidden_mse(student.hidden_states[m.student],
+                                             _mean(teacher.hidden_states, m.teacher), mask, self._project(m.student))
+                for m in self.layer_map.attention_matches)
+        if w.get("attention"):
+            terms["attention"] = sum(
+                m.weight * losses.attention_loss(student.attention_scores[m.student - 1],
+                                                 _mean(teacher.attention_scores, [t - 1 for t in m.teacher]), mask,
+                                                 kind=self.attention_kind, head_average=self.head_average)
+                for m in self.layer_map.attention_matches)
+        if w.get("prediction"):
+            if teacher_logits is None:
+                teacher_logits = self._teacher_logits(batch)
+            terms["prediction"] = losses.soft_cross_entropy(student_logits, teacher_logits.to(student_logits.dtype),
+                                                            self.temperature)
+        if w.get("hard_label"):
+            terms["hard_label"] = losses.hard_ce(student_logits, batch["labels"])
+        for name in ("embedding", "hidden", "attention"):
+            if name in terms and not torch.is_tensor(terms[name]):  # no layer mapped for this term
+                raise TinyBertLabError(f"The {name!r} loss has a weight but the layer map has no entry for it.")
+        return terms
+
+    def _teacher_logits(self, batch) -> torch.Tensor:
+        if self.logit_cache is not None:
+            return self.logit_cache.lookup(batch["idx"]).to(batch["input_ids"].device)
+        with torch.no_grad():
+            return self.teacher(**data_lib.model_inputs(batch)).logits
+
+
+def _mean(features: tuple[torch.Tensor, ...], indices) -> torch.Tensor:
+    """Mean of the features at ``indices`` (one index: that feature itself)."""
+    if len(indices) == 1:
+        return features[indices[0]]
+    return torch.stack([features[i] for i in indices]).mean(0)
+
+
+# --------------------------------------------------------------------------------------------
+# Running stages
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stage:
+    """One distillation stage: a name (used for its checkpoint folder) and its config."""
+
+    name: str
+    config: DistillConfig
+
+
+def two_step_stages(intermediate_steps: int, prediction_steps: int, **settings) -> list[Stage]:
+    """TinyBERT's task distillation: intermediate layers first, then the prediction layer.
+
+    ``settings`` go to both stages' ``DistillConfig`` (batch size, learning rate, seed...);
+    per-stage values: ``intermediate_lr`` / ``prediction_lr`` override ``learning_rate``.
+    """
+    intermediate_lr = settings.pop("intermediate_lr", None)
+    prediction_lr = settings.pop("prediction_lr", None)
+    base = DistillConfig.from_dict(settings) if settings else DistillConfig()
+    first = replace(base, steps=intermediate_steps, weights=INTERMEDIATE,
+                    learning_rate=intermediate_lr or base.learning_rate)
+    second = replace(base, steps=prediction_steps, weights=PREDICTION, learning_rate=prediction_lr or base.learning_rate)
+    return [Stage("intermediate", first), Stage("prediction", second)]
+
+
+def run_stages(distiller: Distiller, stages: list[Stage], train_data, tokenizer, *, eval_data=None,
+               callbacks=None, progress: bool = True, checkpoint_dir: str | Path | None = None,
+               resume: bool = False, cache_teacher_logits: bool = True) -> dict[str, History]:
+    """Run the stages in order on raw ``train_data``; return ``{stage name: History}``.
+
+    Each stage gets a fresh optimizer and schedule over the same student and projections.
+    Prediction-only stages use a ``TeacherLogitCache`` (built once) when
+    ``cache_teacher_logits``. With ``checkpoint_dir``, each stage checkpoints into its own
+    subfolder, and ``resume=True`` skips finished stages and continues the interrupted one.
+    """
+    if not stages:
+        raise TinyBertLabError("No stages to run: pass e.g. two_step_stages(300, 300).")
+    names = [stage.name for stage in stages]
+    if len(set(names)) != len(names):
+        raise TinyBertLabError(f"Stage names must be unique (they name checkpoint folders), got {names}.")
+    encoded_by_length = {}
+    histories = {}
+    for stage in stages:
+        config = stage.config
+        distiller.configure(config)
+        length = config.max_length
+        if length not in encoded_by_length:
+            encoded_by_length[length] = data_lib.encode(train_data, tokenizer, max_length=length)
+        encoded = encoded_by_length[length]
+        weights = config.weights
+        if weights.prediction and not weights.intermediate and cache_teacher_logits and config.mask_probability == 0:
+            if distiller.logit_cache is None or distiller.logit_cache.key != fingerprint(distiller.teacher, encoded):
+                distiller.logit_cache = TeacherLogitCache.build(distiller.teacher, encoded, tokenizer)
+        folder = Path(checkpoint_dir) / stage.name if checkpoint_dir is not None else None
+        histories[stage.name] = fit(distiller, encoded, tokenizer, config, eval_data=eval_data, callbacks=callbacks,
+                                    progress=progress, description=stage.name, checkpoint_dir=folder, resume=resume)
+    return histories
+
+
+def general_distillation(student, text_data, tokenizer, *, teacher=None, layer_map: LayerMap | None = None,
+                         config: DistillConfig | None = None, **fit_options) -> tuple[Distiller, History]:
+    """TinyBERT's general distillation: intermediate layers from the *pre-trained* teacher on
+    unlabeled text (labels are ignored), with 15 % dynamic masking by default.
+
+    ``text_data``: any dataset with a ``text`` or ``sentence`` column (``data.load_text_file``,
+    or SST-2 sentences). ``teacher`` defaults to the offline MiniLM as pre-trained.
+    """
+    from .models import load_teacher
+
+    teacher = teacher if teacher is not None else load_teacher(num_labels=student.config.num_labels)
+    config = config or DistillConfig(weights=INTERMEDIATE, mask_probability=0.15)
+    if config.weights.prediction or config.weights.hard_label:
+        raise TinyBertLabError(
+            "General distillation matches intermediate layers only (the pre-trained teacher has no task "
+            "head worth copying): set prediction and hard_label weights to 0.")
+    distiller = Distiller(student, teacher, layer_map=layer_map)
+    histories = run_stages(distiller, [Stage("general", config)], text_data, tokenizer, **fit_options)
+    return distiller, histories["general"]
