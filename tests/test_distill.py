@@ -172,6 +172,7 @@ def test_two_step_task_distillation_runs_both_stages(tmp_cache, tokenizer, kd_te
 def test_same_seed_same_numbers(tmp_cache, tokenizer, kd_teacher, tiny_train):
     runs = []
     for _ in range(2):
+        torch.rand(3)  # whatever ran before must not matter
         distiller = Distiller(mini(tokenizer), kd_teacher)
         histories = distill.run_stages(distiller, _stages(), tiny_train, tokenizer, progress=False)
         runs.append((histories["prediction"].loss, distiller.student.classifier.weight.detach().clone()))
@@ -217,3 +218,17 @@ def test_stage_names_must_be_unique(tokenizer, kd_teacher, tiny_train):
     stage = Stage("x", DistillConfig(steps=1))
     with pytest.raises(TinyBertLabError, match="Stage names must be unique"):
         distill.run_stages(Distiller(mini(tokenizer), kd_teacher), [stage, stage], tiny_train, tokenizer)
+
+
+def test_gradient_checkpointing_gives_the_same_updates(tmp_cache, tokenizer, kd_teacher, tiny_train):
+    def run(checkpointing):
+        student = mini(tokenizer, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        distiller = Distiller(student, kd_teacher)
+        config = DistillConfig(steps=2, batch_size=8, weights=distill.INTERMEDIATE, log_every=1,
+                               gradient_checkpointing=checkpointing)
+        history = distill.run_stages(distiller, [Stage("s", config)], tiny_train, tokenizer, progress=False)["s"]
+        return history.loss, student.bert.encoder.layer[0].attention.self.query.weight.detach().clone()
+
+    (loss_a, w_a), (loss_b, w_b) = run(False), run(True)
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    torch.testing.assert_close(w_a, w_b, rtol=1e-4, atol=1e-6)

@@ -173,13 +173,13 @@ class Distiller(nn.Module):
 
     ``layer_map`` defaults to ``LayerMap.uniform(M, N)``. One learnable ``nn.Linear(d_S, d_T)``
     per mapped layer (``projections["0"]`` for the embeddings, ``["m"]`` for layer m) exists
-    from the start when the widths differ. ``configure(config)`` sets the loss weights,
+    from the start when the widths differ, initialised from ``seed``. ``configure(config)`` sets the loss weights,
     temperature and attention options of the current stage. ``teacher=None`` is allowed for
     weights that need no teacher (hard labels only).
     """
 
     def __init__(self, student, teacher=None, *, layer_map: LayerMap | None = None,
-                 logit_cache: TeacherLogitCache | None = None):
+                 logit_cache: TeacherLogitCache | None = None, seed: int = 0):
         super().__init__()
         self.student, self.teacher, self.logit_cache = student, teacher, logit_cache
         self.weights = {"hard_label": 1.0}
@@ -199,8 +199,10 @@ class Distiller(nn.Module):
         teacher.requires_grad_(False)
         teacher.eval()
         if s.hidden_size != t.hidden_size:
-            for match in self.layer_map.matches:
-                self.projections[str(match.student)] = nn.Linear(s.hidden_size, t.hidden_size)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)  # reproducible projections, whatever ran before
+                for match in self.layer_map.matches:
+                    self.projections[str(match.student)] = nn.Linear(s.hidden_size, t.hidden_size)
 
     def configure(self, config: DistillConfig) -> None:
         """Use ``config``'s weights, temperature and attention options; refuse what cannot work."""

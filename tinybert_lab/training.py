@@ -273,7 +273,7 @@ def fit(
     device = next(student.parameters()).device
     use_amp = config.amp and device.type == "cuda"
     if config.gradient_checkpointing:
-        student.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        student.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
     torch.manual_seed(config.seed)
     random.seed(config.seed)
