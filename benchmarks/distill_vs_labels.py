@@ -59,25 +59,27 @@ def mean_std(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def step_times(teacher, tokenizer, train, steps=40, batch_size=32):
-    """Seconds per step of each objective, same batches, measured one after the other here."""
+def step_times(teacher, tokenizer, train, steps=40, batch_size=32, rounds=3):
+    """Seconds per optimizer step of each objective on the same batches: the loop's own clock
+    (``History.seconds``), best of ``rounds`` interleaved runs to damp noise from other load."""
     encoded = data.encode(train, tokenizer)
-    timings = {}
-    for name, weights in (("labels only", None), ("prediction KD (cached logits)", distill.PREDICTION),
-                          ("intermediate KD (teacher forward)", distill.INTERMEDIATE)):
-        model = student(tokenizer, 0)
-        config = distill.DistillConfig(steps=steps, batch_size=batch_size, weights=weights or distill.PREDICTION)
+    cache = distill.TeacherLogitCache.build(teacher, encoded, tokenizer)
+
+    def objective(weights):
         if weights is None:
-            objective = training.LabelObjective(model)
-        else:
-            objective = distill.Distiller(model, teacher)
-            objective.configure(config)
-            if weights is distill.PREDICTION:
-                objective.logit_cache = distill.TeacherLogitCache.build(teacher, encoded, tokenizer)
-        training.fit(objective, encoded, tokenizer, training.TrainConfig(steps=5, batch_size=batch_size), progress=False)
-        start = time.perf_counter()
-        training.fit(objective, encoded, tokenizer, config if weights else training.TrainConfig(steps=steps, batch_size=batch_size), progress=False)
-        timings[name] = (time.perf_counter() - start) / steps
+            return training.LabelObjective(student(tokenizer, 0))
+        distiller = distill.Distiller(student(tokenizer, 0), teacher, logit_cache=cache)
+        distiller.configure(distill.DistillConfig(weights=weights))
+        return distiller
+
+    kinds = {"labels only": None, "prediction KD (cached logits)": distill.PREDICTION,
+             "intermediate KD (teacher forward)": distill.INTERMEDIATE}
+    config = training.TrainConfig(steps=steps, batch_size=batch_size)
+    timings = {name: float("inf") for name in kinds}
+    for _ in range(rounds):
+        for name, weights in kinds.items():
+            history = training.fit(objective(weights), encoded, tokenizer, config, progress=False)
+            timings[name] = min(timings[name], history.seconds / steps)
     return timings
 
 

@@ -4,7 +4,10 @@ Modules, one job each:
 - ``data``: SST-2 and your own TSV/CSV files, tokenised, in length-bucketed batches
 - ``models``: the offline teacher, TinyBERT-style students, parameter counts and sizes
 - ``attention``: pre-softmax attention scores from an unmodified Hugging Face BERT
-- ``training``: supervised fine-tuning (the teacher) with a cache
+- ``training``: the one training loop (checkpoints, resume), teacher fine-tuning with a cache
+- ``losses``: distillation losses as small pure functions with explicit masks
+- ``mapping``: student→teacher layer maps as validated plain data
+- ``distill``: the TinyBERT Distiller, its stages and the teacher-logit cache
 - ``evaluation``: accuracy, error analysis, the inference-speed results table
 
 Import the module you need (``from tinybert_lab import data``); importing the package itself

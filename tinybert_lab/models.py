@@ -210,3 +210,37 @@ def describe(model) -> str:
         f"FFN {c.intermediate_size}: {counts['total'] / 1e6:.1f} M parameters "
         f"({counts['embedding'] / 1e6:.1f} M embedding, {counts['non_embedding'] / 1e6:.1f} M non-embedding)"
     )
+
+
+def init_embeddings_from_teacher(student, teacher):
+    """Start a narrower student's embedding layer from the teacher's, projected by PCA.
+
+    The word-embedding table is most of a small student's parameters (9.5 M of TinyBERT-4's
+    14.4 M) and the part that a few hundred training steps cover worst: most of the 30,522
+    tokens are never seen. Here ``P`` (d_T, d_S) holds the top d_S right singular vectors of the
+    teacher's word embeddings ``E_T`` (V, d_T), and the student gets ``E_T P`` for its word,
+    position and token-type embeddings: the best d_S-dimensional linear summary of the
+    teacher's. Returns ``P``, so an embedding projection can start at ``Pᵀ`` (student → teacher).
+    A student as wide as the teacher gets the teacher's embeddings unchanged (``P = I``).
+    """
+    import torch
+
+    s, t = student.base_model.embeddings, teacher.base_model.embeddings
+    if student.config.vocab_size != teacher.config.vocab_size:
+        raise TinyBertLabError("Student and teacher vocabularies differ: embeddings cannot be copied.")
+    d_s, d_t = student.config.hidden_size, teacher.config.hidden_size
+    if d_s > d_t:
+        raise TinyBertLabError(f"The student is wider ({d_s}) than the teacher ({d_t}); PCA can only shrink.")
+    with torch.no_grad():
+        words = t.word_embeddings.weight
+        if d_s == d_t:
+            projection = torch.eye(d_t)
+        else:
+            _, _, v = torch.linalg.svd(words, full_matrices=False)  # words = U S Vᵀ
+            projection = v[:d_s].T.contiguous()  # (d_T, d_S)
+        for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+            source = getattr(t, name).weight
+            target = getattr(s, name).weight
+            rows = min(source.shape[0], target.shape[0])
+            target[:rows] = source[:rows] @ projection
+    return projection
