@@ -39,7 +39,18 @@ def student(tokenizer, seed):
     return models.build_student("tinybert4", tokenizer=tokenizer, seed=seed)
 
 
+_LABEL_RUNS = {}
+
+
 def labels_only(tokenizer, train, dev, steps, lr, seed, batch_size):
+    """Dev accuracy of the student trained on labels alone (memoised: the sweep's runs are reused)."""
+    key = (steps, lr, seed, batch_size)
+    if key not in _LABEL_RUNS:
+        _LABEL_RUNS[key] = _train_labels_only(tokenizer, train, dev, steps, lr, seed, batch_size)
+    return _LABEL_RUNS[key]
+
+
+def _train_labels_only(tokenizer, train, dev, steps, lr, seed, batch_size):
     model = student(tokenizer, seed)
     config = training.TrainConfig(steps=steps, learning_rate=lr, seed=seed, batch_size=batch_size)
     training.train_classifier(model, train, tokenizer, config, progress=False)
@@ -89,8 +100,8 @@ def main():
     parser.add_argument("--seeds", type=ints, default=[0, 1, 2])
     parser.add_argument("--baseline-lrs", type=floats, default=[1e-4, 3e-4, 1e-3])
     parser.add_argument("--sweep-seeds", type=ints, default=[0])
-    parser.add_argument("--intermediate-lr", type=float, default=5e-4)
-    parser.add_argument("--prediction-lr", type=float, default=3e-4)
+    parser.add_argument("--intermediate-lr", type=float, default=1e-3)
+    parser.add_argument("--prediction-lr", type=float, default=5e-4)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--train-size", type=int, default=0, help="0: all of SST-2 train")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
+from .errors import TinyBertLabError
+
 
 def plot_history(history, title: str = "training loss") -> Figure:
     """Loss per logged step (left axis) and dev accuracy when recorded (right axis).
@@ -62,4 +64,140 @@ def plot_layer_map(layer_map, title: str | None = None) -> Figure:
     ax.annotate("", xy=(2.05, y(M + 1, M)), xytext=(0.95, y(N + 1, N)),
                 arrowprops=dict(arrowstyle="->", color="tab:red", lw=1.5, linestyle="--"))
     ax.set_title(title or "layer mapping (green: averaged teacher layers; red: logits)", fontsize=9)
+    return fig
+
+
+def plot_temperature(logits, temperatures=(1.0, 2.0, 4.0, 8.0), class_names=None, title=None) -> Figure:
+    """Softmax of one example's logits at several temperatures, side by side.
+
+    ``logits``: (C,) tensor or list. Higher T flattens the distribution and shows the teacher's
+    "dark knowledge": how it ranks the wrong classes.
+    """
+    import torch
+
+    z = torch.as_tensor(logits, dtype=torch.float32).flatten()
+    names = list(class_names) if class_names is not None else [str(i) for i in range(len(z))]
+    if len(names) != len(z):
+        raise TinyBertLabError(f"{len(names)} class names for {len(z)} logits.")
+    fig = Figure(figsize=(1.6 + 1.9 * len(temperatures), 2.8), layout="constrained")
+    axes = fig.subplots(1, len(temperatures), sharey=True, squeeze=False)[0]
+    for ax, temperature in zip(axes, temperatures):
+        probs = torch.softmax(z / temperature, -1)
+        ax.bar(names, probs.tolist(), color="tab:blue")
+        ax.set_title(f"T = {temperature:g}", fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    axes[0].set_ylabel("probability")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _as_square_maps(attention, name: str):
+    """bertviz's contract: a tuple/list over layers of (B, h, L, L) tensors (HF
+    ``outputs.attentions``) or one (layers, h, L, L) / (h, L, L) tensor; returns (layers, h, L, L)
+    for the first example."""
+    import torch
+
+    if isinstance(attention, (tuple, list)):
+        if not attention:
+            raise TinyBertLabError(f"{name} is empty: pass outputs.attentions from a model run with output_attentions=True.")
+        attention = torch.stack([a[0] if a.dim() == 4 else a for a in attention])
+    attention = torch.as_tensor(attention).detach().float().cpu()
+    if attention.dim() == 3:
+        attention = attention[None]
+    if attention.dim() != 4 or attention.shape[-1] != attention.shape[-2]:
+        raise TinyBertLabError(
+            f"{name} has shape {tuple(attention.shape)}; expected HF outputs.attentions (a tuple over layers of "
+            "(batch, heads, length, length)) or a (layers, heads, length, length) tensor.")
+    return attention
+
+
+def plot_attention_grid(attention, tokens, *, layers=None, heads=None, title=None, cmap="Reds") -> Figure:
+    """d2l's ``show_heatmaps``: a layers × heads grid of attention maps, tokens on the axes.
+
+    ``attention``: HF ``outputs.attentions`` (tuple over layers of (B, h, L, L); the first
+    example is drawn) or a (layers, h, L, L) tensor. ``tokens``: the L token strings (bertviz's
+    input contract: a length mismatch is an error). ``layers``/``heads``: indices to show
+    (default all). One colour scale for the whole grid.
+    """
+    maps = _as_square_maps(attention, "attention")
+    if len(tokens) != maps.shape[-1]:
+        raise TinyBertLabError(f"{len(tokens)} tokens for attention maps of length {maps.shape[-1]}: pass the tokens of "
+                         "the same (unpadded) sentence, e.g. tokenizer.convert_ids_to_tokens(input_ids[0]).")
+    layers = list(range(maps.shape[0])) if layers is None else list(layers)
+    heads = list(range(maps.shape[1])) if heads is None else list(heads)
+    grid = maps[layers][:, heads]
+    fig = Figure(figsize=(1.3 * len(heads) + 1.2, 1.3 * len(layers) + 0.8), layout="constrained")
+    axes = fig.subplots(len(layers), len(heads), squeeze=False)
+    vmax = float(grid.max())
+    label_tokens = len(tokens) <= 16  # longer sentences: too many labels to read
+    image = None
+    for r, layer in enumerate(layers):
+        for c, head in enumerate(heads):
+            ax = axes[r][c]
+            image = ax.imshow(grid[r, c], cmap=cmap, vmin=0, vmax=vmax)
+            bottom, left = r == len(layers) - 1, c == 0
+            ax.set_xticks(range(len(tokens)) if bottom and label_tokens else [],
+                          tokens if bottom and label_tokens else [], rotation=90, fontsize=6)
+            ax.set_yticks(range(len(tokens)) if left and label_tokens else [],
+                          tokens if left and label_tokens else [], fontsize=6)
+            if r == 0:
+                ax.set_title(f"head {head + 1}", fontsize=7)
+            if left:
+                ax.set_ylabel(f"layer {layer + 1}", fontsize=7)
+    fig.colorbar(image, ax=axes, shrink=0.6)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_attention_comparison(teacher_map, student_map, tokens, *, title=None) -> Figure:
+    """Teacher, student and their difference for one head, on one colour scale, tokens on the axes.
+
+    ``teacher_map``, ``student_map``: (L, L) attention maps (probabilities or scores) of the same
+    sentence; ``tokens``: its L tokens.
+    """
+    import torch
+
+    t = torch.as_tensor(teacher_map).detach().float().cpu()
+    s = torch.as_tensor(student_map).detach().float().cpu()
+    if t.shape != s.shape or t.dim() != 2 or t.shape[0] != t.shape[1]:
+        raise TinyBertLabError(f"Teacher map {tuple(t.shape)} and student map {tuple(s.shape)} must be the same (L, L) shape.")
+    if len(tokens) != t.shape[0]:
+        raise TinyBertLabError(f"{len(tokens)} tokens for {t.shape[0]}×{t.shape[0]} maps.")
+    low, high = float(torch.minimum(t.min(), s.min())), float(torch.maximum(t.max(), s.max()))
+    diff = s - t
+    bound = float(diff.abs().max()) or 1.0
+    fig = Figure(figsize=(11, 3.9), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, data, name, cmap, vmin, vmax in (
+            (axes[0], t, "teacher", "viridis", low, high), (axes[1], s, "student", "viridis", low, high),
+            (axes[2], diff, "student − teacher", "RdBu_r", -bound, bound)):
+        image = ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(tokens)), tokens, fontsize=7)
+        ax.set_xlabel("key")
+        fig.colorbar(image, ax=ax, shrink=0.75)
+    axes[0].set_ylabel("query")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_loss_terms(terms: dict, weights: dict | None = None, title: str = "loss terms on this batch") -> Figure:
+    """Bar chart of each loss term's weighted contribution (and, hatched, its unweighted value)."""
+    names = list(terms)
+    raw = [float(terms[n]) for n in names]
+    weighted = [float(terms[n]) * (weights or {}).get(n, 1.0) for n in names]
+    fig = Figure(figsize=(5.5, 3), layout="constrained")
+    ax = fig.add_subplot()
+    positions = range(len(names))
+    ax.bar([p - 0.2 for p in positions], raw, width=0.4, color="0.8", hatch="//", label="unweighted")
+    ax.bar([p + 0.2 for p in positions], weighted, width=0.4, color="tab:blue", label="weighted")
+    ax.set_xticks(list(positions), names)
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
     return fig

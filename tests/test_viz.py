@@ -1,0 +1,68 @@
+import math
+
+import matplotlib
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from tinybert_lab import data, training, viz
+from tinybert_lab.attention import forward_features
+from tinybert_lab.errors import TinyBertLabError
+
+matplotlib.use("Agg")
+
+
+def test_history_plot_has_loss_and_accuracy_lines():
+    history = training.History(step=[10, 20], loss=[0.7, 0.5], eval=[(20, 0.8)])
+    fig = viz.plot_history(history)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert list(fig.axes[0].lines[0].get_ydata()) == [0.7, 0.5]
+    assert list(fig.axes[1].lines[0].get_ydata()) == [80.0]
+
+
+def test_temperature_bars_are_the_softened_distribution():
+    fig = viz.plot_temperature([2.0, 0.0], temperatures=(1, 2), class_names=["pos", "neg"])
+    heights = [[bar.get_height() for bar in ax.patches] for ax in fig.axes]
+    e = math.exp
+    assert heights[0] == pytest.approx([e(2) / (e(2) + 1), 1 / (e(2) + 1)])
+    assert heights[1] == pytest.approx([e(1) / (e(1) + 1), 1 / (e(1) + 1)])
+    with pytest.raises(TinyBertLabError, match="3 class names for 2 logits"):
+        viz.plot_temperature([1.0, 0.0], class_names=["a", "b", "c"])
+
+
+@pytest.fixture(scope="module")
+def sentence_features(teacher, tokenizer):
+    encoded = tokenizer(["a gorgeous , witty film ."], return_tensors="pt")
+    with torch.no_grad():
+        features = forward_features(teacher, dict(encoded))
+    return features, tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+
+
+def test_attention_grid_takes_hf_attentions_and_tokens(sentence_features):
+    features, tokens = sentence_features
+    fig = viz.plot_attention_grid(features.attention_probs, tokens, layers=[0, 5], heads=[0, 1, 2])
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 6
+    torch.testing.assert_close(torch.as_tensor(images[-1].get_array()), features.attention_probs[5][0, 2])
+    assert len({im.get_clim() for im in images}) == 1  # one colour scale
+    with pytest.raises(TinyBertLabError, match="3 tokens for attention maps of length 8"):
+        viz.plot_attention_grid(features.attention_probs, tokens[:3])
+    with pytest.raises(TinyBertLabError, match="expected HF outputs.attentions"):
+        viz.plot_attention_grid(torch.zeros(2, 3), tokens)
+
+
+def test_attention_comparison_shares_the_scale_and_shows_the_difference(sentence_features):
+    features, tokens = sentence_features
+    t, s = features.attention_probs[0][0, 0], features.attention_probs[1][0, 0]
+    fig = viz.plot_attention_comparison(t, s, tokens)
+    teacher_img, student_img, diff_img = (ax.images[0] for ax in fig.axes if ax.images)
+    assert teacher_img.get_clim() == student_img.get_clim()
+    torch.testing.assert_close(torch.as_tensor(diff_img.get_array()), s - t)
+    with pytest.raises(TinyBertLabError, match="same .L, L. shape"):
+        viz.plot_attention_comparison(t, s[:3, :3], tokens)
+
+
+def test_loss_terms_bars():
+    fig = viz.plot_loss_terms({"attention": 2.0, "hidden": 1.0}, {"attention": 0.5, "hidden": 3.0})
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    assert heights == [2.0, 1.0, 1.0, 3.0]
