@@ -1,0 +1,150 @@
+"""Widgets for the notebooks, built here so a notebook cell stays one line.
+
+Each function returns an ``ipywidgets.interactive``: display it in a notebook, or drive it
+without a kernel (tests do): ``ui.children[0].value = 4.0`` re-runs the callback and
+``ui.result`` holds what it returned (a Figure, or a message for invalid input). Controls that
+trigger a forward pass use ``continuous_update=False``; every label gets
+``description_width: initial`` so it is not cut.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import torch
+
+from . import losses, viz
+from .errors import TinyBertLabError
+from .mapping import LayerMap
+
+STYLE = {"description_width": "initial"}
+
+
+def temperature_widget(teacher_logits, student_logits=None, class_names=None):
+    """Slide the temperature: the softened teacher distribution and, with ``student_logits``,
+    the distillation loss ``T²·KL`` at that temperature.
+
+    ``teacher_logits`` / ``student_logits``: (C,) logits of one example.
+    ``ui.result``: the Figure.
+    """
+    from ipywidgets import FloatSlider, interactive
+
+    teacher = torch.as_tensor(teacher_logits, dtype=torch.float32).flatten()
+    student = None if student_logits is None else torch.as_tensor(student_logits, dtype=torch.float32).flatten()
+
+    def show(temperature: float):
+        title = None
+        if student is not None:
+            kd = losses.soft_kl(student[None], teacher[None], temperature).item()
+            title = f"T = {temperature:g}: T²·KL(teacher ‖ student) = {kd:.4f}"
+        return viz.plot_temperature(teacher, temperatures=(1.0, temperature), class_names=class_names, title=title)
+
+    slider = FloatSlider(value=2.0, min=0.5, max=10.0, step=0.5, description="temperature T", style=STYLE)
+    return interactive(show, temperature=slider)
+
+
+def parse_teacher_list(text: str) -> list:
+    """``"0, 3, [4, 5], 6"`` → ``[0, 3, [4, 5], 6]``: the text a learner types for a custom map."""
+    try:
+        value = ast.literal_eval(f"[{text}]")
+    except (SyntaxError, ValueError):
+        raise TinyBertLabError(
+            f"Could not read {text!r}: write one teacher layer per student layer, separated by commas, "
+            "with [a, b] for several teacher layers averaged, e.g. 0, 2, [3, 4], 6.") from None
+    return value
+
+
+def layer_map_widget(student_layers: int, teacher_layers: int):
+    """Pick a mapping strategy (uniform / last / custom) and see it drawn.
+
+    ``ui.result``: the Figure of the map, or, for an invalid custom map, the error message
+    (also shown in place of the figure).
+    """
+    from ipywidgets import Dropdown, Text, interactive
+
+    def show(strategy: str, custom: str):
+        try:
+            if strategy == "uniform":
+                layer_map = LayerMap.uniform(student_layers, teacher_layers)
+            elif strategy == "last":
+                layer_map = LayerMap.last(student_layers, teacher_layers)
+            else:
+                layer_map = LayerMap.from_list(parse_teacher_list(custom), teacher_layers)
+                if layer_map.student_layers != student_layers:
+                    raise TinyBertLabError(
+                        f"The list maps {layer_map.student_layers} student layers but the student has "
+                        f"{student_layers}: give {student_layers + 1} items (0 for the embeddings first).")
+        except TinyBertLabError as error:
+            print(f"Invalid map: {error}")
+            return str(error)
+        print(layer_map.describe())
+        return layer_map.draw()
+
+    default = ", ".join(str(m * teacher_layers // student_layers) for m in range(student_layers + 1))
+    return interactive(
+        show,
+        strategy=Dropdown(options=["uniform", "last", "custom"], value="uniform", description="strategy", style=STYLE),
+        custom=Text(value=default, description="custom (teacher layer per student layer)", style=STYLE,
+                    continuous_update=False),
+    )
+
+
+def loss_weights_widget(terms: dict):
+    """Sliders for the loss weights → bar chart of each term's weighted contribution.
+
+    ``terms``: unweighted loss values on one batch, e.g. ``{k: v.item() for k, v in
+    distiller.loss_terms(batch).items()}`` computed once: moving a slider re-weights, it does
+    not re-run the models. ``ui.result``: the Figure.
+    """
+    from ipywidgets import FloatSlider, interactive
+
+    values = {name: float(value) for name, value in terms.items()}
+
+    def show(**weights):
+        total = sum(weights[n] * v for n, v in values.items())
+        return viz.plot_loss_terms(values, weights, title=f"weighted total = {total:.3f}")
+
+    sliders = {name: FloatSlider(value=1.0, min=0.0, max=5.0, step=0.1, description=name, style=STYLE,
+                                 continuous_update=False) for name in values}
+    return interactive(show, **sliders)
+
+
+def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = None, sentence: str = ""):
+    """Type a sentence, pick a student layer and a head: teacher vs student attention side by
+    side (probabilities, one colour scale) with their difference. The teacher layer shown is the
+    one the layer map pairs with the student layer (the mean for a many-to-one entry).
+    ``ui.result``: the Figure.
+    """
+    from ipywidgets import IntSlider, Text, interactive
+
+    from .attention import forward_features
+
+    s_cfg, t_cfg = student.config, teacher.config
+    layer_map = layer_map or LayerMap.uniform(s_cfg.num_hidden_layers, t_cfg.num_hidden_layers)
+    teacher_of = {m.student: m.teacher for m in layer_map.attention_matches}
+    heads = min(s_cfg.num_attention_heads, t_cfg.num_attention_heads)
+
+    def show(text: str, student_layer: int, head: int):
+        if not text.strip():
+            return "Type a sentence."
+        if student_layer not in teacher_of:
+            return f"Student layer {student_layer} is not in the layer map."
+        encoded = dict(tokenizer([text], return_tensors="pt", truncation=True, max_length=64))
+        with torch.no_grad():
+            t_feats, s_feats = forward_features(teacher.eval(), encoded), forward_features(student.eval(), encoded)
+        sources = teacher_of[student_layer]
+        t_map = torch.stack([t_feats.attention_probs[i - 1][0, head - 1] for i in sources]).mean(0)
+        s_map = s_feats.attention_probs[student_layer - 1][0, head - 1]
+        tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+        source = ", ".join(map(str, sources))
+        return viz.plot_attention_comparison(
+            t_map, s_map, tokens, title=f"student layer {student_layer} ← teacher layer {source}, head {head}")
+
+    return interactive(
+        show,
+        text=Text(value=sentence or "a gorgeous , witty , seductive movie .", description="sentence",
+                  style=STYLE, continuous_update=False),
+        student_layer=IntSlider(value=1, min=1, max=s_cfg.num_hidden_layers, description="student layer",
+                                style=STYLE, continuous_update=False),
+        head=IntSlider(value=1, min=1, max=heads, description="head", style=STYLE, continuous_update=False),
+    )
