@@ -22,7 +22,10 @@ import time
 import torch
 
 from tinybert_lab import data, distill, evaluation, models, training
-from tinybert_lab.tutorial import FULL as TEACHER_CONFIG
+from tinybert_lab.settings import FULL_PLAN
+from tinybert_lab.tutorial import teacher_config
+
+TEACHER_CONFIG = teacher_config(FULL_PLAN)
 
 TUTORIAL_BUDGET = 600
 

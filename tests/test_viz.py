@@ -66,3 +66,15 @@ def test_loss_terms_bars():
     fig = viz.plot_loss_terms({"attention": 2.0, "hidden": 1.0}, {"attention": 0.5, "hidden": 3.0})
     heights = [bar.get_height() for bar in fig.axes[0].patches]
     assert heights == [2.0, 1.0, 1.0, 3.0]
+
+
+def test_results_plot_places_each_model():
+    from tinybert_lab.evaluation import ResultsTable
+
+    table = ResultsTable([{"model": "t", "accuracy": 0.87, "params_m": 22.7, "sentences_per_s": 260.0, "speedup": 1.0},
+                          {"model": "s", "accuracy": 0.80, "params_m": 14.4, "sentences_per_s": 520.0, "speedup": 2.0}])
+    fig = viz.plot_results(table)
+    points = [tuple(c.get_offsets()[0]) for c in fig.axes[0].collections]
+    assert points == [(260.0, 87.0), (520.0, 80.0)]
+    with pytest.raises(TinyBertLabError, match="No accuracies"):
+        viz.plot_results(ResultsTable([{"model": "x", "params_m": 1.0, "sentences_per_s": 1.0, "speedup": 1.0}]))

@@ -5,11 +5,13 @@
 | ``TINYBERT_LAB_DATA`` | folder holding ``sst2/train.tsv`` etc. (GLUE layout) | unset: try the hub |
 | ``TINYBERT_LAB_CACHE`` | where fine-tuned teachers and other results are cached | ``~/.cache/tinybert_lab`` |
 | ``TINYBERT_LAB_FAST`` | ``1`` shrinks data and steps so every notebook runs in seconds (CI) | ``0`` |
+| ``TINYBERT_LAB_OUT`` | where the tutorial writes figures, tables, executed notebooks | ``outputs/`` |
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 DATA_ENV = "TINYBERT_LAB_DATA"
@@ -34,3 +36,57 @@ def cache_dir() -> Path:
 def fast_mode() -> bool:
     """True when ``TINYBERT_LAB_FAST`` is set to 1/true/yes: small data, few steps."""
     return os.environ.get(FAST_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+OUT_ENV = "TINYBERT_LAB_OUT"
+
+
+def out_dir() -> Path:
+    """Where the tutorial leaves figures, tables and executed notebooks (``TINYBERT_LAB_OUT``,
+    default ``outputs/`` in the current folder); created on first use."""
+    value = os.environ.get(OUT_ENV, "").strip()
+    path = Path(value).expanduser() if value else Path("outputs")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class TutorialPlan:
+    """Data sizes and step counts the notebooks use: the real tutorial, or seconds-long (fast).
+
+    ``train_size``: SST-2 train phrases used for student training (None = all);
+    ``dev_size``: dev sentences evaluated (None = all 872); the rest are optimizer steps.
+    """
+
+    fast: bool
+    teacher_steps: int
+    teacher_train_size: int | None
+    train_size: int | None
+    dev_size: int | None
+    general_steps: int
+    intermediate_steps: int
+    prediction_steps: int
+    batch_size: int = 32
+
+    @property
+    def budget(self) -> int:
+        """Total steps of task distillation; the label-only baseline gets the same."""
+        return self.intermediate_steps + self.prediction_steps
+
+    @property
+    def artifacts(self) -> Path:
+        """Folder for what one notebook hands to the next (students, checkpoints), per mode."""
+        path = cache_dir() / "tutorial" / ("fast" if self.fast else "full")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+FULL_PLAN = TutorialPlan(fast=False, teacher_steps=400, teacher_train_size=None, train_size=20_000, dev_size=None,
+                         general_steps=150, intermediate_steps=300, prediction_steps=300)
+FAST_PLAN = TutorialPlan(fast=True, teacher_steps=10, teacher_train_size=2_000, train_size=1_000, dev_size=100,
+                         general_steps=4, intermediate_steps=6, prediction_steps=6, batch_size=16)
+
+
+def tutorial_plan() -> TutorialPlan:
+    """``FAST_PLAN`` when ``TINYBERT_LAB_FAST=1``, else ``FULL_PLAN``."""
+    return FAST_PLAN if fast_mode() else FULL_PLAN

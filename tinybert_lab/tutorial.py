@@ -1,79 +1,129 @@
-"""The tutorial's main job, headless: ``python -m tinybert_lab.tutorial [--out outputs]``.
+"""The tutorial: the steps notebooks share, and the headless main job that runs them all.
 
-Fine-tunes the offline teacher on SST-2 (or loads it from the cache), evaluates it on the dev
-set, and times it against the student presets. Writes into the output folder:
-``results.md`` (accuracy, fine-tune time, the inference table), ``teacher_history.json`` and
-``figures/teacher_loss.png``. ``TINYBERT_LAB_FAST=1`` shrinks the run to seconds (CI).
+Notebooks call ``plan()``, ``load_data()``, ``fine_tuned_teacher()``, ``save_student()`` and
+``load_student()`` so that every notebook uses the same data sizes, the same (cached) teacher and
+the students the previous notebook trained. ``python -m tinybert_lab.tutorial`` executes every
+notebook in ``notebooks/`` in order (full mode unless ``TINYBERT_LAB_FAST=1``) and leaves in
+``outputs/`` (``TINYBERT_LAB_OUT``): the executed notebooks, ``figures/``, ``results.md`` (the
+results table, written by notebook 07) and ``run_times.md`` (each notebook's time and peak
+memory).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import resource
+import sys
 import time
 from pathlib import Path
 
-import torch
+from . import data, models, training
+from .errors import TinyBertLabError
+from .settings import OUT_ENV, TutorialPlan, out_dir, tutorial_plan
 
-from . import data, evaluation, models, training, viz
-from .settings import fast_mode
-
-FULL = training.TrainConfig(steps=400, eval_every=100)
-FAST = training.TrainConfig(steps=10, batch_size=16, log_every=2)
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def run(out: Path, threads: int = 2) -> str:
-    """Run the job and return the Markdown report (also written to ``out/results.md``)."""
-    torch.set_num_threads(threads)
-    fast = fast_mode()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "figures").mkdir(exist_ok=True)
+def plan() -> TutorialPlan:
+    """This run's sizes and steps (``settings.FULL_PLAN``, or ``FAST_PLAN`` in fast mode)."""
+    return tutorial_plan()
+
+
+def load_data(p: TutorialPlan | None = None):
+    """``(train, dev)``: SST-2 train (the plan's subset, seeded) and dev (all 872, or a subset)."""
+    p = p or plan()
     splits = data.load_sst2()
-    tokenizer = models.load_tokenizer()
-    train = data.subsample(splits["train"], 2000, seed=0) if fast else splits["train"]
-    dev = data.subsample(splits["validation"], 200, seed=0) if fast else splits["validation"]
+    return data.subsample(splits["train"], p.train_size, seed=0), data.subsample(splits["validation"], p.dev_size)
 
+
+def teacher_config(p: TutorialPlan) -> training.TrainConfig:
+    """The fine-tuning settings of the tutorial's teacher (full mode: 400 steps, lr 1e-4)."""
+    return training.TrainConfig(steps=p.teacher_steps, batch_size=p.batch_size, eval_every=max(p.teacher_steps // 4, 1))
+
+
+def fine_tuned_teacher(p: TutorialPlan | None = None, *, progress: bool = True) -> training.FinetuneResult:
+    """The offline MiniLM fine-tuned on SST-2: trained on the first call (about 2.5 minutes on
+    2 cores in full mode), loaded from the cache after that."""
+    p = p or plan()
+    splits = data.load_sst2()
+    train = data.subsample(splits["train"], p.teacher_train_size, seed=0)
+    dev = data.subsample(splits["validation"], p.dev_size)
+    return training.finetune_teacher(train_data=train, eval_data=dev, config=teacher_config(p), progress=progress)
+
+
+def save_student(model, name: str, p: TutorialPlan | None = None) -> Path:
+    """Keep a trained student for later notebooks (safetensors, ``save_pretrained``)."""
+    folder = (p or plan()).artifacts / name
+    model.save_pretrained(folder)
+    return folder
+
+
+def load_student(name: str, p: TutorialPlan | None = None):
+    """A student saved by an earlier notebook; a clear error says which notebook to run first."""
+    folder = (p or plan()).artifacts / name
+    if not (folder / "config.json").is_file():
+        raise TinyBertLabError(
+            f"No saved student {name!r} in {folder}. Run notebook 06 (task distillation) first: it trains "
+            "and saves the students that notebooks 07 and 08 compare.")
+    return models.load_teacher(folder, num_labels=2).eval()
+
+
+# --------------------------------------------------------------------------------------------
+# The main job: run every notebook headlessly
+# --------------------------------------------------------------------------------------------
+def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:
+    """The numbered notebooks (``01_…ipynb`` …), in order."""
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def run_notebook(path: Path, out: Path, timeout: int = 1800) -> tuple[float, float]:
+    """Execute one notebook in a fresh kernel (cwd: the notebooks folder) and save the executed
+    copy to ``out``. Returns (seconds, peak resident memory of the kernel in GB)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    result = training.finetune_teacher(tokenizer=tokenizer, train_data=train, eval_data=dev,
-                                       config=FAST if fast else FULL)
-    wall = time.perf_counter() - start
-    scores = evaluation.evaluate(result.model, dev, tokenizer)
-    (out / "teacher_history.json").write_text(json.dumps(result.history.to_dict(), indent=1))
-    viz.plot_history(result.history, "teacher fine-tuning on SST-2").savefig(out / "figures" / "teacher_loss.png", dpi=120)
-
-    students = {f"{name} (untrained)": models.build_student(name, tokenizer=tokenizer) for name in ("tinybert4", "mini2")}
-    table = evaluation.benchmark_inference({"teacher (MiniLM-L6)": result.model, **students}, dev, tokenizer,
-                                           threads=threads, accuracy={"teacher (MiniLM-L6)": scores.accuracy})
-    source = "loaded from the cache" if result.from_cache else f"fine-tuned in {wall:.0f} s"
-    report = "\n".join([
-        "# tinybert_lab results" + (" (FAST MODE: tiny data, not real numbers)" if fast else ""),
-        "",
-        f"Teacher: all-MiniLM-L6-v2, {source} ({result.history.step[-1]} steps, training loop "
-        f"{result.history.seconds:.0f} s when it was trained).",
-        f"SST-2 dev accuracy {scores.accuracy:.2%} (F1 {scores.f1:.3f}) on {scores.n} sentences; "
-        f"{len(scores.misclassified)} misclassified.",
-        "",
-        f"Inference on SST-2 dev, batch 32, {threads} threads (students untrained: speed and size only):",
-        "",
-        table.to_markdown(),
-        "",
-        "Most confident mistakes:",
-        "",
-        *[f"- ({e['probabilities'][e['predicted']]:.0%} {['negative', 'positive'][e['predicted']]}, "
-          f"label {['negative', 'positive'][e['label']]}) {e['text']}" for e in scores.misclassified[:5]],
-        "",
-    ])
-    (out / "results.md").write_text(report)
-    return report
+    try:
+        client.execute()
+    finally:
+        out.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, out / path.name)
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest kernel so far
+    return time.perf_counter() - start, peak_kb / 1024 / 1024
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default: outputs/)")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default: 2)")
-    args = parser.parse_args()
-    print(run(args.out, args.threads))
-    print(f"Written to {args.out.resolve()}/")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: $TINYBERT_LAB_OUT or outputs/)")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all, in order)")
+    args = parser.parse_args(argv)
+    if args.out is not None:
+        os.environ[OUT_ENV] = str(args.out.resolve())
+    out = out_dir().resolve()
+    os.environ[OUT_ENV] = str(out)  # the kernels write their figures and tables here too
+    paths = args.notebooks or notebook_paths()
+    if not paths:
+        raise TinyBertLabError(f"No notebooks found in {NOTEBOOKS}.")
+    mode = "fast" if plan().fast else "full"
+    rows, total = [], 0.0
+    for path in paths:
+        print(f"running {path.name} ({mode} mode) ...", flush=True)
+        seconds, peak_gb = run_notebook(path.resolve(), out / "notebooks")
+        total += seconds
+        rows.append(f"| {path.name} | {seconds:.0f} | {peak_gb:.2f} |")
+        print(f"  done in {seconds:.0f} s (peak kernel memory so far {peak_gb:.2f} GB)", flush=True)
+    report = "\n".join([f"# Tutorial run ({mode} mode)", "", "| notebook | seconds | peak memory (GB) |",
+                        "|---|---|---|", *rows, f"| **total** | **{total:.0f}** | |", ""])
+    (out / "run_times.md").write_text(report)
+    print(report)
+    results = out / "results.md"
+    if results.is_file():
+        print(results.read_text())
+    print(f"Executed notebooks, figures and tables are in {out}/", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ def plot_history(history, title: str = "training loss") -> Figure:
     """
     fig = Figure(figsize=(6, 3.5), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(history.step, history.loss, color="tab:blue", label="loss")
+    ax.plot(history.step, history.loss, color="tab:blue", label="total")
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("cross-entropy loss", color="tab:blue")
+    ax.set_ylabel("loss", color="tab:blue")
     ax.set_title(title)
     if history.eval:
         acc_ax = ax.twinx()
@@ -200,4 +200,40 @@ def plot_loss_terms(terms: dict, weights: dict | None = None, title: str = "loss
     ax.set_ylabel("loss")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
+    return fig
+
+
+def save_figure(fig: Figure, name: str, formats=("png",)) -> list:
+    """Export ``fig`` to ``$TINYBERT_LAB_OUT/figures/<name>.<format>`` (PNG, SVG, PDF...) and
+    return the paths; the notebook still shows the figure itself."""
+    from .settings import out_dir
+
+    folder = out_dir() / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = folder / f"{name}.{fmt}"
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
+def plot_results(table, title: str = "accuracy vs speed") -> Figure:
+    """The results table as a picture: sentences/s (x, log scale) against accuracy (y), marker area
+    proportional to parameters. ``table``: ``evaluation.ResultsTable`` (rows need ``accuracy``)."""
+    rows = [r for r in table.rows if r.get("accuracy") is not None]
+    if not rows:
+        raise TinyBertLabError("No accuracies in the table: pass accuracy={...} to benchmark_inference.")
+    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    for row in rows:
+        ax.scatter(row["sentences_per_s"], 100 * row["accuracy"], s=12 * row["params_m"], alpha=0.6)
+        ax.annotate(f"{row['model']}\n{row['params_m']:.1f} M, {row['speedup']:.1f}×",
+                    (row["sentences_per_s"], 100 * row["accuracy"]), fontsize=7, xytext=(6, -4),
+                    textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("sentences / second (log scale)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.margins(x=0.4, y=0.25)
     return fig

@@ -148,3 +148,27 @@ def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = N
                                 style=STYLE, continuous_update=False),
         head=IntSlider(value=1, min=1, max=heads, description="head", style=STYLE, continuous_update=False),
     )
+
+
+def live_loss_plot(title: str = "training loss", every: int = 1):
+    """A ``callback(step, history)`` for ``training.fit`` that redraws the loss curves in place
+    (d2l's ProgressBoard idea: ``display`` + ``clear_output(wait=True)``); one line per loss
+    term plus the weighted total. Outside a notebook it draws nothing."""
+    from IPython.display import clear_output, display
+
+    calls = {"n": 0}
+
+    def callback(step, history):
+        calls["n"] += 1
+        if calls["n"] % every:
+            return
+        fig = viz.plot_history(history, title=f"{title} (step {step})")
+        ax = fig.axes[0]
+        if len(history.terms) > 1:
+            for name, values in history.terms.items():
+                ax.plot(history.step, history.weighted(name), linestyle="--", linewidth=1, label=name)
+            ax.legend(fontsize=7)
+        clear_output(wait=True)
+        display(fig)
+
+    return callback

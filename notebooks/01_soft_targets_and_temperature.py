@@ -1,0 +1,124 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Soft targets and temperature
+#
+# A classifier trained on labels learns from **hard targets**: "this review is positive", full
+# stop. A trained teacher knows more than the label. For *"the movie is not bad"* it may say 70 %
+# positive, 30 % negative: that hesitation is information a student can learn from. Knowledge
+# distillation (Hinton et al., 2015) trains the student on the teacher's probabilities, its
+# **soft targets**.
+#
+# In this notebook you will
+# 1. look at a real teacher's probabilities on SST-2 movie-review sentences,
+# 2. soften them with a **temperature** T and see what that reveals,
+# 3. compare KL divergence with cross-entropy, and see why the KD loss is multiplied by **T²**.
+#
+# The teacher is all-MiniLM-L6-v2 (a 6-layer BERT) fine-tuned on SST-2. The first time you run
+# this it fine-tunes it (about 2–3 minutes on a laptop; notebook 02 shows how); after that it
+# loads from the cache in seconds.
+
+# %%
+# %matplotlib inline
+import torch
+from IPython.display import display
+
+from tinybert_lab import losses, models, tutorial, viz, widgets
+
+plan = tutorial.plan()
+teacher = tutorial.fine_tuned_teacher(plan).model
+tokenizer = models.load_tokenizer()
+train, dev = tutorial.load_data(plan)
+
+# %% [markdown]
+# ## The teacher's probabilities on real sentences
+# `logits` are the raw scores before the softmax; `softmax(logits)` are the probabilities.
+
+# %%
+sentences = ["a gorgeous , witty , seductive movie .",
+             "the movie is not bad .",
+             "it 's a bit long , but the acting is worth it ."]
+inputs = tokenizer(sentences, return_tensors="pt", padding=True)
+with torch.no_grad():
+    logits = teacher(**inputs).logits
+for sentence, z in zip(sentences, logits):
+    p = torch.softmax(z, -1)
+    print(f"{sentence:50s} logits {z.numpy().round(2)}  P(negative, positive) = {p.numpy().round(3)}")
+
+# %% [markdown]
+# ## Temperature
+# Dividing the logits by T before the softmax, `softmax(z / T)`, flattens the distribution as T
+# grows: the ranking stays, the differences shrink. At T = 1 the teacher is often so sure that
+# the "wrong" class gets ~0 %; at higher T the student can see *how much* less likely it is.
+# With only two classes there is little **dark knowledge** (the ranking of the wrong classes), but
+# the teacher's confidence still comes through.
+
+# %%
+fig = viz.plot_temperature(logits[2], temperatures=(1, 2, 4, 8), class_names=["negative", "positive"],
+                           title=sentences[2])
+viz.save_figure(fig, "01_temperature")
+fig
+
+# %% [markdown]
+# ## KL divergence vs cross-entropy
+# For soft targets p_T and the student's p_S, cross-entropy `H(p_T, p_S) = H(p_T) + KL(p_T ‖ p_S)`.
+# The teacher's entropy H(p_T) does not depend on the student, so both losses have the same
+# gradient; KL is 0 when the student matches the teacher, which makes it easier to read.
+# (tinybert_lab's `soft_cross_entropy` sums over classes and averages over the batch; TinyBERT's
+# official code averages over classes too, a known bug that shrinks the loss by the number of classes.)
+
+# %%
+student_logits = torch.tensor([[0.5, 0.2], [0.1, 0.9], [0.0, 0.3]])
+teacher_logits = logits
+T = 2.0
+kl = losses.soft_kl(student_logits, teacher_logits, T) / T**2
+ce = losses.soft_cross_entropy(student_logits, teacher_logits, T)
+p_t = torch.softmax(teacher_logits / T, -1)
+entropy = -(p_t * p_t.log()).sum(-1).mean()
+print(f"KL = {kl:.4f}   CE = {ce:.4f}   H(teacher) = {entropy:.4f}   CE - H = {ce - entropy:.4f}")
+
+# %% [markdown]
+# ## Why multiply by T²
+# The gradient of `KL(softmax(z_T/T) ‖ softmax(z_S/T))` with respect to the student's logits is
+# `(p_S − p_T) / T`, and for large T the difference itself shrinks like 1/T: the gradient falls like
+# 1/T². Multiplying the loss by T² keeps its scale the same whatever T you pick, so you can change
+# T without retuning the learning rate or the mix with the hard-label loss.
+
+# %%
+for T in (1.0, 2.0, 4.0, 8.0):
+    z = student_logits.clone().requires_grad_(True)
+    (losses.soft_kl(z, teacher_logits, T) / T**2).backward()
+    plain = z.grad.norm().item()
+    z.grad = None
+    losses.soft_kl(z, teacher_logits, T).backward()
+    print(f"T = {T:3.0f}: gradient norm without T² {plain:.5f}   with T² {z.grad.norm().item():.5f}")
+
+# %% [markdown]
+# ## Try it: the temperature slider
+# The figure above is the static version. Move the slider: the right panel shows the teacher's
+# distribution at that temperature, the title the distillation loss `T²·KL` of a student that
+# predicts logits (0.0, 0.3) for this sentence.
+
+# %%
+widgets.temperature_widget(logits[2], student_logits=[0.0, 0.3], class_names=["negative", "positive"])
+
+# %% [markdown]
+# ## What you saw
+# - A teacher's probabilities carry more than its label: how sure it is, and (with more classes)
+#   which wrong answers are plausible.
+# - Temperature T > 1 softens them without changing their order.
+# - KL and cross-entropy against soft targets differ by the teacher's entropy, a constant.
+# - Without T² the KD gradient shrinks like 1/T²; with it the scale stays put.
+#
+# Next: notebook 02 looks inside the teacher and fine-tunes it.

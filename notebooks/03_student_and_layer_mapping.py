@@ -1,0 +1,82 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · The student and the layer mapping
+#
+# TinyBERT-4 has 4 layers of width 312 (the teacher: 6 of width 384). It is an ordinary BERT built
+# from a config, with the teacher's vocabulary so both read the same token ids. Distillation then
+# needs a **layer mapping** g: which teacher layer does student layer m learn from?
+#
+# Index 0 is the embedding layer on both sides, and the prediction layer (the logits) is matched
+# separately. TinyBERT's **uniform** strategy takes every (N/M)-th teacher layer: g(m) = m·N/M.
+
+# %%
+# %matplotlib inline
+from tinybert_lab import evaluation, models, tutorial, widgets
+from tinybert_lab.mapping import LayerMap
+
+tokenizer = models.load_tokenizer()
+teacher = tutorial.fine_tuned_teacher().model
+students = {name: models.build_student(name, tokenizer=tokenizer) for name in ("tinybert4", "mini2", "bert_tiny")}
+for name, model in {"teacher": teacher, **students}.items():
+    print(f"{name:10s} {models.describe(model)}; {models.size_on_disk(model) / 1e6:.0f} MB")
+
+# %% [markdown]
+# The embedding table (30,522 tokens × width) dominates small models: TinyBERT-4 has 9.7 M
+# embedding parameters and only 4.7 M in its Transformer layers.
+#
+# ## Mappings as data
+# A map is a validated object that turns into plain data (a list of dicts) and back, so a widget
+# or a config file can edit it.
+
+# %%
+uniform = LayerMap.uniform(4, 6)
+print(uniform.describe())
+print(uniform.to_dicts()[:2])
+print(LayerMap.last(4, 6).describe())
+
+# %% [markdown]
+# Many-to-one: a student layer can learn from the *mean* of several teacher layers.
+# Per-layer weights live on the map too, e.g. decaying with depth.
+
+# %%
+custom = LayerMap.from_list([0, [1, 2], 3, [4, 5], 6], teacher_layers=6).with_depth_decay(0.8)
+fig = custom.draw()
+fig
+
+# %% [markdown]
+# An invalid map is refused with a message that names the entry and the valid range:
+
+# %%
+try:
+    LayerMap.from_dicts([{"student": 1, "teacher": [7]}], student_layers=4, teacher_layers=6)
+except ValueError as error:
+    print(error)
+
+# %% [markdown]
+# ## Try it: the mapping widget
+# Choose a strategy, or type a custom list (one item per student layer, 0 first for the
+# embeddings, `[a, b]` to average). The drawing follows; an invalid list shows why.
+
+# %%
+widgets.layer_map_widget(student_layers=4, teacher_layers=6)
+
+# %% [markdown]
+# ## What you saw
+# - A student is a smaller BERT config with the teacher's vocabulary; most of its parameters sit
+#   in the embedding table.
+# - The layer map says which teacher layer each student layer imitates: uniform, last-k, custom or
+#   many-to-one, with 0 = embeddings on both sides.
+#
+# Next: notebook 04 computes TinyBERT's losses along this map on a real batch.

@@ -1,0 +1,48 @@
+"""The notebooks: paired with py:percent files, committed without outputs, short code cells, and
+every one executed end to end in fast mode (the README's main job, with TINYBERT_LAB_FAST=1)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jupytext
+import pytest
+
+from conftest import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_the_numbered_sequence_is_there():
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 9)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_pair_in_sync_no_outputs_short_cells(path):
+    notebook = json.loads(path.read_text())
+    paired = jupytext.read(path.with_suffix(".py"))
+    ours = [(c["cell_type"], "".join(c["source"]).strip()) for c in notebook["cells"]]
+    theirs = [(c.cell_type, c.source.strip()) for c in paired.cells]
+    assert ours == theirs, f"{path.name} and its .py differ: run `jupytext --sync {path}`"
+    assert not any(c.get("outputs") or c.get("execution_count") for c in notebook["cells"] if c["cell_type"] == "code")
+    longest = max(len(c.source.splitlines()) for c in paired.cells if c.cell_type == "code")
+    assert longest <= 15
+    assert "What you saw" in paired.cells[-1].source
+
+
+def test_every_notebook_runs_in_fast_mode(tmp_path):
+    env = {**os.environ, "TINYBERT_LAB_FAST": "1", "TINYBERT_LAB_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "tinybert_lab.tutorial", "--out", str(out)], env=env,
+                         capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for path in NOTEBOOKS:
+        executed = json.loads((out / "notebooks" / path.name).read_text())
+        outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o["output_type"] == "error"], path.name
+        assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name} shows no figure"
+    results = (out / "results.md").read_text()
+    assert "TinyBERT-4, distilled" in results and "speed-up" in results
+    assert (out / "figures" / "08_attention_comparison.svg").is_file()
+    assert "| **total** |" in (out / "run_times.md").read_text()
