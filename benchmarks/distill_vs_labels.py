@@ -109,6 +109,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--train-size", type=int, default=0, help="0: all of SST-2 train")
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument("--timing-only", action="store_true", help="only the step-time ratios")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
@@ -120,8 +121,10 @@ def main():
     teacher_accuracy = evaluation.evaluate(teacher, dev, tokenizer).accuracy
     print(f"teacher (MiniLM-L6, fine-tuned): {teacher_accuracy:.2%} on SST-2 dev")
 
-    sweep_budget = TUTORIAL_BUDGET if TUTORIAL_BUDGET in args.budgets else args.budgets[0]
-    if len(args.baseline_lrs) > 1:
+    if args.timing_only:
+        args.budgets = []
+    sweep_budget = TUTORIAL_BUDGET if TUTORIAL_BUDGET in args.budgets or not args.budgets else args.budgets[0]
+    if len(args.baseline_lrs) > 1 and args.budgets:
         scores = {lr: statistics.mean(labels_only(tokenizer, train, dev, sweep_budget, lr, s, args.batch_size)
                                       for s in args.sweep_seeds) for lr in args.baseline_lrs}
         print(f"baseline LR sweep at {sweep_budget} steps: " + ", ".join(f"{lr:g}: {a:.2%}" for lr, a in scores.items()))
