@@ -34,7 +34,7 @@
 import torch
 from IPython.display import display
 
-from tinybert_lab import losses, models, tutorial, viz, widgets
+from tinybert_lab import checks, losses, models, tutorial, viz, widgets
 
 plan = tutorial.plan()
 teacher = tutorial.fine_tuned_teacher(plan).model
@@ -69,6 +69,18 @@ fig = viz.plot_temperature(logits[2], temperatures=(1, 2, 4, 8), class_names=["n
                            title=sentences[2])
 viz.save_figure(fig, "01_temperature")
 fig
+
+# %% [markdown]
+# **Exercise.** Write `softmax_with_temperature(logits, temperature)`: logits (B, C) in,
+# probabilities (B, C) out. The check cell below compares it with the reference.
+
+# %% tags=["solution"]
+def softmax_with_temperature(logits, temperature):
+    return torch.softmax(logits / temperature, dim=-1)
+
+
+# %% tags=["check"]
+checks.check_softmax_with_temperature(softmax_with_temperature)
 
 # %% [markdown]
 # ## KL divergence vs cross-entropy

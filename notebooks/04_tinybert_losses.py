@@ -30,7 +30,7 @@
 # %matplotlib inline
 import torch
 
-from tinybert_lab import attention, data, distill, losses, models, tutorial, viz, widgets
+from tinybert_lab import attention, checks, data, distill, losses, models, tutorial, viz, widgets
 
 tokenizer = models.load_tokenizer()
 teacher = tutorial.fine_tuned_teacher().model
@@ -61,6 +61,21 @@ for kind in ("scores", "probs", "kl"):
 corrupted = s.attention_scores[0].clone()
 corrupted[mask[:, None, None, :].expand_as(corrupted) == 0] = -3.4e38  # garbage in padded keys
 print("with garbage in padded slots:", losses.attention_loss(corrupted, t.attention_scores[1], mask).item())
+
+# %% [markdown]
+# **Exercise.** Write TinyBERT's attention loss by hand: the mean squared difference of the
+# scores over the (query, key) pairs where *both* are real tokens. Shapes: scores (B, h, L, L),
+# mask (B, L).
+
+# %% tags=["solution"]
+def attention_mse(student_scores, teacher_scores, attention_mask):
+    pairs = (attention_mask[:, None, :, None] * attention_mask[:, None, None, :]).bool()  # (B, 1, L, L)
+    pairs = pairs.expand_as(student_scores)
+    return (student_scores[pairs] - teacher_scores[pairs]).pow(2).mean()
+
+
+# %% tags=["check"]
+checks.check_attention_mse(attention_mse)
 
 # %% [markdown]
 # ## Hidden states need a projection
