@@ -18,6 +18,14 @@ from .errors import TinyBertLabError
 from .mapping import LayerMap
 
 STYLE = {"description_width": "initial"}
+SHOW = {"auto_display": True}  # interactive() displays what the callback returns (a Figure)
+
+
+class Message(str):
+    """A callback's text result (e.g. why a map is invalid), displayed as text, not as a repr."""
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self}**"
 
 
 def temperature_widget(teacher_logits, student_logits=None, class_names=None):
@@ -40,7 +48,7 @@ def temperature_widget(teacher_logits, student_logits=None, class_names=None):
         return viz.plot_temperature(teacher, temperatures=(1.0, temperature), class_names=class_names, title=title)
 
     slider = FloatSlider(value=2.0, min=0.5, max=10.0, step=0.5, description="temperature T", style=STYLE)
-    return interactive(show, temperature=slider)
+    return interactive(show, SHOW, temperature=slider)
 
 
 def parse_teacher_list(text: str) -> list:
@@ -75,14 +83,13 @@ def layer_map_widget(student_layers: int, teacher_layers: int):
                         f"The list maps {layer_map.student_layers} student layers but the student has "
                         f"{student_layers}: give {student_layers + 1} items (0 for the embeddings first).")
         except TinyBertLabError as error:
-            print(f"Invalid map: {error}")
-            return str(error)
+            return Message(f"Invalid map: {error}")
         print(layer_map.describe())
         return layer_map.draw()
 
     default = ", ".join(str(m * teacher_layers // student_layers) for m in range(student_layers + 1))
     return interactive(
-        show,
+        show, SHOW,
         strategy=Dropdown(options=["uniform", "last", "custom"], value="uniform", description="strategy", style=STYLE),
         custom=Text(value=default, description="custom (teacher layer per student layer)", style=STYLE,
                     continuous_update=False),
@@ -106,7 +113,7 @@ def loss_weights_widget(terms: dict):
 
     sliders = {name: FloatSlider(value=1.0, min=0.0, max=5.0, step=0.1, description=name, style=STYLE,
                                  continuous_update=False) for name in values}
-    return interactive(show, **sliders)
+    return interactive(show, SHOW, **sliders)
 
 
 def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = None, sentence: str = ""):
@@ -126,9 +133,9 @@ def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = N
 
     def show(text: str, student_layer: int, head: int):
         if not text.strip():
-            return "Type a sentence."
+            return Message("Type a sentence.")
         if student_layer not in teacher_of:
-            return f"Student layer {student_layer} is not in the layer map."
+            return Message(f"Student layer {student_layer} is not in the layer map.")
         encoded = dict(tokenizer([text], return_tensors="pt", truncation=True, max_length=64))
         with torch.no_grad():
             t_feats, s_feats = forward_features(teacher.eval(), encoded), forward_features(student.eval(), encoded)
@@ -141,7 +148,7 @@ def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = N
             t_map, s_map, tokens, title=f"student layer {student_layer} ← teacher layer {source}, head {head}")
 
     return interactive(
-        show,
+        show, SHOW,
         text=Text(value=sentence or "a gorgeous , witty , seductive movie .", description="sentence",
                   style=STYLE, continuous_update=False),
         student_layer=IntSlider(value=1, min=1, max=s_cfg.num_hidden_layers, description="student layer",
