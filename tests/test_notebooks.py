@@ -46,3 +46,17 @@ def test_every_notebook_runs_in_fast_mode(tmp_path):
     assert "TinyBERT-4, distilled" in results and "speed-up" in results
     assert (out / "figures" / "08_attention_comparison.svg").is_file()
     assert "| **total** |" in (out / "run_times.md").read_text()
+
+
+def test_a_hanging_cell_is_retried_once_then_reported(tmp_path, capsys):
+    import nbformat
+    from nbclient.exceptions import CellTimeoutError
+
+    from tinybert_lab import tutorial
+
+    path = tmp_path / "99_hang.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time; time.sleep(30)")]), path)
+    with pytest.raises(CellTimeoutError):
+        tutorial.run_notebook(path, tmp_path / "out", timeout=2, attempts=2)
+    assert "running the notebook again" in capsys.readouterr().out
+    assert (tmp_path / "out" / "99_hang.ipynb").is_file()  # what ran is saved for inspection
