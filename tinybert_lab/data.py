@@ -213,7 +213,9 @@ def subsample(dataset, n: int | None, seed: int = 0):
 # --------------------------------------------------------------------------------------------
 # Tokenisation
 # --------------------------------------------------------------------------------------------
-def _text_columns(dataset, text_column, text_pair_column):
+def text_columns(dataset, text_column=None, text_pair_column=None):
+    """The (text, pair) column names to tokenise: ``sentence`` (SST-2) or ``text``, plus
+    ``text_pair`` when present, unless given explicitly; a missing column is an error."""
     names = dataset.column_names
     if text_column is None:
         text_column = "sentence" if "sentence" in names else "text"
@@ -247,7 +249,7 @@ def encode(dataset, tokenizer, *, max_length: int = 64, text_column=None, text_p
         )
     if max_length < 8:
         raise TinyBertLabError(f"max_length={max_length} is too short to hold a sentence; use at least 8.")
-    text_column, text_pair_column = _text_columns(dataset, text_column, text_pair_column)
+    text_column, text_pair_column = text_columns(dataset, text_column, text_pair_column)
     texts = list(dataset[text_column])
     pairs = list(dataset[text_pair_column]) if text_pair_column else None
     encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length, return_attention_mask=False)

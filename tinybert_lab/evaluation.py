@@ -84,7 +84,7 @@ def evaluate(model, dataset, tokenizer, *, max_length: int = 64, batch_size: int
     probabilities = logits.softmax(-1)
     predicted = probabilities.argmax(-1)
     wrong = (predicted != labels).nonzero().flatten().tolist()
-    text_column, pair_column = data_lib._text_columns(dataset, None, None)
+    text_column, pair_column = data_lib.text_columns(dataset)
     texts = list(dataset[text_column])
     pairs = list(dataset[pair_column]) if pair_column else None
     errors = [
