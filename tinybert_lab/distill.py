@@ -134,12 +134,15 @@ class TeacherLogitCache:
         self.row_of_id[self.ids] = torch.arange(len(ids))
 
     @classmethod
-    def build(cls, teacher, encoded, tokenizer, *, batch_size: int = 64, persist: bool = True) -> "TeacherLogitCache":
+    def build(cls, teacher, encoded, tokenizer, *, batch_size: int = 64, persist: bool = True,
+              key: str | None = None) -> "TeacherLogitCache":
+        """Load the cache for (teacher, encoded) or compute it; ``key``: their ``fingerprint``
+        when the caller has it already (hashing the teacher's weights is not free)."""
         from safetensors.torch import load_file, save_file
 
         from .evaluation import predict
 
-        key = fingerprint(teacher, encoded)
+        key = key or fingerprint(teacher, encoded)
         path = cache_dir() / "teacher_logits" / f"{key}.safetensors"
         if persist and path.is_file():
             stored = load_file(str(path))
@@ -335,8 +338,9 @@ def run_stages(distiller: Distiller, stages: list[Stage], train_data, tokenizer,
         encoded = encoded_by_length[length]
         weights = config.weights
         if weights.prediction and not weights.intermediate and cache_teacher_logits and config.mask_probability == 0:
-            if distiller.logit_cache is None or distiller.logit_cache.key != fingerprint(distiller.teacher, encoded):
-                distiller.logit_cache = TeacherLogitCache.build(distiller.teacher, encoded, tokenizer)
+            key = fingerprint(distiller.teacher, encoded)
+            if distiller.logit_cache is None or distiller.logit_cache.key != key:
+                distiller.logit_cache = TeacherLogitCache.build(distiller.teacher, encoded, tokenizer, key=key)
         folder = Path(checkpoint_dir) / stage.name if checkpoint_dir is not None else None
         histories[stage.name] = fit(distiller, encoded, tokenizer, config, eval_data=eval_data, callbacks=callbacks,
                                     progress=progress, description=stage.name, checkpoint_dir=folder, resume=resume)
