@@ -168,7 +168,7 @@ def check_tokenizer_matches(model, tokenizer) -> None:
         raise TinyBertLabError(
             f"The model has a {model.config.vocab_size}-token vocabulary but the tokenizer has "
             f"{len(tokenizer)} tokens: token ids would index the wrong (or no) embedding. Use the "
-            "tokenizer the model was built with (build_student(tokenizer=...))."
+            "tokenizer the model was built with (build_student(tokenizer=...), bilstm.build_bilstm(tokenizer))."
         )
 
 
@@ -182,12 +182,32 @@ def check_fits_positions(model, max_length: int) -> None:
         )
 
 
+def _embedding_module(model):
+    """The module holding a model's input embeddings: a BERT's whole embedding block (token,
+    position, type embeddings + LayerNorm), else whatever ``get_input_embeddings()`` returns
+    (a BiLSTM student's word-embedding table)."""
+    base = getattr(model, "base_model", None)
+    if base is not None and hasattr(base, "embeddings"):
+        return base.embeddings
+    if hasattr(model, "get_input_embeddings"):
+        return model.get_input_embeddings()
+    raise TinyBertLabError(
+        f"Cannot tell which parameters of this {type(model).__name__} are embeddings: it has neither "
+        "base_model.embeddings (a Hugging Face BERT) nor get_input_embeddings(). Add a "
+        "get_input_embeddings() method that returns its embedding module."
+    )
+
+
 def parameter_counts(model) -> dict[str, int]:
-    """Parameters: ``total``, ``embedding`` (token, position, type embeddings + their LayerNorm)
-    and ``non_embedding`` (the Transformer layers, pooler and classifier)."""
+    """Parameters: ``total``, ``embedding`` and ``non_embedding``.
+
+    For a BERT, ``embedding`` is the token, position and type embeddings + their LayerNorm and
+    ``non_embedding`` the Transformer layers, pooler and classifier. For any other model with a
+    ``get_input_embeddings()`` method (``bilstm.BiLSTMStudent``), ``embedding`` is that module
+    (the word-embedding table) and ``non_embedding`` everything else (LSTM, MLP, classifier).
+    """
     total = sum(p.numel() for p in model.parameters())
-    embeddings = model.base_model.embeddings
-    embedding = sum(p.numel() for p in embeddings.parameters())
+    embedding = sum(p.numel() for p in _embedding_module(model).parameters())
     return {"total": total, "embedding": embedding, "non_embedding": total - embedding}
 
 
@@ -203,11 +223,19 @@ def size_on_disk(model) -> int:
 
 
 def describe(model) -> str:
-    """One line: layers, hidden size, heads, FFN size and parameter counts."""
+    """One line: layers, hidden size, heads, FFN size and parameter counts.
+
+    A model that is not a BERT describes its own shape with an ``architecture()`` method
+    (``bilstm.BiLSTMStudent`` does); the parameter counts follow either way.
+    """
     c, counts = model.config, parameter_counts(model)
+    if hasattr(model, "architecture"):
+        shape = model.architecture()
+    else:
+        shape = (f"{c.num_hidden_layers} layers, hidden {c.hidden_size}, {c.num_attention_heads} heads, "
+                 f"FFN {c.intermediate_size}")
     return (
-        f"{c.num_hidden_layers} layers, hidden {c.hidden_size}, {c.num_attention_heads} heads, "
-        f"FFN {c.intermediate_size}: {counts['total'] / 1e6:.1f} M parameters "
+        f"{shape}: {counts['total'] / 1e6:.1f} M parameters "
         f"({counts['embedding'] / 1e6:.1f} M embedding, {counts['non_embedding'] / 1e6:.1f} M non-embedding)"
     )
 
@@ -232,15 +260,30 @@ def init_embeddings_from_teacher(student, teacher):
     if d_s > d_t:
         raise TinyBertLabError(f"The student is wider ({d_s}) than the teacher ({d_t}); PCA can only shrink.")
     with torch.no_grad():
-        words = t.word_embeddings.weight
-        if d_s == d_t:
-            projection = torch.eye(d_t)
-        else:
-            _, _, v = torch.linalg.svd(words, full_matrices=False)  # words = U S Vᵀ
-            projection = v[:d_s].T.contiguous()  # (d_T, d_S)
+        projection = pca_projection(t.word_embeddings.weight, d_s)
         for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
             source = getattr(t, name).weight
             target = getattr(s, name).weight
             rows = min(source.shape[0], target.shape[0])
             target[:rows] = source[:rows] @ projection
     return projection
+
+
+def pca_projection(words, dim: int):
+    """``P`` (d, dim): the top ``dim`` right singular vectors of ``words`` (V, d), so that
+    ``words @ P`` (V, dim) is the best ``dim``-dimensional linear summary of the rows (PCA
+    without centring, as ``init_embeddings_from_teacher`` uses it). ``dim == d`` gives the
+    identity; ``dim > d`` is refused (PCA can only shrink)."""
+    import torch
+
+    d = words.shape[1]
+    if not 0 < dim <= d:
+        raise TinyBertLabError(
+            f"Cannot project {d}-dimensional embeddings to {dim} dimensions: PCA can only shrink. "
+            f"Use a width between 1 and {d}, or initialise randomly."
+        )
+    with torch.no_grad():
+        if dim == d:
+            return torch.eye(d)
+        _, _, v = torch.linalg.svd(words.detach().float(), full_matrices=False)  # words = U S Vᵀ
+        return v[:dim].T.contiguous()  # (d, dim)
