@@ -1,33 +1,43 @@
 """KD vs labels-only on SST-2 dev, and the step-time ratios, measured side by side in one run.
 
-For each budget (total optimizer steps) and seed, the same TinyBERT-4 student (same random
-init, same data, same batch order) is trained two ways:
-- labels only (cross-entropy), with the learning rate picked by a small sweep at the tutorial's
-  budget (best mean over the sweep seeds), so the baseline is not handicapped;
-- TinyBERT two-step task distillation from the fine-tuned MiniLM teacher: half the budget on
-  intermediate layers (embeddings, attention scores, hidden states), half on the prediction
-  layer with cached teacher logits.
-Prints mean ± std over seeds, the gain, and the fraction of the teacher's accuracy kept; then
-the step-time ratios (prediction KD with cached logits vs labels only; the two-step average vs
-labels only), timed in this process on the same batches.
+For each budget (total optimizer steps) and seed, the TinyBERT-4 student is trained on the
+tutorial's data (the 20,000-sentence SST-2 subsample, same batch order per seed) four ways:
+- labels only, random init, with the learning rate picked by a small sweep at the tutorial's
+  budget (best over the sweep seeds), so the baseline is not handicapped;
+- labels only, started from the teacher by ``compress.project_teacher`` ("teacher init"): what
+  the initialisation alone buys;
+- TinyBERT two-step task distillation (half the budget on embeddings + attention scores +
+  hidden states, half on the prediction layer with cached teacher logits), random init;
+- the same distillation from the teacher init (projections start at the basis): the recipe.
+Prints mean ± std over seeds, each recipe's gain over the label-only baseline, and the fraction
+of the teacher's accuracy kept; then the step-time ratios (prediction KD with cached logits vs
+labels only; the two-step average vs labels only), timed in this process on the same batches.
+
+Every finished run is stored in ``$TINYBERT_LAB_CACHE/benchmarks/distill_vs_labels.json``, so an
+interrupted benchmark continues where it stopped and a rerun prints the table at once.
 
     TINYBERT_LAB_DATA=../shared/data .venv/bin/python benchmarks/distill_vs_labels.py
-    ... --budgets 600 --seeds 0 --baseline-lrs 3e-4   # a quick single run
+    ... --budgets 600 --seeds 0 --recipes labels,projected-kd       # a quick single run
 """
 
 import argparse
+import json
 import statistics
-import time
 
 import torch
 
-from tinybert_lab import data, distill, evaluation, models, training
-from tinybert_lab.settings import FULL_PLAN
+from tinybert_lab import compress, data, distill, evaluation, models, training
+from tinybert_lab.settings import FULL_PLAN, cache_dir
 from tinybert_lab.tutorial import teacher_config
 
 TEACHER_CONFIG = teacher_config(FULL_PLAN)
-
-TUTORIAL_BUDGET = 600
+TUTORIAL_BUDGET = FULL_PLAN.intermediate_steps + FULL_PLAN.prediction_steps
+RECIPES = {
+    "labels": "labels only",
+    "projected-labels": "labels only, teacher init",
+    "kd": "two-step KD",
+    "projected-kd": "two-step KD, teacher init",
+}
 
 
 def floats(text):
@@ -38,57 +48,87 @@ def ints(text):
     return [int(x) for x in text.split(",")]
 
 
-def student(tokenizer, seed):
-    return models.build_student("tinybert4", tokenizer=tokenizer, seed=seed)
+class Runs:
+    """Dev accuracies of finished runs, keyed by recipe/budget/seed/lr, kept in a JSON file."""
+
+    def __init__(self):
+        self.path = cache_dir() / "benchmarks" / "distill_vs_labels.json"
+        self.values = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def get(self, key, compute):
+        if key not in self.values:
+            self.values[key] = compute()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.values, indent=1, sort_keys=True))
+        return self.values[key]
 
 
-_LABEL_RUNS = {}
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        splits = data.load_sst2()
+        self.tokenizer = models.load_tokenizer()
+        self.train = data.subsample(splits["train"], args.train_size, seed=0)
+        self.dev = splits["validation"]
+        self.teacher = training.finetune_teacher(tokenizer=self.tokenizer, eval_data=self.dev,
+                                                 config=TEACHER_CONFIG).model
+        self.runs = Runs()
+        self.teacher_accuracy = self.runs.get(
+            f"teacher/{training.fingerprint(self.teacher)}",
+            lambda: evaluation.evaluate(self.teacher, self.dev, self.tokenizer).accuracy)
 
+    def student(self, recipe, seed):
+        if recipe.startswith("projected"):
+            return compress.projected_student(self.teacher, self.tokenizer, self.train, seed=seed)
+        return models.build_student("tinybert4", tokenizer=self.tokenizer, seed=seed), None
 
-def labels_only(tokenizer, train, dev, steps, lr, seed, batch_size):
-    """Dev accuracy of the student trained on labels alone (memoised: the sweep's runs are reused)."""
-    key = (steps, lr, seed, batch_size)
-    if key not in _LABEL_RUNS:
-        _LABEL_RUNS[key] = _train_labels_only(tokenizer, train, dev, steps, lr, seed, batch_size)
-    return _LABEL_RUNS[key]
+    def accuracy(self, recipe, budget, seed, lr=None):
+        a = self.args
+        lr = lr or (a.kd_lr if recipe.endswith("kd") else a.projected_lr if recipe.startswith("projected") else None)
+        key = f"{recipe}/{budget}/{seed}/{lr:g}/{a.train_size}/T{a.temperature:g}"
+        return self.runs.get(key, lambda: self._train(recipe, budget, seed, lr))
 
-
-def _train_labels_only(tokenizer, train, dev, steps, lr, seed, batch_size):
-    model = student(tokenizer, seed)
-    config = training.TrainConfig(steps=steps, learning_rate=lr, seed=seed, batch_size=batch_size)
-    training.train_classifier(model, train, tokenizer, config, progress=False)
-    return evaluation.evaluate(model, dev, tokenizer).accuracy
-
-
-def two_step(teacher, tokenizer, train, dev, steps, args, seed):
-    model = student(tokenizer, seed)
-    stages = distill.two_step_stages(
-        steps // 2, steps - steps // 2, seed=seed, batch_size=args.batch_size, temperature=args.temperature,
-        intermediate_lr=args.intermediate_lr, prediction_lr=args.prediction_lr)
-    distill.run_stages(distill.Distiller(model, teacher), stages, train, tokenizer, progress=False)
-    return evaluation.evaluate(model, dev, tokenizer).accuracy
+    def _train(self, recipe, budget, seed, lr):
+        student, basis = self.student(recipe, seed)
+        if recipe.endswith("labels"):
+            config = training.TrainConfig(steps=budget, learning_rate=lr, seed=seed, batch_size=self.args.batch_size)
+            training.train_classifier(student, self.train, self.tokenizer, config, progress=False)
+        else:
+            distiller = distill.Distiller(student, self.teacher, seed=seed)
+            if basis is not None:
+                distiller.init_projections(basis)
+            stages = distill.two_step_stages(budget // 2, budget - budget // 2, seed=seed, learning_rate=lr,
+                                             batch_size=self.args.batch_size, temperature=self.args.temperature)
+            distill.run_stages(distiller, stages, self.train, self.tokenizer, progress=False)
+        accuracy = evaluation.evaluate(student, self.dev, self.tokenizer).accuracy
+        print(f"  {recipe:17s} {budget:5d} steps  seed {seed}  lr {lr:g}: {accuracy:.2%}", flush=True)
+        return accuracy
 
 
 def mean_std(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def step_times(teacher, tokenizer, train, steps=40, batch_size=32, rounds=3):
+def step_times(bench, steps=40, rounds=3):
     """Seconds per optimizer step of each objective on the same batches: the loop's own clock
     (``History.seconds``), best of ``rounds`` interleaved runs to damp noise from other load."""
-    encoded = data.encode(train, tokenizer)
+    tokenizer, teacher = bench.tokenizer, bench.teacher
+    encoded = data.encode(bench.train, tokenizer)
     cache = distill.TeacherLogitCache.build(teacher, encoded, tokenizer)
+
+    def student():
+        return models.build_student("tinybert4", tokenizer=tokenizer, seed=0)
 
     def objective(weights):
         if weights is None:
-            return training.LabelObjective(student(tokenizer, 0))
-        distiller = distill.Distiller(student(tokenizer, 0), teacher, logit_cache=cache)
+            return training.LabelObjective(student())
+        distiller = distill.Distiller(student(), teacher, logit_cache=cache)
         distiller.configure(distill.DistillConfig(weights=weights))
         return distiller
 
     kinds = {"labels only": None, "prediction KD (cached logits)": distill.PREDICTION,
              "intermediate KD (teacher forward)": distill.INTERMEDIATE}
-    config = training.TrainConfig(steps=steps, batch_size=batch_size)
+    config = training.TrainConfig(steps=steps, batch_size=bench.args.batch_size)
     timings = {name: float("inf") for name in kinds}
     for _ in range(rounds):
         for name, weights in kinds.items():
@@ -101,50 +141,57 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--budgets", type=ints, default=[300, 600, 1200])
     parser.add_argument("--seeds", type=ints, default=[0, 1, 2])
+    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"any of {', '.join(RECIPES)}")
     parser.add_argument("--baseline-lrs", type=floats, default=[1e-4, 3e-4, 1e-3])
     parser.add_argument("--sweep-seeds", type=ints, default=[0])
-    parser.add_argument("--intermediate-lr", type=float, default=1e-3)
-    parser.add_argument("--prediction-lr", type=float, default=5e-4)
+    parser.add_argument("--projected-lr", type=float, default=1e-4, help="labels only from the teacher init")
+    parser.add_argument("--kd-lr", type=float, default=1e-4, help="both KD stages")
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--train-size", type=int, default=0, help="0: all of SST-2 train")
+    parser.add_argument("--batch-size", type=int, default=FULL_PLAN.batch_size)
+    parser.add_argument("--train-size", type=int, default=FULL_PLAN.train_size)
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--timing-only", action="store_true", help="only the step-time ratios")
     args = parser.parse_args()
     torch.set_num_threads(2)
-
-    splits = data.load_sst2()
-    tokenizer = models.load_tokenizer()
-    train = data.subsample(splits["train"], args.train_size or None, seed=0)
-    dev = splits["validation"]
-    teacher = training.finetune_teacher(tokenizer=tokenizer, eval_data=dev, config=TEACHER_CONFIG).model
-    teacher_accuracy = evaluation.evaluate(teacher, dev, tokenizer).accuracy
-    print(f"teacher (MiniLM-L6, fine-tuned): {teacher_accuracy:.2%} on SST-2 dev")
-
+    recipes = args.recipes.split(",")
+    unknown = set(recipes) - set(RECIPES)
+    if unknown:
+        parser.error(f"unknown recipe(s) {sorted(unknown)}; choose from {', '.join(RECIPES)}")
+    bench = Bench(args)
+    print(f"teacher (MiniLM-L6, fine-tuned): {bench.teacher_accuracy:.2%} on SST-2 dev; "
+          f"training data: {len(bench.train)} sentences")
     if args.timing_only:
         args.budgets = []
-    sweep_budget = TUTORIAL_BUDGET if TUTORIAL_BUDGET in args.budgets or not args.budgets else args.budgets[0]
-    if len(args.baseline_lrs) > 1 and args.budgets:
-        scores = {lr: statistics.mean(labels_only(tokenizer, train, dev, sweep_budget, lr, s, args.batch_size)
-                                      for s in args.sweep_seeds) for lr in args.baseline_lrs}
+
+    if "labels" in recipes and args.budgets and len(args.baseline_lrs) > 1:
+        sweep_budget = TUTORIAL_BUDGET if TUTORIAL_BUDGET in args.budgets else args.budgets[0]
+        scores = {lr: statistics.mean(bench.accuracy("labels", sweep_budget, s, lr) for s in args.sweep_seeds)
+                  for lr in args.baseline_lrs}
         print(f"baseline LR sweep at {sweep_budget} steps: " + ", ".join(f"{lr:g}: {a:.2%}" for lr, a in scores.items()))
         best_lr = max(scores, key=scores.get)
     else:
         best_lr = args.baseline_lrs[0]
-    print(f"baseline learning rate: {best_lr:g}; KD: intermediate lr {args.intermediate_lr:g}, "
-          f"prediction lr {args.prediction_lr:g}, T={args.temperature:g}; seeds {args.seeds}")
+    print(f"learning rates: labels {best_lr:g}, labels from the teacher init {args.projected_lr:g}, KD {args.kd_lr:g} "
+          f"(both stages), T={args.temperature:g}; seeds {args.seeds}\n")
 
-    print("\n| budget (steps) | labels only | TinyBERT two-step KD | gain (points) | KD / teacher |")
-    print("|---|---|---|---|---|")
+    header = [RECIPES[r] for r in recipes]
+    print("| budget (steps) | " + " | ".join(header) + " | best KD gain (points) | best KD / teacher |")
+    print("|---" * (len(header) + 3) + "|")
     for budget in args.budgets:
-        base = [labels_only(tokenizer, train, dev, budget, best_lr, s, args.batch_size) for s in args.seeds]
-        kd = [two_step(teacher, tokenizer, train, dev, budget, args, s) for s in args.seeds]
-        (bm, bs), (km, ks) = mean_std(base), mean_std(kd)
-        print(f"| {budget}{' (tutorial)' if budget == TUTORIAL_BUDGET else ''} | {bm:.2%} ± {bs:.2%} | "
-              f"{km:.2%} ± {ks:.2%} | {100 * (km - bm):+.1f} | {km / teacher_accuracy:.1%} |", flush=True)
+        cells, means = [], {}
+        for recipe in recipes:
+            lr = best_lr if recipe == "labels" else None
+            mean, std = mean_std([bench.accuracy(recipe, budget, s, lr) for s in args.seeds])
+            means[recipe] = mean
+            cells.append(f"{mean:.2%} ± {std:.2%}")
+        kd = max((means[r] for r in recipes if r.endswith("kd")), default=None)
+        gain = f"{100 * (kd - means['labels']):+.1f}" if kd is not None and "labels" in means else ""
+        kept = f"{kd / bench.teacher_accuracy:.1%}" if kd is not None else ""
+        label = f"{budget} (tutorial)" if budget == TUTORIAL_BUDGET else str(budget)
+        print(f"| {label} | " + " | ".join(cells) + f" | {gain} | {kept} |", flush=True)
 
     if not args.skip_timing:
-        timings = step_times(teacher, tokenizer, train)
+        timings = step_times(bench)
         base = timings["labels only"]
         print("\n| objective | s/step | × labels only |")
         print("|---|---|---|")

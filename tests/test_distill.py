@@ -232,3 +232,35 @@ def test_gradient_checkpointing_gives_the_same_updates(tmp_cache, tokenizer, kd_
     (loss_a, w_a), (loss_b, w_b) = run(False), run(True)
     assert loss_a == pytest.approx(loss_b, rel=1e-5)
     torch.testing.assert_close(w_a, w_b, rtol=1e-4, atol=1e-6)
+
+
+def test_projections_can_start_at_the_projected_students_basis(tokenizer, kd_teacher, batch):
+    from tinybert_lab import compress
+
+    student, basis = compress.projected_student(kd_teacher, tokenizer, data.subsample(
+        data.load_sst2()["train"], 64, seed=0), "mini2", basis_size=64)
+    config = DistillConfig(weights=LossWeights(embedding=1.0, hidden=1.0))
+    random_start = Distiller(student, kd_teacher)
+    random_start.configure(config)
+    from_basis = Distiller(student, kd_teacher)
+    from_basis.init_projections(basis)
+    from_basis.configure(config)
+    with torch.no_grad():
+        before, after = random_start.loss_terms(batch), from_basis.loss_terms(batch)
+    # the student's states are the teacher's written in P's coordinates: Pᵀ maps them back
+    assert after["embedding"] < 0.5 * before["embedding"]
+    assert after["hidden"] < 0.75 * before["hidden"]  # LayerNorm and the rank cuts are approximate
+    with pytest.raises(TinyBertLabError, match="pass the basis that project_teacher returned"):
+        from_basis.init_projections(basis[:, :10])
+
+
+def test_a_bilstm_student_gets_prediction_kd_but_not_layer_losses(tokenizer, kd_teacher, batch):
+    from tinybert_lab import bilstm
+
+    student = bilstm.build_bilstm(tokenizer, embedding_dim=16, hidden_size=8, mlp_size=8)
+    distiller = Distiller(student, kd_teacher)
+    with pytest.raises(TinyBertLabError, match=r"no Transformer layers.*\['attention', 'hidden'\]"):
+        distiller.configure(DistillConfig(weights=LossWeights(attention=1.0, hidden=1.0)))
+    distiller.configure(DistillConfig(weights=distill.PREDICTION))
+    terms = distiller.loss_terms(batch)
+    assert set(terms) == {"prediction"} and terms["prediction"] > 0

@@ -175,3 +175,25 @@ def project_teacher(student, teacher, basis: torch.Tensor, *, layers: list[int] 
         student.classifier.weight.copy_(teacher.classifier.weight @ basis)
         student.classifier.bias.copy_(teacher.classifier.bias)
     return basis
+
+
+def projected_student(teacher, tokenizer, sample, preset: str = "tinybert4", *, layers: list[int] | None = None,
+                      basis_size: int = 512, seed: int = 0, **overrides):
+    """A ``build_student(preset)`` student started from ``teacher`` by ``project_teacher``.
+
+    ``sample``: raw sentences (a dataset with a text column, e.g. the training set); the first
+    ``basis_size`` after a seeded shuffle give the hidden states for ``residual_basis``.
+    Returns ``(student, basis)``; pass ``basis`` to ``Distiller.init_projections``.
+    """
+    from . import data as data_lib
+    from .models import build_student
+
+    student = build_student(preset, tokenizer=tokenizer, num_labels=teacher.config.num_labels, seed=seed,
+                            **overrides)
+    sentences = data_lib.subsample(sample, min(basis_size, len(sample)), seed=seed)
+    encoded = data_lib.encode(sentences, tokenizer)
+    batch = next(iter(data_lib.make_loader(encoded, tokenizer, batch_size=len(encoded), shuffle=False)))
+    device = next(teacher.parameters()).device
+    basis = residual_basis(teacher, {k: v.to(device) for k, v in batch.items()}, student.config.hidden_size)
+    project_teacher(student.to(device), teacher, basis, layers=layers)
+    return student, basis

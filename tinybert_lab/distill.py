@@ -188,7 +188,8 @@ class Distiller(nn.Module):
         self.weights = {"hard_label": 1.0}
         self.temperature, self.attention_kind, self.head_average = 1.0, "scores", False
         self.projections = nn.ModuleDict()
-        if teacher is None:
+        self.transformer_student = _has_layers(student)
+        if teacher is None or not self.transformer_student:
             self.layer_map = layer_map
             return
         s, t = student.config, teacher.config
@@ -210,6 +211,12 @@ class Distiller(nn.Module):
     def configure(self, config: DistillConfig) -> None:
         """Use ``config``'s weights, temperature and attention options; refuse what cannot work."""
         weights = config.weights
+        if weights.intermediate and not self.transformer_student:
+            kind = getattr(self.student.config, "model_type", type(self.student).__name__)
+            raise TinyBertLabError(
+                f"The student ({kind}) has no Transformer layers, so it has no attention maps, hidden states or "
+                f"BERT embeddings to match, but the weights ask for {sorted(n for n in ('embedding', 'attention', 'hidden') if getattr(weights, n))}. "
+                "Use prediction-layer weights only (prediction / hard_label), or bilstm.LogitMatching for a BiLSTM.")
         if (weights.intermediate or weights.prediction) and self.teacher is None:
             raise TinyBertLabError(
                 f"Loss weights {weights.active()} need a teacher; this Distiller has none. Pass teacher=...")
@@ -222,6 +229,20 @@ class Distiller(nn.Module):
         self.weights = weights.active()
         self.temperature, self.attention_kind, self.head_average = (
             config.temperature, config.attention_kind, config.head_average)
+
+    @torch.no_grad()
+    def init_projections(self, basis: torch.Tensor) -> None:
+        """Start every projection at ``h_S ↦ h_S Pᵀ`` for a student built by
+        ``compress.project_teacher`` with basis ``P`` (d_T, d_S): its hidden states already live in
+        that basis, so the hidden and embedding losses start near their minimum instead of at a
+        random projection's."""
+        for projection in self.projections.values():
+            if tuple(projection.weight.shape) != tuple(basis.shape):
+                raise TinyBertLabError(
+                    f"basis has shape {tuple(basis.shape)} but the projections map {projection.in_features} → "
+                    f"{projection.out_features}: pass the basis that project_teacher returned for this student.")
+            projection.weight.copy_(basis)
+            projection.bias.zero_()
 
     def _project(self, layer: int):
         return self.projections[str(layer)] if str(layer) in self.projections else None
@@ -277,6 +298,11 @@ class Distiller(nn.Module):
             return self.logit_cache.lookup(batch["idx"]).to(batch["input_ids"].device)
         with torch.no_grad():
             return self.teacher(**data_lib.model_inputs(batch)).logits
+
+
+def _has_layers(model) -> bool:
+    """True for a BERT-style model whose layers the intermediate losses can read."""
+    return hasattr(getattr(model, "base_model", None), "encoder") and hasattr(model.config, "num_hidden_layers")
 
 
 def _mean(features: tuple[torch.Tensor, ...], indices) -> torch.Tensor:
