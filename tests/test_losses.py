@@ -400,3 +400,224 @@ def test_attention_and_hidden_shape_mismatch():
         losses.hidden_mse(torch.zeros(1, 3, 4), torch.zeros(1, 2, 4), mask)
     with pytest.raises(TinyBertLabError, match="all zeros"):
         losses.hidden_mse(torch.zeros(1, 3, 4), torch.zeros(1, 3, 4), torch.zeros(1, 3))
+
+
+# ================================================================ relational KD (Park et al. 2019)
+def huber(x):
+    return 0.5 * x * x if abs(x) < 1 else abs(x) - 0.5
+
+
+def mean(values):
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def unit(v):
+    n = math.sqrt(sum(x * x for x in v))
+    return [x / n for x in v] if n > 0 else [0.0 for _ in v]
+
+
+def normalised_distances(X):
+    d = [math.dist(X[i], X[j]) for i in range(len(X)) for j in range(len(X)) if i != j]
+    mu = mean(x for x in d if x > 0)
+    return [x / mu for x in d]
+
+
+def triplet_cosines(X):
+    n = len(X)
+    out = []
+    for i in range(n):
+        for j in range(n):
+            for k in range(n):
+                if len({i, j, k}) == 3:
+                    e_ij = unit([a - b for a, b in zip(X[i], X[j])])
+                    e_kj = unit([a - b for a, b in zip(X[k], X[j])])
+                    out.append(sum(a * b for a, b in zip(e_ij, e_kj)))
+    return out
+
+
+def rkd_distance_ref(S, T):
+    return mean(huber(a - b) for a, b in zip(normalised_distances(S), normalised_distances(T)))
+
+
+def rkd_angle_ref(S, T):
+    return mean(huber(a - b) for a, b in zip(triplet_cosines(S), triplet_cosines(T)))
+
+
+EQUILATERAL = [[0.0, 0.0], [1.0, 0.0], [0.5, math.sqrt(3) / 2]]  # every angle 60°, every side 1
+RIGHT_ISOSCELES = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]  # angles 90°, 45°, 45°; sides 1, 1, √2
+
+
+def test_rkd_distance_by_hand_triangles():
+    # Student: all 6 ordered distances are 1, their mean is 1 → normalised 1.
+    # Teacher: 1, 1, √2 (each twice), mean (2 + √2)/3 → legs 3/(2+√2) ≈ 0.879, hypotenuse 3√2/(2+√2) ≈ 1.243.
+    leg, hyp = 3 / (2 + math.sqrt(2)), 3 * math.sqrt(2) / (2 + math.sqrt(2))
+    expected = (4 * 0.5 * (1 - leg) ** 2 + 2 * 0.5 * (1 - hyp) ** 2) / 6  # both |diff| < 1: quadratic Huber
+    assert expected == pytest.approx(0.0147186, abs=1e-7)
+    close(losses.rkd_distance(torch.tensor(EQUILATERAL), torch.tensor(RIGHT_ISOSCELES)), expected)
+
+
+def test_rkd_angle_by_hand_triangles():
+    # 3 points → 6 ordered triplets, 2 per vertex (i and k swapped). Student cosines all cos 60° = 0.5;
+    # teacher: cos 90° = 0 at the right angle, cos 45° = √2/2 at the other two vertices.
+    expected = (2 * 0.5 * (0.5 - 0) ** 2 + 4 * 0.5 * (0.5 - math.sqrt(2) / 2) ** 2) / 6
+    assert expected == pytest.approx(0.0559644, abs=1e-7)
+    close(losses.rkd_angle(torch.tensor(EQUILATERAL), torch.tensor(RIGHT_ISOSCELES)), expected)
+
+
+# 4 points on a line in 2-D vs a far-off cluster in 3-D: widths differ, and both Huber branches occur.
+LINE_2D = [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]]
+CLUSTER_3D = [[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.1, 0.0], [10.0, 10.0, 10.0]]
+
+
+def test_rkd_matches_plain_python_with_different_widths_and_both_huber_branches():
+    s, t = torch.tensor(LINE_2D), torch.tensor(CLUSTER_3D)
+    distance_diffs = [a - b for a, b in zip(normalised_distances(LINE_2D), normalised_distances(CLUSTER_3D))]
+    angle_diffs = [a - b for a, b in zip(triplet_cosines(LINE_2D), triplet_cosines(CLUSTER_3D))]
+    for diffs in (distance_diffs, angle_diffs):  # the linear part of the Huber loss is exercised too
+        assert max(map(abs, diffs)) > 1 and min(map(abs, diffs)) < 1
+    close(losses.rkd_distance(s, t), rkd_distance_ref(LINE_2D, CLUSTER_3D), tol=1e-5)
+    close(losses.rkd_angle(s, t), rkd_angle_ref(LINE_2D, CLUSTER_3D), tol=1e-5)
+    # the symmetric role: student and teacher swapped gives the same value (Huber is symmetric)
+    close(losses.rkd_distance(t, s), rkd_distance_ref(LINE_2D, CLUSTER_3D), tol=1e-5)
+
+
+def test_rkd_relation_to_park_et_al_code_averaging():
+    # Their code averages over all B² (distance) or B³ (angle) entries; the degenerate ones add 0.
+    B = len(LINE_2D)
+    s, t = torch.tensor(LINE_2D), torch.tensor(CLUSTER_3D)
+    ours_d, ours_a = losses.rkd_distance(s, t).item(), losses.rkd_angle(s, t).item()
+    diffs_d = [a - b for a, b in zip(normalised_distances(LINE_2D), normalised_distances(CLUSTER_3D))]
+    diffs_a = [a - b for a, b in zip(triplet_cosines(LINE_2D), triplet_cosines(CLUSTER_3D))]
+    assert ours_d * (B - 1) / B == pytest.approx(sum(map(huber, diffs_d)) / B**2, rel=1e-5)
+    assert ours_a * (B - 1) * (B - 2) / B**2 == pytest.approx(sum(map(huber, diffs_a)) / B**3, rel=1e-5)
+
+
+def random_rotation(d, seed):
+    q, r = torch.linalg.qr(torch.randn(d, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
+
+
+@pytest.mark.parametrize("loss", [losses.rkd_distance, losses.rkd_angle])
+@pytest.mark.parametrize("side", ["student", "teacher"])
+def test_rkd_invariant_to_scale_rotation_translation(loss, side):
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(5, 4, generator=g, dtype=torch.float64)
+    before = loss(s, t).item()
+    assert before > 1e-3
+    moved = lambda x: 3.7 * x @ random_rotation(x.shape[1], 1) + 5.0  # noqa: E731
+    after = loss(moved(s), t) if side == "student" else loss(s, moved(t))
+    assert after.item() == pytest.approx(before, rel=1e-9)
+
+
+@pytest.mark.parametrize("loss", [losses.rkd_distance, losses.rkd_angle])
+def test_rkd_zero_when_student_equals_teacher_up_to_scale(loss):
+    s = torch.randn(6, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    assert loss(s, s).item() == 0
+    assert loss(s, 0.01 * s).item() == pytest.approx(0, abs=1e-12)
+    # the same geometry in a wider space: embed 3-D into 5-D (isometric) and rotate → still 0
+    wide = torch.cat([s, torch.zeros(6, 2, dtype=torch.float64)], dim=1) @ random_rotation(5, 3)
+    assert loss(s, 4.0 * wide).item() == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.parametrize("loss", [losses.rkd_distance, losses.rkd_angle])
+def test_rkd_gradients_finite_with_duplicate_examples(loss):
+    # two identical examples: a zero distance and zero difference vectors, where sqrt and the
+    # normalisation have no derivative
+    base = torch.tensor([[0.0, 1.0], [0.0, 1.0], [2.0, 0.0], [1.0, 3.0]], requires_grad=True)
+    value = loss(base, torch.tensor(CLUSTER_3D))
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(base.grad).all() and base.grad.abs().sum() > 0
+
+
+def test_rkd_duplicates_do_not_count_in_the_distance_normaliser():
+    # teacher with a duplicate point: distances 0 (twice), 1, 1, 1, 1 (ordered pairs: ×2); mean of non-zero = 1
+    teacher = [[0.0, 0.0], [0.0, 0.0], [1.0, 0.0]]
+    student = [[0.0, 0.0], [0.0, 0.0], [2.0, 0.0]]  # the same up to scale → 0
+    assert losses.rkd_distance(torch.tensor(student), torch.tensor(teacher)).item() == 0
+    close(losses.rkd_distance(torch.tensor(EQUILATERAL), torch.tensor(teacher)), rkd_distance_ref(EQUILATERAL, teacher))
+
+
+def test_rkd_errors():
+    with pytest.raises(TinyBertLabError, match="at least 2; got 1.*larger batch_size"):
+        losses.rkd_distance(torch.zeros(1, 3), torch.zeros(1, 4))
+    with pytest.raises(TinyBertLabError, match="triplets.*at least 3; got 2"):
+        losses.rkd_angle(torch.randn(2, 3), torch.randn(2, 4))
+    with pytest.raises(TinyBertLabError, match=r"same B; got \(3, 2\) and \(4, 2\)"):
+        losses.rkd_distance(torch.randn(3, 2), torch.randn(4, 2))
+    with pytest.raises(TinyBertLabError, match=r"\(B, d_S\).*Pool token states"):
+        losses.rkd_angle(torch.randn(3, 5, 2), torch.randn(3, 5, 2))
+    with pytest.raises(TinyBertLabError, match="All representations in the batch are identical"):
+        losses.rkd_distance(torch.ones(4, 2), torch.randn(4, 2))
+
+
+# ================================================================ mutual learning, several teachers
+def test_mutual_kl_by_hand_and_only_self_gets_gradients():
+    for T in (1.0, 2.0):
+        me, other = torch.tensor(S_LOGITS, requires_grad=True), torch.tensor(T_LOGITS, requires_grad=True)
+        expected = T**2 * mean(kl(softmax(o, T), softmax(m, T)) for m, o in zip(S_LOGITS, T_LOGITS))
+        value = losses.mutual_kl(me, other, T)
+        close(value, expected)
+        value.backward()
+        assert other.grad is None and me.grad.abs().sum() > 0  # the peer is a target, not a learner
+    same = torch.tensor(S_LOGITS)
+    assert losses.mutual_kl(same, same.clone()).item() == pytest.approx(0, abs=1e-7)
+    # KL is not symmetric: each student's term is its own
+    assert losses.mutual_kl(*logits()).item() != pytest.approx(losses.mutual_kl(*reversed(logits())).item())
+
+
+Z1, Z2, Z3 = [[2.0, 0.0, -1.0]], [[0.0, 1.0, 0.0]], [[-3.0, 0.0, 3.0]]
+
+
+def test_ensemble_soft_targets_by_hand():
+    T = 2.0
+    expected = [0.75 * a + 0.25 * b for a, b in zip(softmax(Z1[0], T), softmax(Z2[0], T))]
+    got = losses.ensemble_soft_targets([torch.tensor(Z1), torch.tensor(Z2)], [3, 1], temperature=T)
+    assert got.shape == (1, 3) and got[0].tolist() == pytest.approx(expected, rel=1e-6)
+    equal = losses.ensemble_soft_targets([torch.tensor(Z1), torch.tensor(Z2), torch.tensor(Z3)])
+    by_hand = [mean(ps) for ps in zip(softmax(Z1[0]), softmax(Z2[0]), softmax(Z3[0]))]
+    assert equal[0].tolist() == pytest.approx(by_hand, rel=1e-6) and equal.sum().item() == pytest.approx(1)
+
+
+def test_ensemble_weights_are_normalised_and_zero_weight_drops_a_teacher():
+    z1, z2 = torch.tensor(Z1), torch.tensor(Z2)
+    assert torch.allclose(losses.ensemble_soft_targets([z1, z2], [5, 5]), losses.ensemble_soft_targets([z1, z2]))
+    assert torch.allclose(losses.ensemble_soft_targets([z1, z2], torch.tensor([2.0, 0.0]), 3.0),
+                          torch.softmax(z1 / 3.0, -1))
+    assert losses.normalised_teacher_weights([3, 1], 2) == [0.75, 0.25]
+    assert losses.normalised_teacher_weights(None, 4) == [0.25] * 4
+
+
+def test_soft_kl_to_probs_by_hand_and_equals_soft_kl_for_one_teacher():
+    s, t = logits()
+    T = 2.0
+    close(losses.soft_kl_to_probs(s, torch.softmax(t / T, -1), T), losses.soft_kl(s, t, T).item())
+    # a target with a zero: 0·log 0 counts as 0, so the loss is just −T²·log p_S(class 0), averaged
+    q = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    expected = T**2 * mean(-math.log(softmax(row, T)[0]) for row in S_LOGITS)
+    close(losses.soft_kl_to_probs(s, q, T), expected)
+    assert losses.soft_kl_to_probs(s, torch.softmax(s / T, -1), T).item() == pytest.approx(0, abs=1e-7)
+
+
+def test_ensemble_and_soft_target_errors():
+    z = torch.zeros(2, 2)
+    with pytest.raises(TinyBertLabError, match=r"mismatched label sets: class counts \[2, 3\]"):
+        losses.ensemble_soft_targets([z, torch.zeros(2, 3)])
+    with pytest.raises(TinyBertLabError, match="Got 3 weights for 2 teachers"):
+        losses.ensemble_soft_targets([z, z], [1, 1, 1])
+    with pytest.raises(TinyBertLabError, match=r"finite numbers >= 0, got \[1, -0.5\]"):
+        losses.ensemble_soft_targets([z, z], [1, -0.5])
+    with pytest.raises(TinyBertLabError, match="finite numbers >= 0"):
+        losses.ensemble_soft_targets([z, z], [1, float("nan")])
+    with pytest.raises(TinyBertLabError, match=r"sum to 0.*at least one must be positive"):
+        losses.ensemble_soft_targets([z, z], [0, 0])
+    with pytest.raises(TinyBertLabError, match="non-empty list"):
+        losses.ensemble_soft_targets([])
+    with pytest.raises(TinyBertLabError, match="non-empty list"):
+        losses.ensemble_soft_targets(z)
+    with pytest.raises(TinyBertLabError, match="same batch"):
+        losses.ensemble_soft_targets([z, torch.zeros(3, 2)])
+    with pytest.raises(TinyBertLabError, match="temperature must be positive"):
+        losses.ensemble_soft_targets([z], temperature=0)
+    with pytest.raises(TinyBertLabError, match=r"\(2, 2\) and \(2, 3\)"):
+        losses.soft_kl_to_probs(z, torch.full((2, 3), 1 / 3), 1.0)

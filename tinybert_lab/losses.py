@@ -16,6 +16,14 @@ Intermediate-layer losses (all ignore padding, given the (B, L) 0/1 ``attention_
 - ``embedding_mse``: the same function, for the embedding loss ``MSE(E_S W_e, E_T)``
 - ``cosine_loss``: ``mean(1 − cos(h_S, h_T))`` over real tokens (DistilBERT)
 
+Losses between examples and between models (representations ``r`` of shape (B, d), one per example):
+
+- ``rkd_distance`` / ``rkd_angle``: Huber loss between the student's and the teacher's
+  normalised pairwise distances / triplet angles (Park et al. 2019); d_S and d_T may differ
+- ``ensemble_soft_targets``: weighted mean of several teachers' softened distributions, and
+  ``soft_kl_to_probs``: ``T² · KL(q ‖ softmax(z_S/T))`` against such targets (multi-teacher KD)
+- ``mutual_kl``: ``T² · KL(p_other ‖ p_self)`` with the peer detached (deep mutual learning)
+
 Padding is removed by *selecting* the real entries before any arithmetic, never by a value
 heuristic (the official TinyBERT ``<= -1e2`` clamp): whatever sits in padded slots (``-3.4e38``,
 ``inf``, ``nan``) cannot change a loss or its gradients. The teacher side is not detached here:
@@ -289,3 +297,177 @@ def cosine_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, atte
             "Use a student with the teacher's hidden size (as DistilBERT does), or hidden_mse with a projection."
         )
     return (1 - F.cosine_similarity(s, t, dim=-1)).mean()
+
+
+# ---------------------------------------------------------------- relations between examples (RKD)
+def _check_relation_inputs(student_repr: torch.Tensor, teacher_repr: torch.Tensor, minimum: int, what: str) -> None:
+    if student_repr.dim() != 2 or teacher_repr.dim() != 2 or student_repr.shape[0] != teacher_repr.shape[0]:
+        raise TinyBertLabError(
+            f"{what} needs one representation per example, (B, d_S) and (B, d_T) with the same B; got "
+            f"{tuple(student_repr.shape)} and {tuple(teacher_repr.shape)}. Pool token states into one vector "
+            "per sentence first (e.g. the [CLS] state), and run both models on the same batch."
+        )
+    if student_repr.shape[0] < minimum:
+        raise TinyBertLabError(
+            f"{what} compares {'pairs' if minimum == 2 else 'triplets'} of examples, so it needs a batch of at "
+            f"least {minimum}; got {student_repr.shape[0]}. Use a larger batch_size."
+        )
+
+
+def _safe_norm(x: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm over the last dim with a finite gradient at 0 (where ``sqrt`` has none):
+    zero vectors get norm exactly 0 and gradient 0."""
+    squared = x.pow(2).sum(dim=-1)
+    positive = squared > 0
+    return torch.where(positive, torch.where(positive, squared, 1.0).sqrt(), 0.0)
+
+
+def _normalised_distances(x: torch.Tensor) -> torch.Tensor:
+    """(B, d) → the B·(B−1) off-diagonal distances ``‖x_i − x_j‖ / μ`` (ordered pairs i ≠ j),
+    where μ is the mean of the non-zero ones (duplicates, at distance 0, do not count)."""
+    B = x.shape[0]
+    off_diagonal = ~torch.eye(B, dtype=torch.bool, device=x.device)
+    distances = _safe_norm(x[:, None, :] - x[None, :, :])[off_diagonal]  # (B·(B−1),)
+    non_zero = distances > 0
+    if not non_zero.any():
+        raise TinyBertLabError(
+            "All representations in the batch are identical, so their distances cannot be normalised "
+            "(the mean distance is 0). Check that the model's inputs differ between examples."
+        )
+    return distances / distances[non_zero].mean()
+
+
+def rkd_distance(student_repr: torch.Tensor, teacher_repr: torch.Tensor) -> torch.Tensor:
+    """Distance-wise relational KD (Park et al. 2019): match the *shape* of the batch, not the vectors.
+
+    student_repr: (B, d_S); teacher_repr: (B, d_T), one vector per example; the widths may
+    differ (no projection is needed: only distances between examples are compared). For every
+    ordered pair i ≠ j, ``ψ(x_i, x_j) = ‖x_i − x_j‖ / μ`` with μ the mean of the batch's non-zero
+    pairwise distances (so the loss ignores the overall scale of either side); the loss is the
+    Huber loss (smooth L1, δ = 1) between the student's and the teacher's ψ, averaged over the
+    B·(B−1) ordered pairs. It is invariant to scaling, rotating and translating either side.
+    Needs B ≥ 2, and is informative only from B = 3 (two examples have one distance, normalised
+    to 1 on both sides, so the loss is 0). (Park et al.'s code averages over all B² entries, zeros on the diagonal
+    included: its value is ours times (B−1)/B.) Returns a scalar.
+    """
+    _check_relation_inputs(student_repr, teacher_repr, 2, "rkd_distance")
+    return F.smooth_l1_loss(_normalised_distances(student_repr), _normalised_distances(teacher_repr), beta=1.0)
+
+
+def _triplet_cosines(x: torch.Tensor) -> torch.Tensor:
+    """(B, d) → for every triplet of distinct (i, j, k), ``cos ∠x_i x_j x_k = ⟨e_ij, e_kj⟩`` with
+    ``e_ij = (x_i − x_j) / ‖x_i − x_j‖``: the B·(B−1)·(B−2) cosines of the angle at x_j."""
+    B = x.shape[0]
+    difference = x[:, None, :] - x[None, :, :]  # [i, j] = x_i − x_j, (B, B, d)
+    unit = difference / _safe_norm(difference).clamp_min(1e-12)[..., None]  # zero vectors stay zero
+    cosines = torch.einsum("ijd,kjd->ijk", unit, unit)  # [i, j, k] = ⟨e_ij, e_kj⟩
+    eye = torch.eye(B, dtype=torch.bool, device=x.device)
+    distinct = ~(eye[:, :, None] | eye[None, :, :] | eye[:, None, :])  # i ≠ j, j ≠ k, i ≠ k
+    return cosines[distinct]
+
+
+def rkd_angle(student_repr: torch.Tensor, teacher_repr: torch.Tensor) -> torch.Tensor:
+    """Angle-wise relational KD (Park et al. 2019).
+
+    student_repr: (B, d_S); teacher_repr: (B, d_T); the widths may differ. For every triplet of
+    distinct examples (i, j, k), the cosine of the angle at x_j, ``⟨e_ij, e_kj⟩`` with
+    ``e_ij = (x_i − x_j)/‖x_i − x_j‖``; the loss is the Huber loss (smooth L1, δ = 1) between
+    the student's and the teacher's cosines, averaged over the B·(B−1)·(B−2) ordered triplets.
+    Angles ignore scale, rotation and translation. A duplicate example (zero difference vector)
+    gives cosine 0 for its triplets, with finite gradients. Needs B ≥ 3. (Park et al.'s code
+    averages over all B³ entries, the degenerate ones (equal indices) contributing 0: its value is
+    ours times (B−1)(B−2)/B².) Returns a scalar.
+    """
+    _check_relation_inputs(student_repr, teacher_repr, 3, "rkd_angle")
+    return F.smooth_l1_loss(_triplet_cosines(student_repr), _triplet_cosines(teacher_repr), beta=1.0)
+
+
+# ---------------------------------------------------------------- several teachers, two students
+def _check_probs(student_logits: torch.Tensor, target_probs: torch.Tensor) -> None:
+    if student_logits.dim() != 2 or student_logits.shape != target_probs.shape:
+        raise TinyBertLabError(
+            f"Student logits and target probabilities must both be (batch, num_classes) and match; got "
+            f"{tuple(student_logits.shape)} and {tuple(target_probs.shape)}."
+        )
+
+
+def soft_kl_to_probs(student_logits: torch.Tensor, target_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``T² · KL(q ‖ softmax(z_S/T))`` against given target probabilities ``q`` (e.g. an ensemble's).
+
+    student_logits: (B, C); target_probs: (B, C), rows summing to 1 (already softened with the
+    same T, as ``ensemble_soft_targets`` returns them). Summed over classes, averaged over the
+    batch; classes with ``q = 0`` contribute 0. With ``q = softmax(z_T/T)`` this is exactly
+    ``soft_kl(z_S, z_T, T)``. Returns a scalar.
+    """
+    _check_temperature(temperature)
+    _check_probs(student_logits, target_probs)
+    log_p_s = F.log_softmax(student_logits / temperature, dim=-1)
+    target = target_probs.to(log_p_s.dtype)
+    kl_per_example = (torch.xlogy(target, target) - target * log_p_s).sum(dim=-1)  # (B,)
+    return temperature**2 * kl_per_example.mean()
+
+
+def ensemble_soft_targets(
+    teacher_logits: list[torch.Tensor], weights=None, temperature: float = 1.0
+) -> torch.Tensor:
+    """Multi-teacher soft targets: ``q = Σ_k w_k · softmax(z_k / T)`` with ``Σ_k w_k = 1``.
+
+    teacher_logits: a list of K tensors (B, C), one per teacher, over the same label set.
+    weights: K numbers >= 0 (default: equal), normalised to sum to 1 here, so ``[2, 1]`` means
+    two thirds and one third (``normalised_teacher_weights``). Averaging *probabilities* (not logits) keeps each teacher's
+    distribution as it is: the average of distributions is a distribution. Returns (B, C).
+    """
+    _check_temperature(temperature)
+    if isinstance(teacher_logits, torch.Tensor) or not teacher_logits:
+        raise TinyBertLabError(
+            "ensemble_soft_targets needs a non-empty list of teacher logits [(B, C), ...], one per teacher."
+        )
+    shapes = [tuple(z.shape) for z in teacher_logits]
+    if any(len(s) != 2 for s in shapes) or len({s[0] for s in shapes}) != 1:
+        raise TinyBertLabError(
+            f"Every teacher's logits must be (batch, num_classes) for the same batch; got shapes {shapes}."
+        )
+    if len({s[1] for s in shapes}) != 1:
+        raise TinyBertLabError(
+            f"The teachers have mismatched label sets: class counts {[s[1] for s in shapes]}. An ensemble "
+            "averages distributions over one set of classes: use teachers fine-tuned on the same task."
+        )
+    weights = normalised_teacher_weights(weights, len(teacher_logits))
+    probs = [F.softmax(z.float() / temperature, dim=-1) for z in teacher_logits]
+    return sum(w * p for w, p in zip(weights, probs))
+
+
+def normalised_teacher_weights(weights, count: int) -> list[float]:
+    """Check K = ``count`` teacher weights (None: equal) and scale them to sum to 1.
+
+    Each must be a finite number >= 0 and at least one positive. Returns a list of K floats.
+    """
+    if weights is None:
+        return [1.0 / count] * count
+    if isinstance(weights, torch.Tensor):
+        weights = weights.tolist()
+    if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
+        raise TinyBertLabError(f"Teacher weights must be a list of numbers, one per teacher; got {weights!r}.")
+    if len(weights) != count:
+        raise TinyBertLabError(
+            f"Got {len(weights)} weights for {count} teachers: give one weight per teacher (or none for equal weights)."
+        )
+    if any(isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf for w in weights):
+        raise TinyBertLabError(f"Teacher weights must be finite numbers >= 0, got {list(weights)}.")
+    total = float(sum(weights))
+    if not total > 0:
+        raise TinyBertLabError(
+            f"Teacher weights {list(weights)} sum to 0: they are normalised to sum to 1, so at least one must be positive."
+        )
+    return [float(w) / total for w in weights]
+
+
+def mutual_kl(logits_self: torch.Tensor, logits_other: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Deep mutual learning (Zhang et al. 2018): ``T² · KL(p_other ‖ p_self)``, ``p = softmax(z/T)``.
+
+    Logits: (B, C). The peer's distribution is a *target*: ``logits_other`` is detached, so the
+    gradient reaches only the model that produced ``logits_self``. Summed over classes, averaged
+    over the batch (``batchmean``), like ``soft_kl``; the paper uses T = 1, where the ``T²``
+    factor is 1. Returns a scalar.
+    """
+    return soft_kl(logits_self, logits_other.detach(), temperature)
