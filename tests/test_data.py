@@ -210,6 +210,8 @@ def test_dynamic_masking_rates_and_special_tokens(train_small, tokenizer):
     assert 0.12 < picked.sum() / real < 0.18
     assert not picked[:, 0].any() and not picked[batch["attention_mask"] == 0].any()
     assert (ids[~picked] == batch["input_ids"][~picked]).all()  # only picked positions change
+    targets = masked["mlm_labels"]  # what a masked-LM head must predict: the original ids, -100 elsewhere
+    assert torch.equal(targets[picked], batch["input_ids"][picked]) and (targets[~picked] == -100).all()
     share_mask = (ids[picked] == tokenizer.mask_token_id).float().mean()
     assert 0.74 < share_mask < 0.86
     assert torch.equal(batch["input_ids"], next(iter(data.make_loader(train_small, tokenizer, batch_size=512, seed=0)))["input_ids"])

@@ -405,7 +405,8 @@ def mask_tokens(batch: dict[str, torch.Tensor], tokenizer, probability: float = 
 
     Picks ``probability`` of the real (non-special, non-padding) tokens of each batch; of those,
     80 % become ``[MASK]``, 10 % a random token, 10 % stay. Returns a new batch (the input is not
-    modified) with ``input_ids`` changed and ``masked`` (B, L) bool marking the picked positions.
+    modified) with ``input_ids`` changed, ``masked`` (B, L) bool marking the picked positions and
+    ``mlm_labels`` (B, L): the original ids there, -100 (ignored by cross-entropy) elsewhere.
     A seeded ``generator`` makes it reproducible.
     """
     if not 0 < probability < 1:
@@ -421,7 +422,7 @@ def mask_tokens(batch: dict[str, torch.Tensor], tokenizer, probability: float = 
     random_ids = torch.randint(len(tokenizer), ids.shape, generator=generator)
     masked_ids = torch.where(picked & (kind < 0.8), torch.full_like(ids, tokenizer.mask_token_id), ids)
     masked_ids = torch.where(picked & (kind >= 0.8) & (kind < 0.9), random_ids, masked_ids)
-    return {**batch, "input_ids": masked_ids, "masked": picked}
+    return {**batch, "input_ids": masked_ids, "masked": picked, "mlm_labels": torch.where(picked, ids, -100)}
 
 
 def load_text_file(path: str | Path):

@@ -67,6 +67,8 @@ class TutorialPlan:
     intermediate_steps: int
     prediction_steps: int
     batch_size: int = 32
+    beyond_steps: int = 150
+    augment_size: int = 2_000
 
     @property
     def budget(self) -> int:
@@ -84,7 +86,8 @@ class TutorialPlan:
 FULL_PLAN = TutorialPlan(fast=False, teacher_steps=400, teacher_train_size=None, train_size=20_000, dev_size=None,
                          general_steps=150, intermediate_steps=300, prediction_steps=300)
 FAST_PLAN = TutorialPlan(fast=True, teacher_steps=10, teacher_train_size=2_000, train_size=1_000, dev_size=100,
-                         general_steps=4, intermediate_steps=6, prediction_steps=6, batch_size=16)
+                         general_steps=4, intermediate_steps=6, prediction_steps=6, batch_size=16,
+                         beyond_steps=4, augment_size=40)
 
 
 def tutorial_plan() -> TutorialPlan:

@@ -1,0 +1,234 @@
+"""Beyond TinyBERT: six more distillation methods, each trained on SST-2 at one budget.
+
+``run(method, setup)`` trains what a method needs and returns ``{row name: trained model}``;
+each row is saved under the plan's artifacts (``beyond/<row>``) with its dev accuracy, so a
+rerun (or a restarted kernel) loads finished rows instead of training them again.
+``results_table(trained, setup)`` times them all side by side (``evaluation.benchmark_inference``).
+
+Every row trains for ``setup.steps`` optimizer steps on the same sentences and batch size; the
+TinyBERT-4 rows start from the teacher (``compress.projected_student``), as in notebook 06, so
+their differences are the method's, not the initialisation's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import augment, bilstm, compress, data, distill, distilbert, evaluation, models, objectives, training
+from .errors import TinyBertLabError
+from .settings import TutorialPlan, tutorial_plan
+
+METHODS: dict[str, str] = {
+    "reference": "TinyBERT-4 (teacher init) on labels alone, and with prediction-layer KD: the rows to beat.",
+    "distilbert": "DistilBERT: a 3-layer student copied from every other layer of the pre-trained teacher, "
+                  "then trained with 5·T²·KL + 1·cosine(hidden states) from the fine-tuned teacher. "
+                  "'labels only' shows what the copied initialisation alone buys.",
+    "bilstm": "Tang et al.: a one-layer BiLSTM (teacher's word embeddings) trained on the teacher's logits "
+              "(MSE), next to the same BiLSTM on labels alone.",
+    "augmentation": "TinyBERT's data augmentation: every sentence plus 4 copies with words swapped for "
+                    "their nearest neighbours in the teacher's embedding table, labelled by the teacher.",
+    "rkd": "Relational KD: the student copies the distances and angles between the sentences of a batch "
+           "(teacher [CLS] vectors), plus the labels.",
+    "mutual": "Deep mutual learning: two randomly initialised students learn together from the labels and "
+              "from each other, no teacher; next to one trained alone.",
+    "multi_teacher": "Two teachers (MiniLM fine-tuned with seeds 0 and 1): the student matches their "
+                     "averaged soft targets.",
+}
+
+
+@dataclass
+class Setup:
+    """What every method shares: data, teacher, tokenizer, budget and where rows are saved."""
+
+    plan: TutorialPlan
+    tokenizer: object
+    teacher: object
+    train: object
+    dev: object
+    steps: int
+    folder: Path
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def config(self, learning_rate: float = 1e-4, **kw) -> training.TrainConfig:
+        return training.TrainConfig(steps=self.steps, batch_size=self.plan.batch_size, learning_rate=learning_rate,
+                                    log_every=max(self.steps // 20, 1), **kw)
+
+    @property
+    def encoded(self):
+        if "encoded" not in self._cache:
+            self._cache["encoded"] = data.encode(self.train, self.tokenizer)
+        return self._cache["encoded"]
+
+    @property
+    def logits(self) -> distill.TeacherLogitCache:
+        """The teacher's logits on the training sentences (computed once, kept on disk)."""
+        if "logits" not in self._cache:
+            self._cache["logits"] = distill.TeacherLogitCache.build(self.teacher, self.encoded, self.tokenizer)
+        return self._cache["logits"]
+
+    def tinybert(self):
+        """A TinyBERT-4 started from the teacher (notebook 06's recipe; the basis is computed once)."""
+        if "basis" not in self._cache:
+            student, self._cache["basis"] = compress.projected_student(self.teacher, self.tokenizer, self.train)
+            return student
+        student = models.build_student("tinybert4", tokenizer=self.tokenizer)
+        compress.project_teacher(student, self.teacher, self._cache["basis"])
+        return student
+
+
+def setup(plan: TutorialPlan | None = None, *, steps: int | None = None, progress: bool = True) -> Setup:
+    """The tutorial's data and fine-tuned teacher; ``steps`` default: the plan's ``beyond_steps``."""
+    from . import tutorial
+
+    plan = plan or tutorial_plan()
+    train, dev = tutorial.load_data(plan)
+    teacher = tutorial.fine_tuned_teacher(plan, progress=progress).model
+    folder = plan.artifacts / "beyond"
+    return Setup(plan, models.load_tokenizer(), teacher, train, dev, steps or plan.beyond_steps, folder)
+
+
+# --------------------------------------------------------------------------------------------
+# One function per method: train, return {row name: model}
+# --------------------------------------------------------------------------------------------
+def _reference(s: Setup) -> dict:
+    labels = s.tinybert()
+    training.fit(training.LabelObjective(labels), s.encoded, s.tokenizer, s.config(), progress=False)
+    kd = s.tinybert()
+    distiller = distill.Distiller(kd, s.teacher, logit_cache=s.logits)
+    distiller.configure(distill.DistillConfig(steps=s.steps, weights=distill.PREDICTION))
+    training.fit(distiller, s.encoded, s.tokenizer, s.config(), progress=False)
+    return {"TinyBERT-4, labels only": labels, "TinyBERT-4, prediction KD": kd}
+
+
+def _distilbert(s: Setup) -> dict:
+    pretrained = models.load_teacher(num_labels=s.teacher.config.num_labels)
+    labels = distilbert.student_from_teacher(pretrained)
+    training.fit(training.LabelObjective(labels), s.encoded, s.tokenizer, s.config(), progress=False)
+    kd = distilbert.student_from_teacher(pretrained)
+    objective = distilbert.DistilBertObjective(kd, s.teacher, mode="task", weights=distilbert.TASK_WEIGHTS)
+    training.fit(objective, s.encoded, s.tokenizer, s.config(), progress=False)
+    return {"DistilBERT-3 init, labels only": labels, "DistilBERT-3, KD + cosine": kd}
+
+
+def _bilstm(s: Setup) -> dict:
+    rows = {}
+    for name, weights in (("BiLSTM, labels only", {"hard_label": 1.0}), ("BiLSTM, logit MSE (Tang)", {"logit_mse": 1.0})):
+        student = bilstm.build_bilstm(s.tokenizer, teacher=s.teacher, embedding_dim=s.teacher.config.hidden_size)
+        objective = bilstm.LogitMatching(student, logit_cache=s.logits, weights=weights)
+        training.fit(objective, s.encoded, s.tokenizer, s.config(learning_rate=3e-3), progress=False)
+        rows[name] = student
+    return rows
+
+
+def _augmentation(s: Setup) -> dict:
+    source = data.subsample(s.train, s.plan.augment_size, seed=0)
+    transfer = augment.transfer_set(source, s.tokenizer, s.teacher, config={"n_per_sentence": 4}, persist=True)
+    student = s.tinybert()
+    distiller = distill.Distiller(student, s.teacher, logit_cache=transfer.logits)
+    distiller.configure(distill.DistillConfig(steps=s.steps, weights=distill.PREDICTION))
+    training.fit(distiller, transfer.encoded, s.tokenizer, s.config(), progress=False)
+    return {f"TinyBERT-4, KD on {len(source)} sentences × augmentation ({len(transfer.encoded)} rows)": student}
+
+
+def _rkd(s: Setup) -> dict:
+    student = s.tinybert()
+    objective = objectives.RelationalObjective(student, s.teacher)
+    training.fit(objective, s.encoded, s.tokenizer, s.config(), progress=False)
+    return {"TinyBERT-4, RKD + labels": student}
+
+
+def _mutual(s: Setup) -> dict:
+    alone = models.build_student("tinybert4", tokenizer=s.tokenizer, seed=0)
+    training.fit(training.LabelObjective(alone), s.encoded, s.tokenizer, s.config(learning_rate=3e-4), progress=False)
+    a = models.build_student("tinybert4", tokenizer=s.tokenizer, seed=0)
+    b = models.build_student("tinybert4", tokenizer=s.tokenizer, seed=1)
+    training.fit(objectives.MutualLearning(a, b), s.encoded, s.tokenizer, s.config(learning_rate=3e-4), progress=False)
+    return {"TinyBERT-4 random init, labels alone": alone, "TinyBERT-4 random init, mutual learning (a)": a,
+            "TinyBERT-4 random init, mutual learning (b)": b}
+
+
+def second_teacher(s: Setup, seed: int = 1):
+    """The MiniLM fine-tuned like the tutorial's teacher but from another seed (cached)."""
+    from .tutorial import teacher_config
+
+    splits = data.load_sst2()
+    train = data.subsample(splits["train"], s.plan.teacher_train_size, seed=0)
+    config = training.TrainConfig.from_dict({**teacher_config(s.plan).to_dict(), "seed": seed})
+    return training.finetune_teacher(models.load_teacher(seed=seed), tokenizer=s.tokenizer, train_data=train,
+                                     eval_data=s.dev, config=config, progress=False).model
+
+
+def _multi_teacher(s: Setup) -> dict:
+    other = distill.TeacherLogitCache.build(second_teacher(s), s.encoded, s.tokenizer)
+    student = s.tinybert()
+    objective = objectives.MultiTeacherObjective(student, [s.logits, other])
+    training.fit(objective, s.encoded, s.tokenizer, s.config(), progress=False)
+    return {"TinyBERT-4, KD from 2 teachers": student}
+
+
+_RUNNERS = {"reference": _reference, "distilbert": _distilbert, "bilstm": _bilstm, "augmentation": _augmentation,
+            "rkd": _rkd, "mutual": _mutual, "multi_teacher": _multi_teacher}
+
+
+# --------------------------------------------------------------------------------------------
+# Running and saving
+# --------------------------------------------------------------------------------------------
+def _slug(row: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in row.lower()).strip("_")
+
+
+def _load(folder: Path):
+    config = json.loads((folder / "config.json").read_text())
+    if config.get("model_type") == "bilstm":
+        return bilstm.BiLSTMStudent.from_pretrained(folder)
+    return models.load_teacher(folder, num_labels=config.get("num_labels", 2)).eval()
+
+
+def run(method: str, s: Setup) -> dict:
+    """Train ``method``'s rows (or load them if a previous run finished them): ``{row: model}``.
+
+    Each model's dev accuracy is stored beside it in ``accuracy.json``; see ``accuracies``.
+    """
+    if method not in _RUNNERS:
+        raise TinyBertLabError(f"Unknown method {method!r}. Choose one of: {', '.join(METHODS)}.")
+    index = s.folder / method / "rows.json"
+    if index.is_file():
+        rows = json.loads(index.read_text())
+        return {row: _load(s.folder / method / _slug(row)) for row in rows}
+    trained = _RUNNERS[method](s)
+    for row, model in trained.items():
+        folder = s.folder / method / _slug(row)
+        model.save_pretrained(folder)
+        accuracy = evaluation.evaluate(model, s.dev, s.tokenizer).accuracy
+        (folder / "accuracy.json").write_text(json.dumps({"accuracy": accuracy, "steps": s.steps}))
+    index.write_text(json.dumps(list(trained)))  # written last: the method counts as done only now
+    return trained
+
+
+def accuracies(method: str, s: Setup) -> dict[str, float]:
+    """``{row: dev accuracy}`` of a method that ``run`` has finished."""
+    index = s.folder / method / "rows.json"
+    if not index.is_file():
+        raise TinyBertLabError(f"Method {method!r} has not run yet: call beyond.run({method!r}, setup) first.")
+    return {row: json.loads((s.folder / method / _slug(row) / "accuracy.json").read_text())["accuracy"]
+            for row in json.loads(index.read_text())}
+
+
+def results_table(trained: dict[str, dict], s: Setup) -> evaluation.ResultsTable:
+    """One table for every method's rows (``{method: {row: model}}``), teacher first.
+
+    Rows get a ``method`` key, so a widget can pick out one method's rows.
+    """
+    all_models = {"teacher (MiniLM-L6, fine-tuned)": s.teacher}
+    accuracy = {"teacher (MiniLM-L6, fine-tuned)": evaluation.evaluate(s.teacher, s.dev, s.tokenizer).accuracy}
+    method_of = {}
+    for method, rows in trained.items():
+        all_models.update(rows)
+        accuracy.update(accuracies(method, s))
+        method_of.update({row: method for row in rows})
+    table = evaluation.benchmark_inference(all_models, s.dev, s.tokenizer, accuracy=accuracy)
+    for row in table.rows:
+        row["method"] = method_of.get(row["model"], "teacher")
+    return table
