@@ -84,8 +84,9 @@ class Bench:
 
     def accuracy(self, recipe, budget, seed, lr=None):
         a = self.args
-        lr = lr or (a.kd_lr if recipe.endswith("kd") else a.projected_lr if recipe.startswith("projected") else None)
-        key = f"{recipe}/{budget}/{seed}/{lr:g}/{a.train_size}/T{a.temperature:g}"
+        lr = lr or {"projected-labels": a.projected_lr, "kd": a.kd_lrs, "projected-kd": a.projected_kd_lr}[recipe]
+        lr_text = "/".join(f"{x:g}" for x in lr) if isinstance(lr, list) else f"{lr:g}"
+        key = f"{recipe}/{budget}/{seed}/{lr_text}/{a.train_size}/T{a.temperature:g}"
         return self.runs.get(key, lambda: self._train(recipe, budget, seed, lr))
 
     def _train(self, recipe, budget, seed, lr):
@@ -97,11 +98,13 @@ class Bench:
             distiller = distill.Distiller(student, self.teacher, seed=seed)
             if basis is not None:
                 distiller.init_projections(basis)
-            stages = distill.two_step_stages(budget // 2, budget - budget // 2, seed=seed, learning_rate=lr,
-                                             batch_size=self.args.batch_size, temperature=self.args.temperature)
+            first, second = lr if isinstance(lr, list) else (lr, lr)
+            stages = distill.two_step_stages(budget // 2, budget - budget // 2, seed=seed, intermediate_lr=first,
+                                             prediction_lr=second, batch_size=self.args.batch_size,
+                                             temperature=self.args.temperature)
             distill.run_stages(distiller, stages, self.train, self.tokenizer, progress=False)
         accuracy = evaluation.evaluate(student, self.dev, self.tokenizer).accuracy
-        print(f"  {recipe:17s} {budget:5d} steps  seed {seed}  lr {lr:g}: {accuracy:.2%}", flush=True)
+        print(f"  {recipe:17s} {budget:5d} steps  seed {seed}  lr {lr}: {accuracy:.2%}", flush=True)
         return accuracy
 
 
@@ -145,7 +148,9 @@ def main():
     parser.add_argument("--baseline-lrs", type=floats, default=[1e-4, 3e-4, 1e-3])
     parser.add_argument("--sweep-seeds", type=ints, default=[0])
     parser.add_argument("--projected-lr", type=float, default=1e-4, help="labels only from the teacher init")
-    parser.add_argument("--kd-lr", type=float, default=1e-4, help="both KD stages")
+    parser.add_argument("--kd-lrs", type=floats, default=[1e-3, 5e-4],
+                        help="intermediate,prediction stage learning rates from random init (best of a sweep)")
+    parser.add_argument("--projected-kd-lr", type=float, default=1e-4, help="both KD stages from the teacher init")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=FULL_PLAN.batch_size)
     parser.add_argument("--train-size", type=int, default=FULL_PLAN.train_size)
@@ -171,8 +176,9 @@ def main():
         best_lr = max(scores, key=scores.get)
     else:
         best_lr = args.baseline_lrs[0]
-    print(f"learning rates: labels {best_lr:g}, labels from the teacher init {args.projected_lr:g}, KD {args.kd_lr:g} "
-          f"(both stages), T={args.temperature:g}; seeds {args.seeds}\n")
+    print(f"learning rates: labels {best_lr:g}; labels from the teacher init {args.projected_lr:g}; KD "
+          f"{args.kd_lrs[0]:g} then {args.kd_lrs[1]:g}; KD from the teacher init {args.projected_kd_lr:g} (both stages); "
+          f"T={args.temperature:g}; seeds {args.seeds}\n")
 
     header = [RECIPES[r] for r in recipes]
     print("| budget (steps) | " + " | ".join(header) + " | best KD gain (points) | best KD / teacher |")

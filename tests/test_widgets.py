@@ -70,3 +70,21 @@ def test_attention_widget_follows_the_layer_map(teacher, tokenizer):
     assert teacher_img.get_array().shape == (10, 10)  # [CLS] + 8 word pieces + [SEP]
     control(ui, "sentence").value = "   "
     assert ui.result == "Type a sentence."
+
+
+def test_method_widget_highlights_the_chosen_methods_rows():
+    from tinybert_lab.evaluation import ResultsTable
+
+    rows = [dict(model="teacher", accuracy=0.9, speedup=1.0, sentences_per_s=10, method="teacher"),
+            dict(model="bilstm kd", accuracy=0.8, speedup=10.0, sentences_per_s=100, method="bilstm"),
+            dict(model="rkd", accuracy=0.7, speedup=2.0, sentences_per_s=20, method="rkd")]
+    ui = widgets.method_widget(ResultsTable(rows), {"bilstm": "a BiLSTM", "rkd": "relations", "mutual": "not run"})
+    assert control(ui, "method").options == ("bilstm", "rkd")  # methods without rows are not offered
+    control(ui, "method").value = "rkd"
+    fig = ui.result
+    colors = [tuple(bar.get_facecolor()) for bar in fig.axes[0].patches]  # bottom-up: rkd, bilstm, teacher
+    assert colors[0] != colors[1] and colors[1] != colors[2]
+    assert "rkd: relations" in fig.axes[0].get_title()
+    assert [round(bar.get_width(), 6) for bar in fig.axes[0].patches] == [70.0, 80.0, 90.0]
+    with pytest.raises(TinyBertLabError, match="No rows for method 'mutual'"):
+        widgets.viz.plot_method_rows(ResultsTable(rows), "mutual")

@@ -237,3 +237,36 @@ def plot_results(table, title: str = "accuracy vs speed") -> Figure:
     ax.set_title(title, fontsize=10)
     ax.margins(x=0.4, y=0.25)
     return fig
+
+
+def plot_method_rows(table, method: str | None = None, title: str | None = None) -> Figure:
+    """Every row of a results table as a horizontal accuracy bar, ``method``'s rows highlighted.
+
+    ``table``: ``evaluation.ResultsTable`` whose rows carry ``accuracy``, ``sentences_per_s`` and
+    a ``method`` key (``beyond.results_table`` adds it). Each bar is labelled with the speed-up
+    over the first row; a dashed line marks the first row's (the teacher's) accuracy.
+    """
+    rows = [r for r in table.rows if r.get("accuracy") is not None]
+    if not rows:
+        raise TinyBertLabError("No accuracies in the table: build it with beyond.results_table(...).")
+    known = {r.get("method") for r in rows}
+    if method is not None and method not in known:
+        raise TinyBertLabError(f"No rows for method {method!r}; the table has: {', '.join(sorted(map(str, known)))}.")
+    fig = Figure(figsize=(7.5, 0.38 * len(rows) + 1.2), layout="constrained")
+    ax = fig.add_subplot()
+    names = [r["model"] for r in rows][::-1]
+    values = [100 * r["accuracy"] for r in rows][::-1]
+    chosen = [r.get("method") == method for r in rows][::-1]
+    colors = ["tab:orange" if c else ("tab:blue" if r.get("method") == "teacher" else "lightgray")
+              for c, r in zip(chosen, rows[::-1])]
+    bars = ax.barh(range(len(rows)), values, color=colors)
+    for bar, row in zip(bars, rows[::-1]):
+        ax.text(bar.get_width() + 0.3, bar.get_y() + bar.get_height() / 2,
+                f"{100 * row['accuracy']:.1f}%  ({row.get('speedup', 1.0):.1f}× faster)", va="center", fontsize=7)
+    ax.axvline(100 * rows[0]["accuracy"], color="tab:blue", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(rows)), names, fontsize=7)
+    low = min(values)
+    ax.set_xlim(max(0.0, low - 10), 100)
+    ax.set_xlabel("dev accuracy (%)")
+    ax.set_title(title or (f"highlighted: {method}" if method else "all methods"), fontsize=10)
+    return fig

@@ -179,3 +179,25 @@ def live_loss_plot(title: str = "training loss", every: int = 1):
         display(fig)
 
     return callback
+
+
+def method_widget(table, descriptions: dict[str, str]):
+    """Pick a distillation method: its description and every row of ``table`` as accuracy bars,
+    the chosen method's rows highlighted.
+
+    ``table``: ``beyond.results_table(...)`` (rows carry a ``method`` key); ``descriptions``:
+    ``{method: text}`` (``beyond.METHODS``). ``ui.result``: the Figure (its title holds the
+    description).
+    """
+    from ipywidgets import Dropdown, interactive
+
+    present = [m for m in descriptions if any(row.get("method") == m for row in table.rows)]
+    if not present:
+        raise TinyBertLabError("The table has no rows of these methods: build it with beyond.results_table(...).")
+
+    def show(method: str):
+        import textwrap
+
+        return viz.plot_method_rows(table, method, title="\n".join(textwrap.wrap(f"{method}: {descriptions[method]}", 110)))
+
+    return interactive(show, SHOW, method=Dropdown(options=present, value=present[0], description="method", style=STYLE))

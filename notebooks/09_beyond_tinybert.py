@@ -1,0 +1,154 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 09 · Beyond TinyBERT: six more ways to distil
+#
+# TinyBERT matches layers. The wider literature moves knowledge in other ways: by **copying
+# weights** (DistilBERT), into a **different architecture** (a BiLSTM), through **more data**
+# (augmentation), through **relations between examples** (RKD), between **peers without a
+# teacher** (mutual learning) and from **several teachers**. This notebook runs each one on
+# SST-2 with the same data, batch size and number of steps, and puts every result in one table.
+#
+# `beyond.run(method, setup)` trains a method's models and saves them; running a cell again (or
+# after a kernel restart) loads what is finished instead of training it again.
+
+# %%
+# %matplotlib inline
+import torch
+
+from tinybert_lab import augment, beyond, data, losses, viz, widgets
+from tinybert_lab.settings import out_dir
+
+setup = beyond.setup()
+trained = {}
+print(f"{len(setup.train)} training sentences, {len(setup.dev)} dev sentences, {setup.steps} steps per model")
+
+# %% [markdown]
+# ## 0 · The rows to beat
+# A TinyBERT-4 started from the teacher (as in notebook 06) and trained for the same number of
+# steps on the labels alone, and with prediction-layer distillation (cached teacher logits).
+
+# %%
+trained["reference"] = beyond.run("reference", setup)
+beyond.accuracies("reference", setup)
+
+# %% [markdown]
+# ## 1 · DistilBERT: start from the teacher's own layers
+# Sanh et al. build the student from **every other layer** of the teacher (same width), then
+# train it with `α_ce·T²·KL(p_T ‖ p_S) + α_mlm·MLM + α_cos·(1 − cos(h_S, h_T))`. On a task
+# (labels, fine-tuned teacher) the MLM term is off; here `ce = 5`, `cos = 1`, `T = 2`.
+# The *labels only* row uses the same copied start without a teacher: what the initialisation
+# alone buys.
+
+# %%
+trained["distilbert"] = beyond.run("distilbert", setup)
+beyond.accuracies("distilbert", setup)
+
+# %% [markdown]
+# ## 2 · A BiLSTM student (Tang et al. 2019)
+# No attention, no layers to match: only the teacher's **logits** can be distilled, with a
+# plain MSE between the student's and the teacher's logits. A BiLSTM has no attention maps, so
+# asking a `Distiller` for TinyBERT's layer losses on it is an error that says so.
+
+# %%
+trained["bilstm"] = beyond.run("bilstm", setup)
+beyond.accuracies("bilstm", setup)
+
+# %% [markdown]
+# ## 3 · Data augmentation: a larger transfer set
+# TinyBERT swaps words for similar ones to make new sentences; the teacher labels them (its
+# soft labels, not the original's). Offline there is no GloVe and the teacher has no masked-LM
+# head, so the candidates are the nearest neighbours in the teacher's word-embedding table.
+# Three copies of one sentence:
+
+# %%
+example = data.subsample(setup.train, 1, seed=3)
+copies = augment.augment(example, setup.tokenizer, teacher_embeddings=setup.teacher,
+                         config={"n_per_sentence": 3, "deduplicate": False})
+for sentence in copies["sentence"]:
+    print(sentence)
+
+# %%
+trained["augmentation"] = beyond.run("augmentation", setup)
+beyond.accuracies("augmentation", setup)
+
+# %% [markdown]
+# ## 4 · Relational KD: copy the geometry, not the vectors
+# RKD asks the student to place the sentences of a batch like the teacher does: the same
+# (normalised) **distances** between pairs and the same **angles** in triplets. Student and
+# teacher widths may differ; no projection is needed. Rotating or scaling the student's space
+# changes nothing:
+
+# %%
+torch.manual_seed(0)
+teacher_points = torch.randn(6, 384)  # 6 sentences, teacher width
+rotation = torch.linalg.qr(torch.randn(384, 384))[0]
+print(f"distance + angle loss, rotated and scaled copy: "
+      f"{losses.rkd_distance(3.0 * teacher_points @ rotation, teacher_points):.1e}, "
+      f"{losses.rkd_angle(3.0 * teacher_points @ rotation, teacher_points):.1e}")
+print(f"distance + angle loss, random 312-wide points: {losses.rkd_distance(torch.randn(6, 312), teacher_points):.3f}, "
+      f"{losses.rkd_angle(torch.randn(6, 312), teacher_points):.3f}")
+
+# %%
+trained["rkd"] = beyond.run("rkd", setup)
+beyond.accuracies("rkd", setup)
+
+# %% [markdown]
+# ## 5 · Deep mutual learning: no teacher at all
+# Two randomly initialised students train together; each minimises `CE(y) + KL(p_other ‖ p_self)`.
+# The comparison is the same student trained alone, from the same random start.
+
+# %%
+trained["mutual"] = beyond.run("mutual", setup)
+beyond.accuracies("mutual", setup)
+
+# %% [markdown]
+# ## 6 · Several teachers
+# A second MiniLM, fine-tuned like the first but from another seed (trained once, then cached),
+# and a student that matches the **average** of their softened distributions.
+
+# %%
+trained["multi_teacher"] = beyond.run("multi_teacher", setup)
+beyond.accuracies("multi_teacher", setup)
+
+# %% [markdown]
+# ## One table
+# Accuracy, size and speed of every model, measured side by side on the same sentences, batch
+# size and threads; the teacher is the first row.
+
+# %%
+table = beyond.results_table(trained, setup)
+(out_dir() / "results_beyond.md").write_text(table.to_markdown() + "\n")
+table
+
+# %%
+fig = viz.plot_method_rows(table, "distilbert")
+viz.save_figure(fig, "09_methods")
+fig
+
+# %% [markdown]
+# Pick a method to highlight its rows:
+
+# %%
+widgets.method_widget(table, beyond.METHODS)
+
+# %% [markdown]
+# ## What you saw
+# - Starting from the teacher's weights (DistilBERT's copied layers, notebook 06's projection)
+#   is the strongest lever at a laptop budget: it does more than any loss on top of it.
+# - A BiLSTM is many times faster than the teacher; the teacher's logits teach it about as much
+#   as the labels at this budget (Tang et al.'s gains came from a large augmented transfer set).
+# - Augmentation, relations, peers and teacher ensembles are all a few lines with the library;
+#   at a few hundred steps their differences are small: on 872 dev sentences ±1.4 points is
+#   noise, so compare over seeds (`benchmarks/`) before believing a ranking.
