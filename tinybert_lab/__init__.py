@@ -8,6 +8,11 @@ Modules, one job each:
 - ``losses``: distillation losses as small pure functions with explicit masks
 - ``mapping``: student→teacher layer maps as validated plain data
 - ``distill``: the TinyBERT Distiller, its stages and the teacher-logit cache
+- ``compress``: a narrower student started from the teacher's weights (PCA projection)
+- ``augment``: TinyBERT's data augmentation, batched
+- ``distilbert``, ``bilstm``, ``objectives``: DistilBERT, a BiLSTM student, relational, mutual and
+  multi-teacher distillation
+- ``beyond``: notebook 09's runner for those methods
 - ``evaluation``: accuracy, error analysis, the inference-speed results table
 
 Import the module you need (``from tinybert_lab import data``); importing the package itself
