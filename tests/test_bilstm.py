@@ -201,7 +201,7 @@ def test_weights_are_validated():
         W(logit_mse=-1.0)
     with pytest.raises(TinyBertLabError, match="'hard_label' must be a finite number >= 0"):
         W(hard_label=float("nan"))
-    with pytest.raises(TinyBertLabError, match="Both LogitMatching weights are 0"):
+    with pytest.raises(TinyBertLabError, match="All LogitMatching weights are 0"):
         W(logit_mse=0.0)
     with pytest.raises(TinyBertLabError, match=r"'logit_mes' \(did you mean 'logit_mse'\?\)"):
         W.from_dict({"logit_mes": 1.0})

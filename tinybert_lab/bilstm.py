@@ -48,7 +48,7 @@ from torch import nn
 
 from . import data as data_lib
 from . import losses
-from .errors import TinyBertLabError, reject_unknown_keys
+from .errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
 
 # --------------------------------------------------------------------------------------------
 # What each kind of student can be distilled with
@@ -343,15 +343,8 @@ class LogitMatchingWeights:
     hard_label: float = 0.0
 
     def __post_init__(self):
-        for name in LOGIT_TERMS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < math.inf):
-                raise TinyBertLabError(
-                    f"LogitMatching weight {name!r} must be a finite number >= 0, got {value!r}.")
-        if not any(getattr(self, name) for name in LOGIT_TERMS):
-            raise TinyBertLabError(
-                "Both LogitMatching weights are 0: nothing to learn from. Give logit_mse (teacher logits) "
-                "or hard_label (labels) a positive weight.")
+        check_loss_weights({name: getattr(self, name) for name in LOGIT_TERMS}, "LogitMatching weight",
+                           "logit_mse learns from the teacher's logits, hard_label from the labels")
 
     @classmethod
     def from_alpha(cls, alpha: float) -> "LogitMatchingWeights":

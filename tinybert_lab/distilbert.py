@@ -39,7 +39,7 @@ from torch import nn
 from . import data as data_lib
 from . import losses
 from .attention import SCORES_ATTENTION
-from .errors import TinyBertLabError, reject_unknown_keys
+from .errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
 
 TERMS = ("ce", "mlm", "cos", "hard_label")
 MODES = ("general", "task")
@@ -192,14 +192,8 @@ class DistilBertWeights:
     hard_label: float = 0.0
 
     def __post_init__(self):
-        for name in TERMS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise TinyBertLabError(f"DistilBERT loss weight {name!r} must be a finite number >= 0, got {value!r}.")
-        if not any(getattr(self, name) for name in TERMS):
-            raise TinyBertLabError(
-                f"All DistilBERT loss weights are 0: nothing to learn from. Give at least one of "
-                f"{', '.join(TERMS)} a positive weight (the paper: ce=5, mlm=2, cos=1).")
+        check_loss_weights({name: getattr(self, name) for name in TERMS}, "DistilBERT loss weight",
+                           "the paper: ce=5, mlm=2, cos=1")
 
     @classmethod
     def from_dict(cls, values: dict) -> "DistilBertWeights":

@@ -28,7 +28,7 @@ from torch import nn
 from . import data as data_lib
 from . import losses
 from .attention import forward_features
-from .errors import TinyBertLabError, reject_unknown_keys
+from .errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
 from .mapping import LayerMap
 from .settings import cache_dir
 from .training import History, TrainConfig, fingerprint, fit
@@ -52,14 +52,7 @@ class LossWeights:
     hard_label: float = 0.0
 
     def __post_init__(self):
-        for name in TERMS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < math.inf):
-                raise TinyBertLabError(f"Loss weight {name!r} must be a finite number >= 0, got {value!r}.")
-        if not any(getattr(self, name) for name in TERMS):
-            raise TinyBertLabError(
-                f"All loss weights are 0: nothing to learn from. Give at least one of {', '.join(TERMS)} a positive weight."
-            )
+        check_loss_weights({name: getattr(self, name) for name in TERMS}, "loss weight")
 
     @classmethod
     def from_dict(cls, values: dict) -> "LossWeights":

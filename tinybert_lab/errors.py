@@ -30,3 +30,21 @@ def reject_unknown_keys(given, allowed, what: str) -> None:
         raise TinyBertLabError(
             f"Unknown {what} key(s): {', '.join(hints)}. Valid keys: {', '.join(sorted(allowed))}."
         )
+
+
+def check_loss_weights(values: dict, what: str, hint: str = "") -> dict[str, float]:
+    """Validate loss weights ``{term: weight}``: each a finite number >= 0 (not a bool), at least
+    one positive. Returns the active ones ``{term: float(weight)}``. ``what`` names them in the
+    message (``"loss weight"``, ``"DistilBERT loss weight"``); ``hint`` is added to the all-zero
+    message (e.g. the paper's values)."""
+    import math
+
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            raise TinyBertLabError(f"{what[:1].upper() + what[1:]} {name!r} must be a finite number >= 0, got {value!r}.")
+    active = {name: float(value) for name, value in values.items() if value > 0}
+    if not active:
+        raise TinyBertLabError(
+            f"All {what}s are 0: nothing to learn from. Give at least one of {', '.join(values)} a positive weight"
+            + (f" ({hint})." if hint else "."))
+    return active

@@ -32,7 +32,7 @@ from torch import nn
 from . import data as data_lib
 from . import losses
 from .distill import TeacherLogitCache
-from .errors import TinyBertLabError, reject_unknown_keys
+from .errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
 
 
 # --------------------------------------------------------------------------------------------
@@ -46,16 +46,7 @@ def check_weights(given: dict | None, defaults: dict[str, float], what: str) -> 
     """
     given = dict(given or {})
     reject_unknown_keys(given, defaults, what)
-    merged = {**defaults, **given}
-    for name, value in merged.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-            raise TinyBertLabError(f"{what} {name!r} must be a finite number >= 0, got {value!r}.")
-    active = {name: float(value) for name, value in merged.items() if value > 0}
-    if not active:
-        raise TinyBertLabError(
-            f"All {what}s are 0: nothing to learn from. Give at least one of {', '.join(defaults)} a positive weight."
-        )
-    return active
+    return check_loss_weights({**defaults, **given}, what)
 
 
 def _check_same_vocabulary(student, other, who: str) -> None:
