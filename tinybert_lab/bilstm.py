@@ -39,7 +39,6 @@ in words (for ``distill.Distiller`` to call before it asks a student for feature
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 

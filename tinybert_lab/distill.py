@@ -18,7 +18,6 @@ per-layer weights live on the layer map (``mapping.LayerMap.with_depth_decay``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 

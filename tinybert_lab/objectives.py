@@ -24,7 +24,6 @@ class), 0 switches a term off, unknown keys, negative numbers and all-zero weigh
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
