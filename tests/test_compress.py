@@ -28,9 +28,10 @@ def student_like(tokenizer, **kw):
     return models.build_student("mini2", tokenizer=tokenizer, seed=7, **{**settings, **kw}).eval()
 
 
-def test_default_layers_spread_evenly_and_keep_the_last():
-    assert compress.default_layers(4, 6) == [2, 3, 5, 6]
-    assert compress.default_layers(3, 6) == [2, 4, 6]
+def test_default_layers_keep_the_first_and_last_and_spread_the_rest():
+    assert compress.default_layers(4, 6) == [1, 2, 4, 6]
+    assert compress.default_layers(3, 6) == [1, 3, 6]
+    assert compress.default_layers(2, 6) == [1, 6]
     assert compress.default_layers(6, 6) == [1, 2, 3, 4, 5, 6]
     assert compress.default_layers(1, 12) == [12]
 
@@ -66,12 +67,15 @@ def test_residual_basis_is_orthonormal_and_ordered(small_teacher, inputs):
 
 def test_low_rank_split_is_the_best_rank_r_approximation():
     torch.manual_seed(0)
-    matrix = torch.randn(10, 10)
-    left, right = compress._split_low_rank(matrix, 4)
-    assert left.shape == (10, 4) and right.shape == (4, 10)
-    singular = torch.linalg.svdvals(matrix)
-    error = torch.linalg.matrix_norm(matrix - left @ right)
+    left, right = torch.randn(20, 6), torch.randn(6, 20)  # a rank-6 product, as a head's maps are
+    new_left, new_right = compress._split_low_rank(left, right, 4)
+    assert new_left.shape == (20, 4) and new_right.shape == (4, 20)
+    product = left @ right
+    singular = torch.linalg.svdvals(product)
+    error = torch.linalg.matrix_norm(product - new_left @ new_right)
     assert error == pytest.approx(singular[4:].square().sum().sqrt().item(), rel=1e-4)  # Eckart–Young
+    full_left, full_right = compress._split_low_rank(left, right, 6)  # full rank: exact
+    torch.testing.assert_close(full_left @ full_right, product, atol=1e-4, rtol=1e-4)
 
 
 def test_narrow_student_keeps_attention_patterns_when_the_rank_allows(tokenizer, small_teacher, inputs):
