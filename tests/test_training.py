@@ -173,3 +173,26 @@ def test_resume_needs_a_folder(tokenizer, small_train):
     with pytest.raises(TinyBertLabError, match="resume=True needs checkpoint_dir"):
         training.fit(training.LabelObjective(_tiny_student(tokenizer)), data.encode(small_train, tokenizer),
                      tokenizer, training.TrainConfig(steps=1), progress=False, resume=True)
+
+
+def test_a_checkpoint_from_another_run_is_not_resumed(tokenizer, small_train, tmp_path):
+    enc = data.encode(small_train, tokenizer)
+    config = training.TrainConfig(steps=4, batch_size=8, learning_rate=1e-3, checkpoint_every=2, log_every=1)
+    training.fit(training.LabelObjective(_tiny_student(tokenizer)), enc, tokenizer, config, progress=False,
+                 checkpoint_dir=tmp_path)
+    changed = training.TrainConfig.from_dict({**config.to_dict(), "learning_rate": 1e-4})
+    fresh, reference = _tiny_student(tokenizer), _tiny_student(tokenizer)
+    with pytest.warns(UserWarning, match="belongs to a different run"):
+        history = training.fit(training.LabelObjective(fresh), enc, tokenizer, changed, progress=False,
+                               checkpoint_dir=tmp_path, resume=True)
+    assert history.step[0] == 1  # trained from step 0, not loaded from the old run
+    training.fit(training.LabelObjective(reference), enc, tokenizer, changed, progress=False)
+    for a, b in zip(fresh.state_dict().values(), reference.state_dict().values()):
+        assert torch.equal(a, b)
+    again = _tiny_student(tokenizer)  # same run again: resumes the finished checkpoint, no warning
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed = training.fit(training.LabelObjective(again), enc, tokenizer, changed, progress=False,
+                               checkpoint_dir=tmp_path, resume=True)
+    assert resumed.loss == history.loss

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 import math
 import random
 import shutil
@@ -181,9 +182,27 @@ def check_labels(encoded, model) -> None:
 # Checkpoints
 # --------------------------------------------------------------------------------------------
 CHECKPOINT_FILE = "checkpoint.pt"
+RUN_FILE = "run.json"  # the run key of the checkpoint beside it
 
 
-def _save_checkpoint(folder: Path, objective, optimizer, scheduler, state: dict) -> None:
+def _run_key(objective, config, encoded) -> str:
+    """What identifies a run: the starting trainable weights, the config and the data's ids.
+    A checkpoint written under another key is not resumed (see ``fit``)."""
+    digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
+    digest.update(json.dumps(list(encoded["idx"])).encode())
+    for name, tensor in sorted(objective.state_dict().items()):
+        if not name.startswith("teacher."):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _same_run(folder: Path, run_key: str) -> bool:
+    path = folder / RUN_FILE
+    return path.is_file() and json.loads(path.read_text()).get("run") == run_key
+
+
+def _save_checkpoint(folder: Path, objective, optimizer, scheduler, run_key: str, state: dict) -> None:
     """Everything needed to continue exactly: trainable weights, optimizer, scheduler, RNGs,
     data position, history. Written to temporary files and renamed, so a crash mid-write
     leaves the previous checkpoint intact."""
@@ -197,6 +216,7 @@ def _save_checkpoint(folder: Path, objective, optimizer, scheduler, state: dict)
     torch.save(payload, folder / (CHECKPOINT_FILE + ".tmp"))
     (folder / "trainable.safetensors.tmp").replace(folder / "trainable.safetensors")
     (folder / (CHECKPOINT_FILE + ".tmp")).replace(folder / CHECKPOINT_FILE)
+    (folder / RUN_FILE).write_text(json.dumps({"run": run_key}))
 
 
 def _load_checkpoint(folder: Path, objective, optimizer, scheduler) -> dict:
@@ -287,6 +307,14 @@ def fit(
     history = History(weights=dict(objective.weights))
     state = {"step": 0, "epoch": 0, "position": 0, "running": {}, "micro": 0, "mask_rng": None}
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    run_key = _run_key(objective, config, encoded) if folder is not None else None
+    if resume and (folder / CHECKPOINT_FILE).is_file() and not _same_run(folder, run_key):
+        warnings.warn(
+            f"The checkpoint in {folder} belongs to a different run (other starting weights, settings or data): "
+            "this run starts from step 0 and replaces it.", stacklevel=2)
+        for name in (CHECKPOINT_FILE, "trainable.safetensors", RUN_FILE):
+            (folder / name).unlink(missing_ok=True)
+        resume = False
     if resume and (folder / CHECKPOINT_FILE).is_file():
         state = _load_checkpoint(folder, objective, optimizer, scheduler)
         history = History.from_dict(state.pop("history"))
@@ -335,7 +363,7 @@ def fit(
             _teacher_to_eval(objective)
         if folder is not None and config.checkpoint_every and (step % config.checkpoint_every == 0 or step == config.steps):
             history.seconds = time.perf_counter() - start
-            _save_checkpoint(folder, objective, optimizer, scheduler, {
+            _save_checkpoint(folder, objective, optimizer, scheduler, run_key, {
                 "step": step, "epoch": epoch, "position": position + 1, "running": running, "micro": micro,
                 "mask_rng": mask_generator.get_state(), "history": history.to_dict()})
     bar.close()
