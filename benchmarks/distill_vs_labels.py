@@ -1,14 +1,15 @@
 """KD vs labels-only on SST-2 dev, and the step-time ratios, measured side by side in one run.
 
 For each budget (total optimizer steps) and seed, the TinyBERT-4 student is trained on the
-tutorial's data (the 20,000-sentence SST-2 subsample, same batch order per seed) four ways:
+tutorial's data (the 20,000-sentence SST-2 subsample, same batch order per seed) several ways:
 - labels only, random init, with the learning rate picked by a small sweep at the tutorial's
   budget (best over the sweep seeds), so the baseline is not handicapped;
 - labels only, started from the teacher by ``compress.project_teacher`` ("teacher init"): what
   the initialisation alone buys;
 - TinyBERT two-step task distillation (half the budget on embeddings + attention scores +
   hidden states, half on the prediction layer with cached teacher logits), random init;
-- the same distillation from the teacher init (projections start at the basis): the recipe.
+- the same distillation from the teacher init (projections start at the basis);
+- optionally (``--recipes ...,projected-pred``) prediction-layer KD alone from the teacher init.
 Prints mean ± std over seeds, each recipe's gain over the label-only baseline, and the fraction
 of the teacher's accuracy kept; then the step-time ratios (prediction KD with cached logits vs
 labels only; the two-step average vs labels only), timed in this process on the same batches.
@@ -37,6 +38,7 @@ RECIPES = {
     "projected-labels": "labels only, teacher init",
     "kd": "two-step KD",
     "projected-kd": "two-step KD, teacher init",
+    "projected-pred": "prediction-layer KD, teacher init",
 }
 
 
@@ -84,14 +86,21 @@ class Bench:
 
     def accuracy(self, recipe, budget, seed, lr=None):
         a = self.args
-        lr = lr or {"projected-labels": a.projected_lr, "kd": a.kd_lrs, "projected-kd": a.projected_kd_lr}[recipe]
+        lr = lr or {"projected-labels": a.projected_lr, "kd": a.kd_lrs, "projected-kd": a.projected_kd_lr,
+                    "projected-pred": a.projected_kd_lr}[recipe]
         lr_text = "/".join(f"{x:g}" for x in lr) if isinstance(lr, list) else f"{lr:g}"
         key = f"{recipe}/{budget}/{seed}/{lr_text}/{a.train_size}/T{a.temperature:g}"
         return self.runs.get(key, lambda: self._train(recipe, budget, seed, lr))
 
     def _train(self, recipe, budget, seed, lr):
         student, basis = self.student(recipe, seed)
-        if recipe.endswith("labels"):
+        if recipe == "projected-pred":
+            distiller = distill.Distiller(student, self.teacher, seed=seed)
+            stage = distill.Stage("prediction", distill.DistillConfig(
+                steps=budget, seed=seed, learning_rate=lr, batch_size=self.args.batch_size,
+                temperature=self.args.temperature, weights=distill.PREDICTION))
+            distill.run_stages(distiller, [stage], self.train, self.tokenizer, progress=False)
+        elif recipe.endswith("labels"):
             config = training.TrainConfig(steps=budget, learning_rate=lr, seed=seed, batch_size=self.args.batch_size)
             training.train_classifier(student, self.train, self.tokenizer, config, progress=False)
         else:
@@ -144,7 +153,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--budgets", type=ints, default=[300, 600, 1200])
     parser.add_argument("--seeds", type=ints, default=[0, 1, 2])
-    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"any of {', '.join(RECIPES)}")
+    parser.add_argument("--recipes", default="labels,projected-labels,kd,projected-kd",
+                        help=f"any of {', '.join(RECIPES)}")
     parser.add_argument("--baseline-lrs", type=floats, default=[1e-4, 3e-4, 1e-3])
     parser.add_argument("--sweep-seeds", type=ints, default=[0])
     parser.add_argument("--projected-lr", type=float, default=1e-4, help="labels only from the teacher init")
@@ -190,7 +200,7 @@ def main():
             mean, std = mean_std([bench.accuracy(recipe, budget, s, lr) for s in args.seeds])
             means[recipe] = mean
             cells.append(f"{mean:.2%} ± {std:.2%}")
-        kd = max((means[r] for r in recipes if r.endswith("kd")), default=None)
+        kd = max((means[r] for r in recipes if r.endswith(("kd", "pred"))), default=None)
         gain = f"{100 * (kd - means['labels']):+.1f}" if kd is not None and "labels" in means else ""
         kept = f"{kd / bench.teacher_accuracy:.1%}" if kd is not None else ""
         label = f"{budget} (tutorial)" if budget == TUTORIAL_BUDGET else str(budget)
