@@ -47,7 +47,7 @@ from torch import nn
 
 from . import data as data_lib
 from . import losses
-from .errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
+from .errors import TinyBertLabError, WeightsMixin, reject_unknown_keys
 
 # --------------------------------------------------------------------------------------------
 # What each kind of student can be distilled with
@@ -329,7 +329,7 @@ LOGIT_TERMS = ("logit_mse", "hard_label")
 
 
 @dataclass(frozen=True)
-class LogitMatchingWeights:
+class LogitMatchingWeights(WeightsMixin):
     """Weights of ``LogitMatching``'s two terms; validated when built.
 
     ``logit_mse``: ``mean_{b,c} (z_S − z_T)²``; ``hard_label``: cross-entropy with the labels.
@@ -341,9 +341,8 @@ class LogitMatchingWeights:
     logit_mse: float = 1.0
     hard_label: float = 0.0
 
-    def __post_init__(self):
-        check_loss_weights({name: getattr(self, name) for name in LOGIT_TERMS}, "LogitMatching weight",
-                           "logit_mse learns from the teacher's logits, hard_label from the labels")
+    _terms, _what = LOGIT_TERMS, "LogitMatching weight"
+    _hint = "logit_mse learns from the teacher's logits, hard_label from the labels"
 
     @classmethod
     def from_alpha(cls, alpha: float) -> "LogitMatchingWeights":
@@ -352,17 +351,6 @@ class LogitMatchingWeights:
             raise TinyBertLabError(f"alpha must be in [0, 1] (the weight of the logit MSE), got {alpha!r}.")
         return cls(logit_mse=float(alpha), hard_label=1.0 - float(alpha))
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "LogitMatchingWeights":
-        reject_unknown_keys(values, LOGIT_TERMS, "LogitMatching weight")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in LOGIT_TERMS}
-
-    def active(self) -> dict[str, float]:
-        """The terms with a positive weight, ``{name: weight}``."""
-        return {name: float(getattr(self, name)) for name in LOGIT_TERMS if getattr(self, name) > 0}
 
 
 class LogitMatching(nn.Module):

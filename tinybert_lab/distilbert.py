@@ -39,7 +39,7 @@ from torch import nn
 from . import data as data_lib
 from . import losses
 from .attention import SCORES_ATTENTION
-from .errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
+from .errors import TinyBertLabError, WeightsMixin
 
 TERMS = ("ce", "mlm", "cos", "hard_label")
 MODES = ("general", "task")
@@ -177,7 +177,7 @@ def student_from_teacher(teacher, layers=None, *, num_labels: int | None = None,
 # The loss
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class DistilBertWeights:
+class DistilBertWeights(WeightsMixin):
     """Weights of DistilBERT's loss terms; 0 switches a term off. Defaults: the paper's 5/2/1.
 
     ``ce``: ``T²·KL(p_T ‖ p_S)`` (general: the masked-LM distribution over the vocabulary;
@@ -191,22 +191,7 @@ class DistilBertWeights:
     cos: float = 1.0
     hard_label: float = 0.0
 
-    def __post_init__(self):
-        check_loss_weights({name: getattr(self, name) for name in TERMS}, "DistilBERT loss weight",
-                           "the paper: ce=5, mlm=2, cos=1")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "DistilBertWeights":
-        """Build from plain data; unknown keys are an error, never silently ignored."""
-        reject_unknown_keys(values, TERMS, "DistilBERT loss weight")
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in TERMS}
-
-    def active(self) -> dict[str, float]:
-        """The terms with a positive weight, ``{name: weight}`` (what ``fit`` multiplies by)."""
-        return {name: float(getattr(self, name)) for name in TERMS if getattr(self, name) > 0}
+    _terms, _what, _hint = TERMS, "DistilBERT loss weight", "the paper: ce=5, mlm=2, cos=1"
 
 
 PAPER_WEIGHTS = DistilBertWeights()  # ce=5, mlm=2, cos=1: general distillation with an MLM teacher

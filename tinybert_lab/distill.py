@@ -27,7 +27,7 @@ from torch import nn
 from . import data as data_lib
 from . import losses
 from .attention import forward_features
-from .errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
+from .errors import TinyBertLabError, WeightsMixin
 from .mapping import LayerMap
 from .settings import cache_dir
 from .training import History, TrainConfig, fingerprint, fit
@@ -36,7 +36,7 @@ TERMS = ("embedding", "attention", "hidden", "prediction", "hard_label")
 
 
 @dataclass(frozen=True)
-class LossWeights:
+class LossWeights(WeightsMixin):
     """Weight of each loss term; 0 switches a term off (and skips its computation).
 
     ``embedding``: MSE(E_S W_e, E_T); ``attention``: attention-score MSE summed over mapped
@@ -50,20 +50,7 @@ class LossWeights:
     prediction: float = 0.0
     hard_label: float = 0.0
 
-    def __post_init__(self):
-        check_loss_weights({name: getattr(self, name) for name in TERMS}, "loss weight")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "LossWeights":
-        reject_unknown_keys(values, TERMS, "loss weight")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in TERMS}
-
-    def active(self) -> dict[str, float]:
-        """The terms with a positive weight, ``{name: weight}``."""
-        return {name: float(getattr(self, name)) for name in TERMS if getattr(self, name) > 0}
+    _terms = TERMS
 
     @property
     def intermediate(self) -> bool:
