@@ -82,6 +82,10 @@ def test_vocab_and_label_and_head_mismatches_are_refused(tokenizer, kd_teacher):
     tiny.configure(DistillConfig(weights=distill.INTERMEDIATE, head_average=True))
     with pytest.raises(TinyBertLabError, match="need a teacher"):
         Distiller(mini(tokenizer)).configure(DistillConfig(weights=distill.PREDICTION))
+    from tinybert_lab.bilstm import BiLSTMConfig, BiLSTMStudent
+
+    with pytest.raises(TinyBertLabError, match=r"vocabulary \(1000 tokens\) differs"):  # not only for BERTs
+        Distiller(BiLSTMStudent(BiLSTMConfig(vocab_size=1000)), kd_teacher)
 
 
 def test_student_identical_to_teacher_has_zero_intermediate_loss(kd_teacher, batch):
@@ -169,6 +173,54 @@ def test_two_step_task_distillation_runs_both_stages(tmp_cache, tokenizer, kd_te
     assert first.loss == pytest.approx(total)
 
 
+def test_history_keeps_unweighted_terms_and_the_weighted_total(tmp_cache, tokenizer, kd_teacher, tiny_train):
+    weights = LossWeights(attention=0.5, hidden=3.0, embedding=0.25)
+    config = DistillConfig(steps=3, batch_size=8, weights=weights, log_every=1)
+    history = distill.run_stages(Distiller(mini(tokenizer), kd_teacher), [Stage("w", config)], tiny_train,
+                                 tokenizer, progress=False)["w"]
+    assert history.weights == {"attention": 0.5, "hidden": 3.0, "embedding": 0.25}
+    assert history.weighted("hidden") == pytest.approx([3.0 * v for v in history.terms["hidden"]])
+    total = [sum(w * history.terms[n][i] for n, w in history.weights.items()) for i in range(3)]
+    assert history.loss == pytest.approx(total)
+    assert history.loss != pytest.approx([sum(history.terms[n][i] for n in history.terms) for i in range(3)])
+
+
+def test_cached_logits_are_not_used_for_masked_inputs_or_when_caching_is_off(tmp_cache, tokenizer, kd_teacher,
+                                                                              tiny_train, batch):
+    enc = data.encode(tiny_train, tokenizer)
+    wrong = TeacherLogitCache(torch.tensor(enc["idx"]), torch.zeros(len(enc), 2), key="wrong")
+    distiller = Distiller(mini(tokenizer), kd_teacher, logit_cache=wrong)
+    with torch.no_grad():
+        direct = kd_teacher(**data.model_inputs(batch)).logits
+    distiller.configure(DistillConfig(weights=distill.PREDICTION))
+    assert torch.equal(distiller._teacher_logits(batch), torch.zeros(len(direct), 2))  # the cache, by id
+    distiller.configure(DistillConfig(weights=distill.PREDICTION, mask_probability=0.15))
+    torch.testing.assert_close(distiller._teacher_logits(batch), direct)  # masked inputs: the teacher runs
+    distill.run_stages(distiller, [Stage("p", DistillConfig(steps=1, batch_size=8, weights=distill.PREDICTION))],
+                       tiny_train, tokenizer, progress=False, cache_teacher_logits=False)
+    assert distiller.logit_cache is None  # the stale cache was dropped, not used
+
+
+def test_logit_cache_is_rebuilt_when_the_teacher_or_the_data_change(tmp_cache, tokenizer, kd_teacher, tiny_train):
+    import copy
+
+    stage = [Stage("p", DistillConfig(steps=1, batch_size=8, weights=distill.PREDICTION))]
+    distiller = Distiller(mini(tokenizer), kd_teacher)
+    distill.run_stages(distiller, stage, tiny_train, tokenizer, progress=False)
+    first = distiller.logit_cache
+    distill.run_stages(distiller, stage, tiny_train, tokenizer, progress=False)
+    assert distiller.logit_cache is first  # same teacher, same data: reused
+    distill.run_stages(distiller, stage, tiny_train.select(range(24)), tokenizer, progress=False)
+    assert distiller.logit_cache.key != first.key and len(distiller.logit_cache.ids) == 24
+    retrained = copy.deepcopy(kd_teacher)
+    with torch.no_grad():
+        retrained.classifier.bias += 1.0
+    other = Distiller(mini(tokenizer), retrained)
+    distill.run_stages(other, stage, tiny_train, tokenizer, progress=False)
+    assert other.logit_cache.key != first.key
+    torch.testing.assert_close(other.logit_cache.logits, first.logits + 1.0, rtol=1e-4, atol=1e-4)
+
+
 def test_same_seed_same_numbers(tmp_cache, tokenizer, kd_teacher, tiny_train):
     runs = []
     for _ in range(2):
@@ -226,12 +278,16 @@ def test_gradient_checkpointing_gives_the_same_updates(tmp_cache, tokenizer, kd_
         distiller = Distiller(student, kd_teacher)
         config = DistillConfig(steps=2, batch_size=8, weights=distill.INTERMEDIATE, log_every=1,
                                gradient_checkpointing=checkpointing)
+        calls = []
+        student.bert.encoder.layer[0].intermediate.register_forward_hook(lambda *args: calls.append(1))
         history = distill.run_stages(distiller, [Stage("s", config)], tiny_train, tokenizer, progress=False)["s"]
-        return history.loss, student.bert.encoder.layer[0].attention.self.query.weight.detach().clone()
+        return history.loss, student.bert.encoder.layer[0].attention.self.query.weight.detach().clone(), len(calls)
 
-    (loss_a, w_a), (loss_b, w_b) = run(False), run(True)
+    (loss_a, w_a, calls_a), (loss_b, w_b, calls_b) = run(False), run(True)
     assert loss_a == pytest.approx(loss_b, rel=1e-5)
     torch.testing.assert_close(w_a, w_b, rtol=1e-4, atol=1e-6)
+    # with checkpointing the layer's forward runs again during backward: it really recomputes
+    assert calls_a == 2 and calls_b == 4
 
 
 def test_projections_can_start_at_the_projected_students_basis(tokenizer, kd_teacher, batch):

@@ -69,6 +69,8 @@ def test_hinton_kd_by_hand():
     soft = T**2 * sum(kl(softmax(tr, T), softmax(sr, T)) for sr, tr in zip(S_LOGITS, T_LOGITS)) / 2
     hard = sum(-math.log(softmax(row)[y]) for row, y in zip(S_LOGITS, LABELS)) / 2
     close(losses.hinton_kd(s, t, torch.tensor(LABELS), T, alpha), alpha * soft + (1 - alpha) * hard)
+    # an explicit beta: the two weights are independent (alpha + beta need not be 1)
+    close(losses.hinton_kd(s, t, torch.tensor(LABELS), T, 0.7, beta=2.0), 0.7 * soft + 2.0 * hard)
 
 
 def test_soft_cross_entropy_by_hand_sums_over_classes():
@@ -357,8 +359,19 @@ def test_temperature_must_be_positive(temperature):
 @pytest.mark.parametrize("alpha", [-0.1, 1.5])
 def test_alpha_out_of_range(alpha):
     s, t = logits()
-    with pytest.raises(TinyBertLabError, match=r"alpha must be in \[0, 1\]"):
+    with pytest.raises(TinyBertLabError, match=r"alpha must be in \[0, 1\].*Pass beta="):
         losses.hinton_kd(s, t, torch.tensor(LABELS), 2.0, alpha)
+
+
+@pytest.mark.parametrize(("alpha", "beta", "message"), [
+    (0.5, -1.0, "beta must be a finite number >= 0, got -1.0"),
+    (float("inf"), 1.0, "alpha must be a finite number >= 0, got inf"),
+    (0.0, 0.0, "alpha and beta are both 0"),
+])
+def test_alpha_beta_weights_are_checked(alpha, beta, message):
+    s, t = logits()
+    with pytest.raises(TinyBertLabError, match=message):
+        losses.hinton_kd(s, t, torch.tensor(LABELS), 2.0, alpha, beta=beta)
 
 
 def test_logit_shape_mismatch():

@@ -83,6 +83,45 @@ def test_same_seed_same_weights_and_accumulation_matches_a_big_batch(tokenizer, 
     torch.testing.assert_close(g_acc, g_full, rtol=1e-4, atol=1e-6)
 
 
+def test_fit_with_accumulation_matches_one_big_batch(tokenizer, small_train):
+    """2 accumulated micro-batches of 8 make the same updates as batches of 16 (unbucketed, so
+    the 16-batch is exactly the two 8-batches), through ``fit`` itself."""
+    def run(batch_size, accumulation):
+        student = models.build_student("mini2", tokenizer=tokenizer, seed=0, hidden_dropout_prob=0.0,
+                                       attention_probs_dropout_prob=0.0)
+        config = training.TrainConfig(steps=2, batch_size=batch_size, grad_accumulation=accumulation,
+                                      learning_rate=1e-3, bucket=False, seed=0, log_every=1)
+        history = training.train_classifier(student, small_train, tokenizer, config, progress=False)
+        return history.loss, student.classifier.weight.detach().clone()
+
+    (loss_big, w_big), (loss_acc, w_acc) = run(16, 1), run(8, 2)
+    assert loss_acc == pytest.approx(loss_big, rel=1e-4)
+    torch.testing.assert_close(w_acc, w_big, rtol=1e-4, atol=1e-6)
+    _, w_small = run(8, 1)  # without accumulation the updates differ: the check above is not vacuous
+    assert not torch.allclose(w_small, w_big, rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_clipping_is_applied(tokenizer, small_train):
+    """Adam divides by the gradient's scale, so clipping to a norm far below Adam's epsilon
+    (1e-8) shrinks the updates to almost nothing; without clipping they are of order lr."""
+    def change(max_grad_norm):
+        student = _tiny_student(tokenizer)
+        before = student.classifier.weight.detach().clone()
+        config = training.TrainConfig(steps=2, batch_size=8, learning_rate=1e-3, max_grad_norm=max_grad_norm)
+        training.train_classifier(student, small_train, tokenizer, config, progress=False)
+        return (student.classifier.weight.detach() - before).abs().max().item()
+
+    assert change(1e-12) < 0.01 * change(1e9)
+
+
+def test_evaluation_every_n_steps_and_at_the_end(tokenizer, small_train):
+    config = training.TrainConfig(steps=5, batch_size=8, eval_every=2)
+    history = training.train_classifier(_tiny_student(tokenizer), small_train, tokenizer, config,
+                                        eval_data=small_train.select(range(8)), progress=False)
+    assert [step for step, _ in history.eval] == [2, 4, 5]
+    assert all(0 <= accuracy <= 1 for _, accuracy in history.eval)
+
+
 def test_labels_outside_the_label_set_are_refused(tokenizer, tmp_path):
     path = tmp_path / "three.tsv"
     path.write_text("text\tlabel\na\t0\nb\t1\nc\t2\n")
@@ -144,8 +183,10 @@ def test_resume_after_interruption_ends_with_the_same_weights(tokenizer, small_t
         training.fit(training.LabelObjective(interrupted), enc, tokenizer, config, progress=False,
                      checkpoint_dir=tmp_path / "b", callbacks=[crash])
     resumed = _tiny_student(tokenizer)
+    ran = []
     h_resumed = training.fit(training.LabelObjective(resumed), enc, tokenizer, config, progress=False,
-                             checkpoint_dir=tmp_path / "b", resume=True)
+                             checkpoint_dir=tmp_path / "b", resume=True, callbacks=[lambda step, h: ran.append(step)])
+    assert ran == [3, 4, 5, 6]  # continued after the step-2 checkpoint; steps 1-2 were not redone
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     assert h_resumed.loss == h_straight.loss and h_resumed.step == list(range(1, 7))

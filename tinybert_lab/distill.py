@@ -168,15 +168,17 @@ class Distiller(nn.Module):
         self.temperature, self.attention_kind, self.head_average = 1.0, "scores", False
         self.projections = nn.ModuleDict()
         self.transformer_student = _has_layers(student)
+        self.masked_inputs = False
+        if teacher is not None:
+            s, t = student.config, teacher.config
+            if s.vocab_size != t.vocab_size:
+                raise TinyBertLabError(
+                    f"The student's vocabulary ({s.vocab_size} tokens) differs from the teacher's ({t.vocab_size}): "
+                    "they must read the same token ids. Build the student with the teacher's tokenizer."
+                )
         if teacher is None or not self.transformer_student:
             self.layer_map = layer_map
             return
-        s, t = student.config, teacher.config
-        if s.vocab_size != t.vocab_size:
-            raise TinyBertLabError(
-                f"The student's vocabulary ({s.vocab_size} tokens) differs from the teacher's ({t.vocab_size}): "
-                "they must read the same token ids. Build the student with the teacher's tokenizer."
-            )
         self.layer_map = layer_map or LayerMap.uniform(s.num_hidden_layers, t.num_hidden_layers)
         self.layer_map.check_models(s, t, attention=False)
         teacher.requires_grad_(False)
@@ -208,6 +210,7 @@ class Distiller(nn.Module):
         self.weights = weights.active()
         self.temperature, self.attention_kind, self.head_average = (
             config.temperature, config.attention_kind, config.head_average)
+        self.masked_inputs = config.mask_probability > 0
 
     @torch.no_grad()
     def init_projections(self, basis: torch.Tensor) -> None:
@@ -273,7 +276,9 @@ class Distiller(nn.Module):
         return terms
 
     def _teacher_logits(self, batch) -> torch.Tensor:
-        if self.logit_cache is not None:
+        """Teacher logits (B, C) for ``batch``: looked up in the cache by example id, unless the
+        inputs are masked (then the cached logits, computed on clean inputs, would be wrong)."""
+        if self.logit_cache is not None and not self.masked_inputs:
             return self.logit_cache.lookup(batch["idx"]).to(batch["input_ids"].device)
         with torch.no_grad():
             return self.teacher(**data_lib.model_inputs(batch)).logits
@@ -346,6 +351,8 @@ def run_stages(distiller: Distiller, stages: list[Stage], train_data, tokenizer,
             key = fingerprint(distiller.teacher, encoded)
             if distiller.logit_cache is None or distiller.logit_cache.key != key:
                 distiller.logit_cache = TeacherLogitCache.build(distiller.teacher, encoded, tokenizer, key=key)
+        elif weights.prediction:
+            distiller.logit_cache = None  # a cache from an earlier stage may be for other data: run the teacher
         folder = Path(checkpoint_dir) / stage.name if checkpoint_dir is not None else None
         histories[stage.name] = fit(distiller, encoded, tokenizer, config, eval_data=eval_data, callbacks=callbacks,
                                     progress=progress, description=stage.name, checkpoint_dir=folder, resume=resume)

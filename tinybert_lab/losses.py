@@ -114,20 +114,28 @@ def hinton_kd(
     labels: torch.Tensor,
     temperature: float,
     alpha: float,
+    beta: float | None = None,
 ) -> torch.Tensor:
-    """Hinton et al.'s knowledge distillation: ``α · T²·KL(p_T ‖ p_S) + (1 − α) · CE(z_S, y)``.
+    """Hinton et al.'s knowledge distillation: ``α · T²·KL(p_T ‖ p_S) + β · CE(z_S, y)``.
 
-    Logits: (B, C); labels: (B,). ``alpha`` in [0, 1] weighs the soft targets against the hard
-    labels (``alpha=1``: soft targets only; ``alpha=0``: plain supervised training). Returns a scalar.
+    Logits: (B, C); labels: (B,). ``alpha`` weighs the soft targets and ``beta`` the hard
+    labels; ``beta=None`` means ``1 − alpha`` (then ``alpha`` must lie in [0, 1]: ``alpha=1``
+    is soft targets only, ``alpha=0`` plain supervised training). Returns a scalar.
     """
-    if not 0 <= alpha <= 1:
-        raise TinyBertLabError(
-            f"alpha must be in [0, 1], got {alpha!r}: it is the weight of the soft-target loss, "
-            "and 1 - alpha the weight of the hard-label loss."
-        )
-    return alpha * soft_kl(student_logits, teacher_logits, temperature) + (1 - alpha) * hard_ce(
-        student_logits, labels
-    )
+    if beta is None:
+        if not 0 <= alpha <= 1:
+            raise TinyBertLabError(
+                f"alpha must be in [0, 1], got {alpha!r}: it is the weight of the soft-target loss, "
+                "and 1 - alpha the weight of the hard-label loss. Pass beta=... to set the hard-label "
+                "weight yourself."
+            )
+        beta = 1 - alpha
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            raise TinyBertLabError(f"{name} must be a finite number >= 0, got {value!r}.")
+    if alpha == 0 and beta == 0:
+        raise TinyBertLabError("alpha and beta are both 0: the loss would be 0. Give one of them a positive weight.")
+    return alpha * soft_kl(student_logits, teacher_logits, temperature) + beta * hard_ce(student_logits, labels)
 
 
 def soft_cross_entropy(

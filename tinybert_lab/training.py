@@ -212,7 +212,8 @@ def _save_checkpoint(folder: Path, objective, optimizer, scheduler, run_key: str
     trainable = {k: v.detach().contiguous() for k, v in objective.state_dict().items() if not k.startswith("teacher.")}
     save_file(trainable, str(folder / "trainable.safetensors.tmp"))
     payload = {**state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-               "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}
+               "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
+               "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
     torch.save(payload, folder / (CHECKPOINT_FILE + ".tmp"))
     (folder / "trainable.safetensors.tmp").replace(folder / "trainable.safetensors")
     (folder / (CHECKPOINT_FILE + ".tmp")).replace(folder / CHECKPOINT_FILE)
@@ -234,6 +235,9 @@ def _load_checkpoint(folder: Path, objective, optimizer, scheduler) -> dict:
     scheduler.load_state_dict(payload.pop("scheduler"))
     torch.set_rng_state(payload.pop("torch_rng"))
     random.setstate(payload.pop("python_rng"))
+    cuda_rng = payload.pop("cuda_rng", None)  # dropout on a GPU draws from the CUDA generators
+    if cuda_rng is not None and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_rng)
     return payload
 
 
