@@ -9,7 +9,9 @@ tutorial's data (the 20,000-sentence SST-2 subsample, same batch order per seed)
 - TinyBERT two-step task distillation (half the budget on embeddings + attention scores +
   hidden states, half on the prediction layer with cached teacher logits), random init;
 - the same distillation from the teacher init (projections start at the basis);
-- prediction-layer KD alone (cached teacher logits, the whole budget) from the teacher init.
+- prediction-layer KD alone (cached teacher logits, the whole budget) from the teacher init;
+- optionally (``projected-kd-short``) the two steps from the teacher init with a short
+  intermediate stage (a sixth of the budget), the schedule notebook 06 uses.
 Prints mean ± std over seeds, the best KD recipe's gain over labels only from the same random
 init and over labels only from the same teacher init (so the initialisation's share and KD's
 share of the gain can be told apart), and the fraction of the teacher's accuracy kept; then the step-time ratios (prediction KD with cached logits vs
@@ -39,6 +41,7 @@ RECIPES = {
     "projected-labels": "labels only, teacher init",
     "kd": "two-step KD",
     "projected-kd": "two-step KD, teacher init",
+    "projected-kd-short": "two-step KD (1/6 intermediate), teacher init",
     "projected-pred": "prediction-layer KD, teacher init",
 }
 
@@ -88,7 +91,7 @@ class Bench:
     def accuracy(self, recipe, budget, seed, lr=None):
         a = self.args
         lr = lr or {"projected-labels": a.projected_lr, "kd": a.kd_lrs, "projected-kd": a.projected_kd_lr,
-                    "projected-pred": a.projected_kd_lr}[recipe]
+                    "projected-pred": a.projected_kd_lr, "projected-kd-short": a.projected_kd_lr}[recipe]
         lr_text = "/".join(f"{x:g}" for x in lr) if isinstance(lr, list) else f"{lr:g}"
         key = f"{recipe}/{budget}/{seed}/{lr_text}/{a.train_size}/T{a.temperature:g}"
         return self.runs.get(key, lambda: self._train(recipe, budget, seed, lr))
@@ -109,7 +112,8 @@ class Bench:
             if basis is not None:
                 distiller.init_projections(basis)
             first, second = lr if isinstance(lr, list) else (lr, lr)
-            stages = distill.two_step_stages(budget // 2, budget - budget // 2, seed=seed, intermediate_lr=first,
+            intermediate = budget // 6 if recipe == "projected-kd-short" else budget // 2
+            stages = distill.two_step_stages(intermediate, budget - intermediate, seed=seed, intermediate_lr=first,
                                              prediction_lr=second, batch_size=self.args.batch_size,
                                              temperature=self.args.temperature)
             distill.run_stages(distiller, stages, self.train, self.tokenizer, progress=False)
