@@ -112,7 +112,8 @@ class Bench:
             if basis is not None:
                 distiller.init_projections(basis)
             first, second = lr if isinstance(lr, list) else (lr, lr)
-            intermediate = budget // 6 if recipe == "projected-kd-short" else budget // 2
+            share = FULL_PLAN.intermediate_steps / TUTORIAL_BUDGET if recipe == "projected-kd-short" else 0.5
+            intermediate = int(budget * share)
             stages = distill.two_step_stages(intermediate, budget - intermediate, seed=seed, intermediate_lr=first,
                                              prediction_lr=second, batch_size=self.args.batch_size,
                                              temperature=self.args.temperature)

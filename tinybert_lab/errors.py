@@ -4,6 +4,8 @@ Every message names the problem and the fix, so a learner never has to read a st
 from deep inside torch to find out what went wrong.
 """
 
+import math
+
 
 class TinyBertLabError(ValueError):
     """Bad input to tinybert_lab: the message says what is wrong and how to fix it."""
@@ -32,16 +34,25 @@ def reject_unknown_keys(given, allowed, what: str) -> None:
         )
 
 
+def is_weight(value) -> bool:
+    """True for a usable loss weight: a finite number >= 0 (a bool is not one)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < math.inf
+
+
+def check_weight(value, label: str) -> None:
+    """Refuse a loss weight that is not ``is_weight``; the message starts with ``label``
+    (``"alpha"``, ``"layer map entry 0: weight"``)."""
+    if not is_weight(value):
+        raise TinyBertLabError(f"{label} must be a finite number >= 0, got {value!r}.")
+
+
 def check_loss_weights(values: dict, what: str, hint: str = "") -> dict[str, float]:
     """Validate loss weights ``{term: weight}``: each a finite number >= 0 (not a bool), at least
     one positive. Returns the active ones ``{term: float(weight)}``. ``what`` names them in the
     message (``"loss weight"``, ``"DistilBERT loss weight"``); ``hint`` is added to the all-zero
     message (e.g. the paper's values)."""
-    import math
-
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-            raise TinyBertLabError(f"{what[:1].upper() + what[1:]} {name!r} must be a finite number >= 0, got {value!r}.")
+        check_weight(value, f"{what[:1].upper() + what[1:]} {name!r}")
     active = {name: float(value) for name, value in values.items() if value > 0}
     if not active:
         raise TinyBertLabError(

@@ -38,7 +38,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .errors import TinyBertLabError
+from .errors import TinyBertLabError, check_weight, is_weight
 
 ATTENTION_KINDS = ("scores", "probs", "kl")
 
@@ -130,9 +130,8 @@ def hinton_kd(
                 "weight yourself."
             )
         beta = 1 - alpha
-    for name, value in (("alpha", alpha), ("beta", beta)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-            raise TinyBertLabError(f"{name} must be a finite number >= 0, got {value!r}.")
+    check_weight(alpha, "alpha")
+    check_weight(beta, "beta")
     if alpha == 0 and beta == 0:
         raise TinyBertLabError("alpha and beta are both 0: the loss would be 0. Give one of them a positive weight.")
     return alpha * soft_kl(student_logits, teacher_logits, temperature) + beta * hard_ce(student_logits, labels)
@@ -460,7 +459,7 @@ def normalised_teacher_weights(weights, count: int) -> list[float]:
         raise TinyBertLabError(
             f"Got {len(weights)} weights for {count} teachers: give one weight per teacher (or none for equal weights)."
         )
-    if any(isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf for w in weights):
+    if not all(is_weight(w) for w in weights):
         raise TinyBertLabError(f"Teacher weights must be finite numbers >= 0, got {list(weights)}.")
     total = float(sum(weights))
     if not total > 0:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import TinyBertLabError, reject_unknown_keys
+from .errors import TinyBertLabError, check_weight, reject_unknown_keys
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,7 @@ class LayerMap:
                     f"{where}: teacher layers for a student Transformer layer must be in 1..{N}, got {list(match.teacher)}.")
             if len(set(match.teacher)) != len(match.teacher):
                 raise TinyBertLabError(f"{where}: a teacher layer is listed twice.")
-            weight = match.weight
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
-                raise TinyBertLabError(f"{where}: weight must be a finite number >= 0, got {weight!r}.")
+            check_weight(match.weight, f"{where}: weight")
         if all(match.weight == 0 for match in self.matches):
             raise TinyBertLabError("Every layer weight is 0: nothing would be distilled. Give some layer a positive weight.")
         object.__setattr__(self, "matches", tuple(sorted(self.matches, key=lambda m: m.student)))

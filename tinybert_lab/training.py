@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 import math
 import random
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable

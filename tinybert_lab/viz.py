@@ -254,13 +254,13 @@ def plot_method_rows(table, method: str | None = None, title: str | None = None)
         raise TinyBertLabError(f"No rows for method {method!r}; the table has: {', '.join(sorted(map(str, known)))}.")
     fig = Figure(figsize=(7.5, 0.38 * len(rows) + 1.2), layout="constrained")
     ax = fig.add_subplot()
-    names = [r["model"] for r in rows][::-1]
-    values = [100 * r["accuracy"] for r in rows][::-1]
-    chosen = [r.get("method") == method for r in rows][::-1]
-    colors = ["tab:orange" if c else ("tab:blue" if r.get("method") == "teacher" else "lightgray")
-              for c, r in zip(chosen, rows[::-1])]
+    bottom_up = rows[::-1]  # barh draws the first bar at the bottom: the table's first row goes on top
+    names = [r["model"] for r in bottom_up]
+    values = [100 * r["accuracy"] for r in bottom_up]
+    colors = ["tab:orange" if r.get("method") == method else ("tab:blue" if r.get("method") == "teacher" else "lightgray")
+              for r in bottom_up]
     bars = ax.barh(range(len(rows)), values, color=colors)
-    for bar, row in zip(bars, rows[::-1]):
+    for bar, row in zip(bars, bottom_up):
         ax.text(bar.get_width() + 0.3, bar.get_y() + bar.get_height() / 2,
                 f"{100 * row['accuracy']:.1f}%  ({row.get('speedup', 1.0):.1f}× faster)", va="center", fontsize=7)
     ax.axvline(100 * rows[0]["accuracy"], color="tab:blue", linestyle="--", linewidth=1)

@@ -10,6 +10,7 @@ trigger a forward pass use ``continuous_update=False``; every label gets
 from __future__ import annotations
 
 import ast
+import textwrap
 
 import torch
 
@@ -196,8 +197,6 @@ def method_widget(table, descriptions: dict[str, str]):
         raise TinyBertLabError("The table has no rows of these methods: build it with beyond.results_table(...).")
 
     def show(method: str):
-        import textwrap
-
         return viz.plot_method_rows(table, method, title="\n".join(textwrap.wrap(f"{method}: {descriptions[method]}", 110)))
 
     return interactive(show, SHOW, method=Dropdown(options=present, value=present[0], description="method", style=STYLE))
