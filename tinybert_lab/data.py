@@ -28,6 +28,8 @@ from .errors import DataNotFoundError, TinyBertLabError
 from .settings import DATA_ENV, data_dir_from_env
 
 SST2_LABELS = ["negative", "positive"]
+TREC_COARSE = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]  # abbreviation, description, entity, human, location, number
+TREC_FILES = {"train": "train_5500.label", "test": "TREC_10.label"}
 SST2_FILES = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -122,6 +124,106 @@ def load_sst2(data_dir: str | Path | None = None):
             f"Fix: export {DATA_ENV}=/path/to/folder holding {expected} (on the workshop machines "
             "that is ../shared/data), or pass load_sst2(data_dir=...), or go online once so "
             "`datasets` can download and cache it."
+        ) from None
+
+
+def _trec_folder(base: Path) -> Path | None:
+    """``base/trec`` or ``base`` itself, whichever holds the TREC training file."""
+    for candidate in (base / "trec", base):
+        if (candidate / TREC_FILES["train"]).is_file():
+            return candidate
+    return None
+
+
+def parse_trec_line(line: str, where: str) -> tuple[str, str, str]:
+    """``"NUM:date When did CNN begin broadcasting ?"`` → ``("NUM", "NUM:date", "When did ...")``.
+
+    ``where`` (file and line number) goes into the error for a line without that layout."""
+    label, _, text = line.strip().partition(" ")
+    coarse, colon, fine = label.partition(":")
+    if not colon or not fine or coarse not in TREC_COARSE or not text.strip():
+        raise TinyBertLabError(
+            f"{where}: expected 'COARSE:fine question text' with COARSE one of {TREC_COARSE}, got {line.strip()[:60]!r}. "
+            "Use TREC's original files (train_5500.label, TREC_10.label) unchanged.")
+    return coarse, label, text.strip()
+
+
+def _trec_from_folder(folder: Path, fine: bool, encoding: str):
+    import datasets
+
+    parsed = {}
+    for split, filename in TREC_FILES.items():
+        path = folder / filename
+        if not path.is_file():
+            raise DataNotFoundError(f"TREC's {split} file is missing: {path}. Both {list(TREC_FILES.values())} are needed.")
+        try:
+            lines = path.read_bytes().decode(encoding).splitlines()
+        except UnicodeDecodeError as error:
+            raise TinyBertLabError(
+                f"{path} is not {encoding}: byte {error.object[error.start:error.start + 1]!r} at offset {error.start}. "
+                "TREC's original files are Latin-1: pass encoding='latin-1' (the default).") from None
+        parsed[split] = [parse_trec_line(line, f"{path}, line {n}") for n, line in enumerate(lines, start=1) if line.strip()]
+    fine_names = sorted({label for rows in parsed.values() for _, label, _ in rows})
+    names = fine_names if fine else TREC_COARSE
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names),
+                                  "idx": datasets.Value("int32")})
+    return datasets.DatasetDict({
+        split: datasets.Dataset.from_dict(
+            {"text": [text for _, _, text in rows],
+             "label": [names.index(label if fine else coarse) for coarse, label, _ in rows],
+             "idx": list(range(len(rows)))}, features=features)
+        for split, rows in parsed.items()})
+
+
+def _trec_from_hub(fine: bool):
+    """``CogComp/trec`` renamed to this loader's columns, labels in this loader's order."""
+    import datasets
+
+    hub = datasets.load_dataset("CogComp/trec")
+    column = "fine_label" if fine else "coarse_label"
+    hub_names = hub["train"].features[column].names
+    if fine:  # the hub's fine names may lack the coarse prefix; ours are 'COARSE:fine', sorted
+        names = sorted(set(hub_names))
+    else:
+        names = TREC_COARSE
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names),
+                                  "idx": datasets.Value("int32")})
+    return datasets.DatasetDict({
+        split: datasets.Dataset.from_dict(
+            {"text": list(part["text"]), "label": [names.index(hub_names[i]) for i in part[column]],
+             "idx": list(range(len(part)))}, features=features)
+        for split, part in hub.items()})
+
+
+def load_trec(data_dir: str | Path | None = None, *, fine: bool = False, encoding: str = "latin-1"):
+    """TREC question classification (Li & Roth 2002) as a ``DatasetDict``: ``train`` (5,452
+    questions) and ``test`` (500, TREC 10).
+
+    Columns: ``text``, ``label`` (ClassLabel: the 6 coarse classes ``TREC_COARSE`` by default,
+    or with ``fine=True`` the 50 fine classes named ``"COARSE:fine"``, sorted), ``idx``.
+    Same lookup order as ``load_sst2``: ``data_dir`` (a folder holding ``trec/train_5500.label``
+    and ``trec/TREC_10.label``, or those files), ``TINYBERT_LAB_DATA``, then the hub's
+    ``CogComp/trec``. The original files are Latin-1, not UTF-8 (one question holds byte 0xF0).
+    """
+    expected = "trec/train_5500.label and trec/TREC_10.label (TREC's original files)"
+    for source, base in (("data_dir", data_dir), (DATA_ENV, data_dir_from_env())):
+        if base is None:
+            continue
+        base = Path(base).expanduser()
+        folder = _trec_folder(base)
+        if folder is None:
+            raise DataNotFoundError(
+                f"TREC not found: {source} points at {base}, which does not contain {expected}. "
+                "Point it at the folder that holds trec/ (e.g. ../shared/data), or unset it to download from the hub.")
+        return _trec_from_folder(folder, fine, encoding)
+    try:
+        return _trec_from_hub(fine)
+    except Exception as error:  # offline, hub down, no datasets cache
+        raise DataNotFoundError(
+            "TREC not found. tinybert_lab looked in: (1) the data_dir argument: not given; "
+            f"(2) the {DATA_ENV} environment variable: not set; (3) the Hugging Face hub (CogComp/trec): "
+            f"{type(error).__name__}: {str(error)[:200]}. Fix: export {DATA_ENV}=/path/to/folder holding "
+            f"{expected} (on the workshop machines that is ../shared/data), or pass load_trec(data_dir=...)."
         ) from None
 
 

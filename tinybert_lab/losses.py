@@ -7,6 +7,8 @@ Prediction-layer losses (logits ``z`` of shape (B, C), temperature ``T``, labels
 - ``hinton_kd``: ``α · soft_kl + (1 − α) · hard_ce`` (Hinton et al. 2015)
 - ``soft_cross_entropy``: ``−Σ_c softmax(z_T/T)_c · log softmax(z_S/T)_c``, mean over batch (TinyBERT)
 - ``logit_mse``: ``mean((z_S − z_T)²)`` over all elements (Tang et al. 2019, BiLSTM student)
+- ``known_label_ce``: ``CE(z_S, y)`` over the examples whose label is known (``y ≥ 0``), divided
+  by the whole batch size; ``pseudo_label_ce``: ``CE(z_S, argmax z_T)`` (the teacher's hard labels)
 
 Intermediate-layer losses (all ignore padding, given the (B, L) 0/1 ``attention_mask``):
 
@@ -152,6 +154,39 @@ def soft_cross_entropy(
     p_t = F.softmax(teacher_logits / temperature, dim=-1)
     log_p_s = F.log_softmax(student_logits / temperature, dim=-1)
     return -(p_t * log_p_s).sum(dim=-1).mean()
+
+
+def known_label_ce(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on the examples whose gold label is known, for a batch that mixes labelled
+    and unlabeled examples (label ``-1``): ``(1/B) Σ_{b: y_b ≥ 0} −log softmax(z_S)_{b, y_b}``.
+
+    student_logits: (B, C); labels: (B,) class ids, ``-1`` for unknown. Dividing by the whole
+    batch size B (not the number of labelled rows) makes this term and a term averaged over every
+    example add up to one per-example mean. A batch without labelled rows gives 0 (with a
+    gradient of 0). Returns a scalar.
+    """
+    if student_logits.dim() != 2 or tuple(labels.shape) != (student_logits.shape[0],):
+        raise TinyBertLabError(
+            f"known_label_ce needs logits (B, C) and labels (B,); got {tuple(student_logits.shape)} and "
+            f"{tuple(labels.shape)}. Pass one class id per example, -1 where the label is unknown.")
+    known = labels >= 0
+    if bool((labels[known] >= student_logits.shape[1]).any()):
+        raise TinyBertLabError(f"A label is >= the number of classes ({student_logits.shape[1]}).")
+    if not known.any():
+        return student_logits.sum() * 0.0
+    per_example = F.cross_entropy(student_logits[known], labels[known], reduction="sum")
+    return per_example / student_logits.shape[0]
+
+
+def pseudo_label_ce(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy with the teacher's *hard* labels: ``mean_b −log softmax(z_S)_{b, argmax z_T,b}``.
+
+    Logits: (B, C). What self-training with pseudo-labels does: only the teacher's top class
+    survives, its confidence and its second choices are thrown away (compare ``soft_kl``).
+    Returns a scalar.
+    """
+    _check_logits(student_logits, teacher_logits)
+    return F.cross_entropy(student_logits, teacher_logits.argmax(dim=-1))
 
 
 def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,405 @@
+"""When distillation pays: few gold labels, a transfer set the teacher labels, three label sources.
+
+A *transfer set* is text the teacher can label: here the tutorial's 20,000 SST-2 sentences (or
+TREC's 5,452 questions) with their labels hidden. ``n_gold`` of its examples, drawn by the seed,
+keep their gold label. The same student, from the same start, for the same steps, with the same
+batch size and learning rate, then learns from one of three label sources:
+
+- ``gold``: the ``n_gold`` gold examples only (cross-entropy): what you can do without a teacher;
+- ``hard``: every transfer example with the teacher's argmax as its label (pseudo-labels), plus
+  cross-entropy on the gold labels where they are known;
+- ``soft``: every transfer example with the teacher's softened distribution as its target
+  (Hinton's ``T²·KL``), plus cross-entropy on the gold labels where they are known.
+
+``hard`` and ``soft`` differ only in the form of the teacher's target, so their gap is what the
+teacher's probabilities add beyond its argmax ("dark knowledge"). Every run is one ``RunSpec``;
+``RunRecord`` keeps finished runs in a JSON file (append-only, a rerun skips what is there) and
+``summarise`` turns them into mean ± std over seeds.
+
+    setup = make_setup("sst2")                       # teacher, transfer set, its cached logits
+    accuracy = train_run(setup, RunSpec("sst2", "teacher", "soft", n_gold=500, seed=0))
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import platform
+import statistics
+import subprocess
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import data as data_lib
+from . import losses
+from .errors import TinyBertLabError, reject_unknown_keys
+
+SOURCES = ("gold", "hard", "soft")
+STARTS = ("random", "teacher")
+SOURCE_NAMES = {"gold": "gold labels only", "hard": "teacher's hard pseudo-labels + gold",
+                "soft": "teacher's soft targets (KD) + gold"}
+START_NAMES = {"random": "random weights", "teacher": "teacher-projected start"}
+# Learning rate per start, the same for every label source: the best of the labels-only sweep in
+# benchmarks/distill_vs_labels.py (random init: 3e-4 of 1e-4/3e-4/1e-3; teacher init: 1e-4).
+LEARNING_RATES = {"random": 3e-4, "teacher": 1e-4}
+
+
+# --------------------------------------------------------------------------------------------
+# The objective
+# --------------------------------------------------------------------------------------------
+class TransferObjective(nn.Module):
+    """Train ``student`` on a transfer set labelled by the teacher (for ``training.fit``).
+
+    Terms (each a sum over its examples divided by the batch size, so they add up to one
+    per-example mean): ``teacher``: the teacher's target on every example (``source="soft"``:
+    ``T²·KL(p_T ‖ p_S)`` at ``temperature``; ``"hard"``: cross-entropy with the teacher's argmax);
+    ``gold``: cross-entropy on the examples whose gold label is known (label ≥ 0). The teacher's
+    logits come from a ``distill.TeacherLogitCache`` built on the whole transfer set, looked up
+    by example id.
+    """
+
+    def __init__(self, student, logit_cache, *, source: str = "soft", temperature: float = 1.0,
+                 gold_weight: float = 1.0):
+        super().__init__()
+        if source not in ("hard", "soft"):
+            raise TinyBertLabError(f"TransferObjective source must be 'hard' or 'soft', got {source!r} "
+                                   "('gold' needs no teacher: use training.LabelObjective on the gold examples).")
+        if not temperature > 0:
+            raise TinyBertLabError(f"temperature must be positive, got {temperature!r}.")
+        self.student, self.logit_cache = student, logit_cache
+        self.source, self.temperature = source, float(temperature)
+        self.weights = {"teacher": 1.0, "gold": float(gold_weight)}
+
+    def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        student_logits = self.student(**data_lib.model_inputs(batch)).logits
+        teacher_logits = self.logit_cache.lookup(batch["idx"]).to(student_logits)
+        if self.source == "soft":
+            teacher_term = losses.soft_kl(student_logits, teacher_logits, self.temperature)
+        else:
+            teacher_term = losses.pseudo_label_ce(student_logits, teacher_logits)
+        return {"teacher": teacher_term, "gold": losses.known_label_ce(student_logits, batch["labels"])}
+
+
+def gold_ids(encoded, n_gold: int, seed: int) -> list[int]:
+    """The example ids (``idx``) that keep their gold label: ``n_gold`` drawn by ``seed``
+    (all of them when ``n_gold`` ≥ the transfer set's size)."""
+    ids = list(encoded["idx"])
+    if not isinstance(n_gold, int) or isinstance(n_gold, bool) or n_gold <= 0:
+        raise TinyBertLabError(f"n_gold must be a positive number of labelled examples, got {n_gold!r}.")
+    if n_gold >= len(ids):
+        return sorted(ids)
+    order = torch.randperm(len(ids), generator=torch.Generator().manual_seed(10_007 * seed + 1)).tolist()
+    return sorted(ids[i] for i in order[:n_gold])
+
+
+def hide_labels(encoded, keep: list[int]):
+    """A copy of ``encoded`` where only the examples with ids in ``keep`` keep their label; the
+    others get ``-1`` (unknown)."""
+    keep = set(keep)
+    labels = [y if i in keep else -1 for y, i in zip(list(encoded["label"]), list(encoded["idx"]))]
+    return encoded.remove_columns("label").add_column("label", labels)
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: ``task`` (``sst2``/``trec``), ``start`` (``random``/``teacher``),
+    ``source`` (``gold``/``hard``/``soft``), ``n_gold`` labelled examples, ``seed`` (draws the
+    gold examples, the student's random weights and the batch order), ``steps``, ``temperature``
+    (soft targets only) and ``learning_rate`` (None: ``LEARNING_RATES[start]``)."""
+
+    task: str
+    start: str
+    source: str
+    n_gold: int
+    seed: int
+    steps: int = 600
+    temperature: float = 1.0
+    learning_rate: float | None = None
+
+    def __post_init__(self):
+        if self.start not in STARTS:
+            raise TinyBertLabError(f"start must be one of {STARTS}, got {self.start!r}.")
+        if self.source not in SOURCES:
+            raise TinyBertLabError(f"source must be one of {SOURCES}, got {self.source!r}.")
+        for name in ("n_gold", "steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise TinyBertLabError(f"RunSpec.{name} must be a positive integer, got {value!r}.")
+        if not self.temperature > 0:
+            raise TinyBertLabError(f"RunSpec.temperature must be positive, got {self.temperature!r}.")
+        if self.learning_rate is None:
+            object.__setattr__(self, "learning_rate", LEARNING_RATES[self.start])
+
+    @property
+    def key(self) -> str:
+        return (f"{self.task}/{self.start}/{self.source}/n{self.n_gold}/seed{self.seed}/steps{self.steps}"
+                f"/T{self.temperature:g}/lr{self.learning_rate:g}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunSpec":
+        """A spec from a stored run; result keys (accuracy, seconds...) are skipped, others refused."""
+        names = {f.name for f in fields(cls)}
+        reject_unknown_keys(values, names | _RESULT_KEYS, cls.__name__)
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+_RESULT_KEYS = {"accuracy", "seconds", "date", "commit", "teacher_accuracy", "transfer_size", "eval_size"}
+
+
+@dataclass
+class Setup:
+    """What every run of one task shares: tokenizer, fine-tuned teacher, the transfer set (raw and
+    encoded), the teacher's logits on it, the evaluation split, and the teacher's accuracy there."""
+
+    task: str
+    tokenizer: object
+    teacher: object
+    transfer: object
+    encoded: object
+    logits: object
+    eval_data: object
+    teacher_accuracy: float
+    batch_size: int = 32
+
+
+def load_task(task: str, plan=None):
+    """``(transfer set, evaluation split)`` of a task: ``sst2`` → the tutorial's training subset
+    (20,000 sentences in full mode) and SST-2 dev; ``trec`` → TREC train (5,452) and TREC 10 (500)."""
+    from .settings import tutorial_plan
+
+    plan = plan or tutorial_plan()
+    if task == "sst2":
+        splits = data_lib.load_sst2()
+        return data_lib.subsample(splits["train"], plan.train_size, seed=0), data_lib.subsample(
+            splits["validation"], plan.dev_size)
+    if task == "trec":
+        splits = data_lib.load_trec()
+        train = splits["train"] if not plan.fast else data_lib.subsample(splits["train"], plan.train_size, seed=0)
+        return train, data_lib.subsample(splits["test"], plan.dev_size)
+    raise TinyBertLabError(f"Unknown task {task!r}: choose 'sst2' or 'trec'.")
+
+
+def fine_tuned_teacher(task: str, plan=None, *, progress: bool = False):
+    """The offline MiniLM fine-tuned on ``task`` (cached after the first call): for SST-2 the
+    tutorial's teacher; for TREC the same recipe (400 steps in full mode) on TREC's training set."""
+    from . import training, tutorial
+    from .settings import tutorial_plan
+
+    plan = plan or tutorial_plan()
+    if task == "sst2":
+        return tutorial.fine_tuned_teacher(plan, progress=progress)
+    train, test = load_task("trec", plan)
+    return training.finetune_teacher(train_data=train, eval_data=test, config=tutorial.teacher_config(plan),
+                                     progress=progress)
+
+
+def make_setup(task: str, plan=None, *, progress: bool = False) -> Setup:
+    """Everything the runs of ``task`` share, built once (teacher and logits come from the cache)."""
+    from . import distill, evaluation, models
+    from .settings import tutorial_plan
+
+    plan = plan or tutorial_plan()
+    tokenizer = models.load_tokenizer()
+    teacher = fine_tuned_teacher(task, plan, progress=progress).model
+    transfer, eval_data = load_task(task, plan)
+    encoded = data_lib.encode(transfer, tokenizer)
+    logits = distill.TeacherLogitCache.build(teacher, encoded, tokenizer)
+    accuracy = evaluation.evaluate(teacher, eval_data, tokenizer).accuracy
+    return Setup(task, tokenizer, teacher, transfer, encoded, logits, eval_data, accuracy, plan.batch_size)
+
+
+def starting_student(setup: Setup, start: str, seed: int):
+    """The student every label source starts from: TinyBERT-4 with random weights (``seed``), or
+    projected from the teacher's weights (``compress.projected_student``)."""
+    from . import compress, models
+
+    num_labels = setup.teacher.config.num_labels
+    if start == "teacher":
+        return compress.projected_student(setup.teacher, setup.tokenizer, setup.transfer, seed=seed)[0]
+    return models.build_student("tinybert4", tokenizer=setup.tokenizer, num_labels=num_labels, seed=seed)
+
+
+def train_run(setup: Setup, spec: RunSpec, *, progress: bool = False) -> dict:
+    """Train one run and evaluate it; returns ``{"accuracy", "seconds"}``."""
+    from . import evaluation, training
+
+    if spec.task != setup.task:
+        raise TinyBertLabError(f"This setup is for {setup.task!r}, the run is for {spec.task!r}.")
+    student = starting_student(setup, spec.start, spec.seed)
+    keep = gold_ids(setup.encoded, spec.n_gold, spec.seed)
+    config = training.TrainConfig(steps=spec.steps, batch_size=setup.batch_size, learning_rate=spec.learning_rate,
+                                  seed=spec.seed, log_every=max(spec.steps // 20, 1))
+    if spec.source == "gold":
+        keep_set = set(keep)
+        rows = [row for row, i in enumerate(list(setup.encoded["idx"])) if i in keep_set]
+        objective, encoded = training.LabelObjective(student), setup.encoded.select(rows)
+    else:
+        objective = TransferObjective(student, setup.logits, source=spec.source, temperature=spec.temperature)
+        encoded = hide_labels(setup.encoded, keep)
+    history = training.fit(objective, encoded, setup.tokenizer, config, progress=progress,
+                           description=f"{spec.source} ({spec.start} start)")
+    accuracy = evaluation.evaluate(student, setup.eval_data, setup.tokenizer).accuracy
+    return {"accuracy": accuracy, "seconds": round(history.seconds, 1), "model": student}
+
+
+# --------------------------------------------------------------------------------------------
+# The record: every finished run, appended, so a long sweep resumes
+# --------------------------------------------------------------------------------------------
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> str:
+    """A one-line description of this machine (CPU threads, torch version)."""
+    return f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.python_version()}"
+
+
+class RunRecord:
+    """Finished runs in a JSON file: ``{"command", "machine", "runs": [{spec..., accuracy, seconds,
+    date, commit}]}``. ``add`` writes the file after every run (to a temporary file, then renamed),
+    so an interrupted sweep loses at most the run in progress; ``has`` lets a rerun skip it."""
+
+    def __init__(self, path: str | Path, *, command: str = ""):
+        self.path = Path(path)
+        if self.path.is_file():
+            try:
+                stored = json.loads(self.path.read_text())
+            except json.JSONDecodeError as error:
+                raise TinyBertLabError(f"{self.path} is not valid JSON ({error}); fix or move it.") from None
+        else:
+            stored = {"runs": []}
+        self.runs: list[dict] = stored.get("runs", [])
+        self.meta = {k: v for k, v in stored.items() if k != "runs"}
+        if command:
+            self.meta["command"] = command
+        self.meta.setdefault("machine", machine())
+
+    def find(self, spec: RunSpec) -> dict | None:
+        for run in self.runs:
+            if RunSpec.from_dict(run).key == spec.key:
+                return run
+        return None
+
+    def has(self, spec: RunSpec) -> bool:
+        return self.find(spec) is not None
+
+    def add(self, spec: RunSpec, result: dict, **extra) -> dict:
+        run = {**asdict(spec), "accuracy": round(float(result["accuracy"]), 6), "seconds": result.get("seconds"),
+               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "commit": _commit(), **extra}
+        self.runs = [r for r in self.runs if RunSpec.from_dict(r).key != spec.key] + [run]
+        self.save()
+        return run
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".tmp")
+        partial.write_text(json.dumps({**self.meta, "runs": self.runs}, indent=1))
+        partial.replace(self.path)
+
+
+def load_record(path: str | Path) -> dict:
+    """The stored record as plain data (``command``, ``machine``, ``runs``), for a notebook to plot."""
+    path = Path(path)
+    if not path.is_file():
+        raise TinyBertLabError(f"No benchmark record at {path}. Produce it with benchmarks/when_kd_pays.py.")
+    return json.loads(path.read_text())
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries and noise
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """Mean and standard deviation (over seeds, in accuracy units) of one (task, start, source,
+    n_gold) setting, with the seeds' accuracies in seed order."""
+
+    task: str
+    start: str
+    source: str
+    n_gold: int
+    mean: float
+    std: float
+    accuracies: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+
+def summarise(runs: list[dict], *, steps: int | None = None, temperature: float | None = None) -> list[Cell]:
+    """Group runs by (task, start, source, n_gold) and give each group's mean ± std over seeds
+    (sample std; 0 for one seed). ``steps`` / ``temperature`` keep only runs with those values."""
+    groups: dict[tuple, dict[int, float]] = {}
+    for run in runs:
+        if steps is not None and run["steps"] != steps:
+            continue
+        if temperature is not None and run["temperature"] != temperature:
+            continue
+        groups.setdefault((run["task"], run["start"], run["source"], run["n_gold"]), {})[run["seed"]] = run["accuracy"]
+    cells = []
+    for (task, start, source, n_gold), by_seed in sorted(groups.items()):
+        seeds = tuple(sorted(by_seed))
+        values = tuple(by_seed[s] for s in seeds)
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        cells.append(Cell(task, start, source, n_gold, statistics.mean(values), std, values, seeds))
+    return cells
+
+
+def paired_difference(a: Cell, b: Cell) -> tuple[float, float, int]:
+    """``a − b`` over the seeds both have (same seed: same gold examples, same start, same batch
+    order): ``(mean, std, count)`` in accuracy units."""
+    common = [s for s in a.seeds if s in b.seeds]
+    if not common:
+        raise TinyBertLabError("The two settings share no seed: a paired difference needs the same seeds.")
+    diffs = [a.accuracies[a.seeds.index(s)] - b.accuracies[b.seeds.index(s)] for s in common]
+    return statistics.mean(diffs), (statistics.stdev(diffs) if len(diffs) > 1 else 0.0), len(diffs)
+
+
+def verdict(mean: float, std: float, count: int) -> str:
+    """Plain words for a paired difference over seeds: ``"clear gain"`` / ``"clear loss"`` when
+    its mean is more than two standard errors from 0 (and there are ≥ 3 seeds), else ``"within
+    noise"``."""
+    if count < 3:
+        return "too few seeds to tell"
+    margin = 2 * std / math.sqrt(count)
+    if mean - margin > 0:
+        return "clear gain"
+    if mean + margin < 0:
+        return "clear loss"
+    return "within noise"
+
+
+def binomial_halfwidth(accuracy: float, n: int, z: float = 1.96) -> float:
+    """Half-width of the normal-approximation 95 % interval of an accuracy measured on ``n``
+    examples: ``z·√(p(1−p)/n)`` (about 0.024 at 85 % on SST-2's 872 dev sentences)."""
+    if not 0 <= accuracy <= 1 or n <= 0:
+        raise TinyBertLabError(f"accuracy must be in [0, 1] and n positive, got {accuracy!r}, {n!r}.")
+    return z * math.sqrt(accuracy * (1 - accuracy) / n)
+
+
+def run_grid(setup: Setup, specs: list[RunSpec], record: RunRecord | None = None, *, log=print) -> list[dict]:
+    """Train every spec not yet in ``record`` (in the given order), appending each as it finishes;
+    return the runs of all ``specs`` (stored or new)."""
+    results = []
+    for spec in specs:
+        stored = record.find(spec) if record is not None else None
+        if stored is None:
+            started = time.perf_counter()
+            result = train_run(setup, spec)
+            result.pop("model")
+            extra = {"teacher_accuracy": round(setup.teacher_accuracy, 6), "transfer_size": len(setup.encoded),
+                     "eval_size": len(setup.eval_data)}
+            stored = record.add(spec, result, **extra) if record is not None else {**asdict(spec), **result, **extra}
+            log(f"  {spec.key}: {stored['accuracy']:.2%} ({time.perf_counter() - started:.0f} s)")
+        results.append(stored)
+    return results
