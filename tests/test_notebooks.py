@@ -15,7 +15,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_the_numbered_sequence_is_there():
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 10)]
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 11)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -44,6 +44,8 @@ def test_every_notebook_runs_in_fast_mode(tmp_path):
         assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name} shows no figure"
     results = (out / "results.md").read_text()
     assert "TinyBERT-4, distilled" in results and "speed-up" in results
+    assert "labels only (teacher init)" in results and "labels only (random init)" in results  # the fair row
+    assert (out / "figures" / "10_when_distillation_pays.png").is_file()
     assert (out / "figures" / "08_attention_comparison.svg").is_file()
     beyond = (out / "results_beyond.md").read_text()  # notebook 09: every method's rows in one table
     assert all(row in beyond for row in ("DistilBERT-3, KD + cosine", "BiLSTM, logit MSE (Tang)", "RKD + labels",

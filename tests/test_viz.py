@@ -78,3 +78,27 @@ def test_results_plot_places_each_model():
     assert points == [(260.0, 87.0), (520.0, 80.0)]
     with pytest.raises(TinyBertLabError, match="No accuracies"):
         viz.plot_results(ResultsTable([{"model": "x", "params_m": 1.0, "sentences_per_s": 1.0, "speedup": 1.0}]))
+
+
+def test_label_source_curves_show_means_bands_teacher_noise_and_live_runs():
+    from tinybert_lab import label_sources as ls
+
+    runs = [{"task": "sst2", "start": start, "source": source, "n_gold": n, "seed": seed, "steps": 600,
+             "temperature": 1.0, "learning_rate": 1e-4, "accuracy": 0.6 + 0.1 * (source != "gold") + 0.01 * seed}
+            for start in ("random", "teacher") for source in ls.SOURCES for n in (100, 1000) for seed in range(3)]
+    fig = viz.plot_label_sources(ls.summarise(runs), teacher_accuracy=0.85, eval_size=872,
+                                 live={("teacher", "soft", 100): 0.9})
+    left, right = fig.axes
+    assert [ax.get_title() for ax in (left, right)] == ["from random weights", "from teacher-projected start"]
+    assert left.get_xscale() == "log" and left.get_ylabel() == "accuracy (%)" and "gold labels" in left.get_xlabel()
+    soft = [line for line in left.lines if list(line.get_xdata()) == [100, 1000] and line.get_color() == "tab:orange"]
+    assert list(soft[0].get_ydata()) == pytest.approx([71.0, 71.0])  # mean of 70, 71, 72
+    assert any(list(line.get_ydata()) == [85.0, 85.0] for line in left.lines)  # the teacher
+    assert any(list(line.get_ydata()) == [90.0] for line in right.lines)  # the live run, right panel only
+    assert not any(list(line.get_ydata()) == [90.0] for line in left.lines)
+    assert "dev noise\n±2.4" in [t.get_text() for t in left.texts]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "teacher's soft targets (KD) + gold (3 seeds)" in legend and "your live run (1 seed)" in legend
+    assert min(label.get_fontsize() for label in left.get_xticklabels() + left.get_yticklabels()) >= 8
+    with pytest.raises(TinyBertLabError, match="No runs to plot"):
+        viz.plot_label_sources([], teacher_accuracy=0.85, eval_size=872)

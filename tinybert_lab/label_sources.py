@@ -47,6 +47,8 @@ START_NAMES = {"random": "random weights", "teacher": "teacher-projected start"}
 # Learning rate per start, the same for every label source: the best of the labels-only sweep in
 # benchmarks/distill_vs_labels.py (random init: 3e-4 of 1e-4/3e-4/1e-3; teacher init: 1e-4).
 LEARNING_RATES = {"random": 3e-4, "teacher": 1e-4}
+# The committed record of benchmarks/when_kd_pays.py, which notebook 10 plots.
+BENCHMARK_RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "when_kd_pays.json"
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,6 +218,21 @@ def make_setup(task: str, plan=None, *, progress: bool = False) -> Setup:
     return Setup(task, tokenizer, teacher, transfer, encoded, logits, eval_data, accuracy, plan.batch_size)
 
 
+def confidence_bands(setup: Setup, edges=(0.5, 0.7, 0.9, 1.0)) -> list[tuple[float, float, int, float]]:
+    """How sure the teacher is on the transfer set, and how often its argmax is then right:
+    ``(low, high, sentences, accuracy)`` per band of top-class probability (the last band
+    includes 1.0). Uses the cached logits and the transfer set's (hidden) gold labels."""
+    probabilities = setup.logits.lookup(torch.tensor(list(setup.encoded["idx"]))).softmax(-1)
+    confidence, predicted = probabilities.max(-1)
+    right = predicted == torch.tensor(list(setup.encoded["label"]))
+    bands = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (confidence >= low) & ((confidence < high) if high < edges[-1] else (confidence <= high))
+        count = int(inside.sum())
+        bands.append((low, high, count, right[inside].float().mean().item() if count else float("nan")))
+    return bands
+
+
 def starting_student(setup: Setup, start: str, seed: int):
     """The student every label source starts from: TinyBERT-4 with random weights (``seed``), or
     projected from the teacher's weights (``compress.projected_student``)."""
@@ -310,7 +327,7 @@ class RunRecord:
         partial.replace(self.path)
 
 
-def load_record(path: str | Path) -> dict:
+def load_record(path: str | Path = BENCHMARK_RECORD) -> dict:
     """The stored record as plain data (``command``, ``machine``, ``runs``), for a notebook to plot."""
     path = Path(path)
     if not path.is_file():
@@ -403,3 +420,20 @@ def run_grid(setup: Setup, specs: list[RunSpec], record: RunRecord | None = None
             log(f"  {spec.key}: {stored['accuracy']:.2%} ({time.perf_counter() - started:.0f} s)")
         results.append(stored)
     return results
+
+
+def cell(cells: list[Cell], task: str, start: str, source: str, n_gold: int) -> Cell | None:
+    """The summary cell of one setting, or None when the record has no run of it."""
+    return next((c for c in cells if (c.task, c.start, c.source, c.n_gold) == (task, start, source, n_gold)), None)
+
+
+def compare(cells: list[Cell], task: str, start: str, n_gold: int, better: str = "soft", worse: str = "gold") -> str:
+    """One plain sentence comparing two label sources from the same start over the seeds they
+    share: the paired difference in points, its std, and ``verdict``'s words."""
+    a, b = cell(cells, task, start, better, n_gold), cell(cells, task, start, worse, n_gold)
+    if a is None or b is None:
+        return f"{SOURCE_NAMES[better]} vs {SOURCE_NAMES[worse]} ({START_NAMES[start]}, {n_gold} gold): not in the record yet."
+    mean, std, count = paired_difference(a, b)
+    return (f"{START_NAMES[start]}, {n_gold} gold labels: {SOURCE_NAMES[better]} {100 * a.mean:.1f} % vs "
+            f"{SOURCE_NAMES[worse]} {100 * b.mean:.1f} %, difference {100 * mean:+.1f} ± {100 * std:.1f} points "
+            f"over {count} seeds: {verdict(mean, std, count)}.")

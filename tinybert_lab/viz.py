@@ -270,3 +270,63 @@ def plot_method_rows(table, method: str | None = None, title: str | None = None)
     ax.set_xlabel("dev accuracy (%)")
     ax.set_title(title or (f"highlighted: {method}" if method else "all methods"), fontsize=10)
     return fig
+
+
+SOURCE_STYLE = {"gold": ("tab:gray", "o"), "hard": ("tab:blue", "s"), "soft": ("tab:orange", "^")}
+
+
+def plot_label_sources(cells, *, teacher_accuracy: float, eval_size: int, live=None, title: str | None = None) -> Figure:
+    """Accuracy vs number of gold labels (log x), one panel per start, one line per label source.
+
+    ``cells``: ``label_sources.summarise(...)`` of one task: each line is the mean over seeds with
+    a ±1 std band (and error bars), the number of seeds in the legend. The teacher is a dashed
+    horizontal line; a grey bracket at the right shows the evaluation set's own noise (binomial
+    95 % interval at the teacher's accuracy on ``eval_size`` examples). ``live``: optional
+    ``{(start, source, n_gold): accuracy}`` of single runs made in the notebook, drawn as hollow
+    markers beside the record.
+    """
+    from .label_sources import SOURCE_NAMES, START_NAMES, STARTS, binomial_halfwidth
+
+    cells = list(cells)
+    if not cells:
+        raise TinyBertLabError("No runs to plot: pass label_sources.summarise(record['runs']) with at least one run.")
+    starts = [s for s in STARTS if any(c.start == s for c in cells)] or sorted({s for s, _, _ in (live or {})})
+    fig = Figure(figsize=(4.4 * len(starts) + 0.6, 4.5), layout="constrained")
+    axes = fig.subplots(1, len(starts), sharey=True, squeeze=False)[0]
+    noise = 100 * binomial_halfwidth(teacher_accuracy, eval_size)
+    for ax, start in zip(axes, starts):
+        for source, (color, marker) in SOURCE_STYLE.items():
+            line = sorted((c for c in cells if c.start == start and c.source == source), key=lambda c: c.n_gold)
+            if line:
+                x = [c.n_gold for c in line]
+                mean = [100 * c.mean for c in line]
+                std = [100 * c.std for c in line]
+                seeds = min(len(c.seeds) for c in line)
+                ax.errorbar(x, mean, yerr=std, color=color, marker=marker, capsize=3, markersize=5,
+                            label=f"{SOURCE_NAMES[source]} ({seeds} seeds)")
+                ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                                color=color, alpha=0.15, linewidth=0)
+            for (s, src, n), accuracy in (live or {}).items():
+                if s == start and src == source:
+                    ax.plot([n], [100 * accuracy], marker=marker, markerfacecolor="none", color=color, markersize=9,
+                            linestyle="none")
+        ax.axhline(100 * teacher_accuracy, color="black", linestyle="--", linewidth=1,
+                   label=f"teacher ({100 * teacher_accuracy:.1f} %)")
+        right = max([c.n_gold for c in cells] + [n for _, _, n in (live or {})]) * 1.8
+        ax.errorbar([right], [100 * teacher_accuracy], yerr=[noise], color="0.5", capsize=4, linewidth=2)
+        ax.annotate(f"dev noise\n±{noise:.1f}", (right, 100 * teacher_accuracy - noise), xytext=(0, -4),
+                    textcoords="offset points", ha="center", va="top", fontsize=8, color="0.4")
+        ax.set_xscale("log")
+        ax.set_xlabel("gold labels (log scale)", fontsize=9)
+        ax.set_title(f"from {START_NAMES[start]}", fontsize=10)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (%)", fontsize=9)
+    if live:
+        axes[-1].plot([], [], marker="o", markerfacecolor="none", color="0.3", linestyle="none",
+                      label="your live run (1 seed)")
+    handles, labels = axes[-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
