@@ -15,8 +15,8 @@
 # # 01 · Soft targets and temperature
 #
 # A classifier trained on labels learns from **hard targets**: "this review is positive", full
-# stop. A trained teacher knows more than the label. For *"the movie is not bad"* it may say 70 %
-# positive, 30 % negative: that hesitation is information a student can learn from. Knowledge
+# stop. A trained teacher knows more than the label. For a hedged sentence it may say 70 %
+# positive and 30 % negative: that hesitation is information a student can learn from. Knowledge
 # distillation (Hinton et al., 2015) trains the student on the teacher's probabilities, its
 # **soft targets**.
 #
@@ -34,7 +34,7 @@
 import torch
 from IPython.display import display
 
-from tinybert_lab import checks, losses, models, tutorial, viz, widgets
+from tinybert_lab import checks, data, evaluation, label_sources, losses, models, tutorial, viz, widgets
 
 plan = tutorial.plan()
 teacher = tutorial.fine_tuned_teacher(plan).model
@@ -71,6 +71,47 @@ viz.save_figure(fig, "01_temperature")
 fig
 
 # %% [markdown]
+# ## Dark knowledge: six classes
+# Two classes hide most of it. TREC sorts questions into six classes: abbreviation (ABBR),
+# description (DESC), entity (ENTY), human (HUM), location (LOC) and number (NUM). A teacher
+# fine-tuned on TREC (the same MiniLM, the same recipe, cached after the first run) gives a
+# whole ranking of the wrong answers: its **second choices**.
+
+# %%
+trec_teacher = label_sources.fine_tuned_teacher("trec", plan).model
+trec_train, trec_test = label_sources.load_task("trec", plan)
+names = trec_test.features["label"].names
+trec_logits, _ = evaluation.predict(trec_teacher, data.encode(trec_test, tokenizer), tokenizer)
+trec_gold = torch.tensor(trec_test["label"])
+print(f"TREC teacher: {(trec_logits.argmax(-1) == trec_gold).float().mean():.1%} right on {len(trec_test)} test questions")
+
+# %% [markdown]
+# The questions the teacher gets right with the strongest second choice, softened at T = 2:
+
+# %%
+probs = torch.softmax(trec_logits / 2.0, -1)
+right = probs.argmax(-1) == trec_gold
+second = probs.topk(2, -1).values[:, 1] * right
+for i in second.argsort(descending=True)[:4].tolist():
+    top = probs[i].topk(3)
+    ranked = ", ".join(f"{names[c]} {p:.0%}" for p, c in zip(top.values.tolist(), top.indices.tolist()))
+    print(f"{trec_test[i]['text'][:55]:55s} gold {names[trec_gold[i]]:4s} teacher: {ranked}")
+
+# %% [markdown]
+# Averaged over all test questions of each gold class, the soft targets draw a map of which
+# classes the teacher finds alike. A one-hot label says none of this.
+
+# %%
+matrix = evaluation.mean_soft_targets(trec_logits, trec_gold, len(names), temperature=2.0)
+off_diagonal = matrix.nan_to_num().fill_diagonal_(0)
+for c, name in enumerate(names):
+    j = int(off_diagonal[c].argmax())
+    print(f"gold {name:4s}: the teacher's most likely *other* class is {names[j]} ({off_diagonal[c, j]:.1%} on average)")
+fig = viz.plot_class_similarity(matrix, names, temperature=2.0, title="TREC test: the teacher's mean soft targets per gold class")
+viz.save_figure(fig, "01_trec_class_similarity")
+fig
+
+# %% [markdown]
 # **Exercise.** Write `softmax_with_temperature(logits, temperature)`: logits (B, C) in,
 # probabilities (B, C) out. The check cell below compares it with the reference.
 
@@ -104,7 +145,7 @@ print(f"KL = {kl:.4f}   CE = {ce:.4f}   H(teacher) = {entropy:.4f}   CE - H = {c
 # ## Why multiply by T²
 # The gradient of `KL(softmax(z_T/T) ‖ softmax(z_S/T))` with respect to the student's logits is
 # `(p_S − p_T) / T`, and for large T the difference itself shrinks like 1/T: the gradient falls like
-# 1/T². Multiplying the loss by T² keeps its scale the same whatever T you pick, so you can change
+# 1/T². Multiplying the loss by T² keeps it at about the same size whatever T you pick, so you can change
 # T without retuning the learning rate or the mix with the hard-label loss.
 
 # %%
@@ -128,9 +169,13 @@ widgets.temperature_widget(logits[2], student_logits=[0.0, 0.3], class_names=["n
 # %% [markdown]
 # ## What you saw
 # - A teacher's probabilities carry more than its label: how sure it is, and (with more classes)
-#   which wrong answers are plausible.
+#   which wrong answers are plausible. Read the printed probabilities of the three sentences:
+#   whether this teacher hesitates on any of them is for its numbers, not this text, to say.
 # - Temperature T > 1 softens them without changing their order.
 # - KL and cross-entropy against soft targets differ by the teacher's entropy, a constant.
-# - Without T² the KD gradient shrinks like 1/T²; with it the scale stays put.
+# - Without T² the KD gradient shrinks like 1/T² (the printed norms fall by orders of magnitude);
+#   with T² it stays within a small factor of its T = 1 size, so T can change without retuning.
+# - With six classes (TREC) the soft targets also rank the wrong answers: the class-similarity
+#   map above is dark knowledge a one-hot label cannot carry. Notebook 10 measures what it buys.
 #
 # Next: notebook 02 looks inside the teacher and fine-tunes it.

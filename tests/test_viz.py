@@ -102,3 +102,24 @@ def test_label_source_curves_show_means_bands_teacher_noise_and_live_runs():
     assert min(label.get_fontsize() for label in left.get_xticklabels() + left.get_yticklabels()) >= 8
     with pytest.raises(TinyBertLabError, match="No runs to plot"):
         viz.plot_label_sources([], teacher_accuracy=0.85, eval_size=872)
+
+
+def test_class_similarity_from_soft_targets_by_hand():
+    from tinybert_lab import evaluation
+
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    labels = torch.tensor([0, 0, 1])
+    matrix = evaluation.mean_soft_targets(logits, labels, 3, temperature=2.0)
+    e = math.exp(1.0)
+    assert matrix[0].tolist() == pytest.approx([(e / (e + 2) + 1 / 3) / 2, (1 / (e + 2) + 1 / 3) / 2, (1 / (e + 2) + 1 / 3) / 2])
+    assert matrix[1].tolist() == pytest.approx([1 / (e**0.5 + 2), e**0.5 / (e**0.5 + 2), 1 / (e**0.5 + 2)])
+    assert torch.isnan(matrix[2]).all()  # no example of class 2
+    fig = viz.plot_class_similarity(matrix, ["a", "b", "c"], temperature=2.0)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    assert ax.get_xlabel() and ax.get_ylabel() == "gold class" and "T = 2" in fig.axes[1].get_ylabel()
+    assert min(t.get_fontsize() for t in ax.texts + ax.get_xticklabels()) >= 8
+    with pytest.raises(TinyBertLabError, match=r"logits \(N, 3\)"):
+        evaluation.mean_soft_targets(logits[:, :2], labels, 3)
+    with pytest.raises(TinyBertLabError, match="for 2 class names"):
+        viz.plot_class_similarity(matrix, ["a", "b"])

@@ -102,6 +102,30 @@ def evaluate(model, dataset, tokenizer, *, max_length: int = 64, batch_size: int
     return EvalResult(accuracy=(predicted == labels).float().mean().item(), f1=f1, n=len(labels), misclassified=errors)
 
 
+def mean_soft_targets(logits: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                      temperature: float = 1.0) -> torch.Tensor:
+    """The class-similarity matrix a teacher's soft targets imply: row ``c`` is the mean of
+    ``softmax(z / T)`` over the examples whose gold class is ``c``.
+
+    logits: (N, C); labels: (N,) gold ids in ``0..C-1``. Returns (C, C); each row sums to 1
+    (a class without examples gets a row of NaN). Large off-diagonal entries name the classes
+    the teacher finds alike: the "dark knowledge" a one-hot label does not carry.
+    """
+    if logits.dim() != 2 or logits.shape[1] != num_classes or tuple(labels.shape) != (logits.shape[0],):
+        raise TinyBertLabError(
+            f"mean_soft_targets needs logits (N, {num_classes}) and labels (N,); got {tuple(logits.shape)} and "
+            f"{tuple(labels.shape)}.")
+    if not temperature > 0:
+        raise TinyBertLabError(f"temperature must be positive, got {temperature!r}.")
+    probabilities = torch.softmax(logits.float() / temperature, dim=-1)
+    matrix = torch.full((num_classes, num_classes), float("nan"))
+    for c in range(num_classes):
+        rows = labels == c
+        if rows.any():
+            matrix[c] = probabilities[rows].mean(0)
+    return matrix
+
+
 @dataclass
 class ResultsTable:
     """Rows of the tutorial's results table, one dict per model, and a Markdown rendering."""

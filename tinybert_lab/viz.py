@@ -330,3 +330,37 @@ def plot_label_sources(cells, *, teacher_accuracy: float, eval_size: int, live=N
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
+
+
+def plot_class_similarity(matrix, class_names, *, temperature: float = 1.0, title: str | None = None) -> Figure:
+    """Heatmap of ``evaluation.mean_soft_targets``: gold class (rows) × the teacher's mean
+    probability for each class (columns), values printed in the cells, a labelled colour bar.
+    The colour scale is logarithmic, because the off-diagonal "second choices" are orders of
+    magnitude smaller than the diagonal."""
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    values = np.asarray(matrix, dtype=float)
+    names = list(class_names)
+    if values.ndim != 2 or values.shape != (len(names), len(names)):
+        raise TinyBertLabError(f"matrix must be ({len(names)}, {len(names)}) for {len(names)} class names, "
+                               f"got {values.shape}.")
+    fig = Figure(figsize=(1.0 * len(names) + 2.2, 0.8 * len(names) + 1.4), layout="constrained")
+    ax = fig.add_subplot()
+    floor = max(float(np.nanmin(values)), 1e-4)
+    image = ax.imshow(np.clip(values, floor, 1.0), cmap="viridis", norm=LogNorm(vmin=floor, vmax=1.0))
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:.2f}" if values[i, j] >= 0.01 else f"{values[i, j]:.0e}",
+                        ha="center", va="center", fontsize=8,
+                        color="white" if image.norm(max(values[i, j], floor)) < 0.6 else "black")
+    ax.set_xticks(range(len(names)), names, fontsize=9, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names, fontsize=9)
+    ax.set_xlabel("teacher's probability for class", fontsize=9)
+    ax.set_ylabel("gold class", fontsize=9)
+    bar = fig.colorbar(image, ax=ax)
+    bar.set_label(f"mean softmax(z / T), T = {temperature:g} (log scale)", fontsize=8)
+    bar.ax.tick_params(labelsize=8, which="both")
+    ax.set_title(title or "what the teacher's soft targets say about the classes", fontsize=10)
+    return fig
