@@ -19,8 +19,6 @@
 
 # %%
 # %matplotlib inline
-import torch
-
 from tinybert_lab import evaluation, label_sources, models, tutorial, viz
 from tinybert_lab.settings import out_dir
 

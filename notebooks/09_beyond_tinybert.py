@@ -25,7 +25,10 @@
 
 # %%
 # %matplotlib inline
+import json
+
 import torch
+from IPython.display import display
 
 from tinybert_lab import augment, beyond, data, losses, viz, widgets
 from tinybert_lab.settings import out_dir
@@ -144,11 +147,33 @@ fig
 widgets.method_widget(table, beyond.METHODS)
 
 # %% [markdown]
+# ## Over seeds: which method did anything?
+# The table above is one seed at a few hundred steps; on 872 dev sentences one run's difference
+# of 1–2 points is noise. `benchmarks/beyond_seeds.py` trained every row with seeds 0, 1 and 2
+# (seed 0 is the run above) and committed the accuracies. Each method's row is compared with its
+# own labels-only baseline (same student, same start, same data and steps) seed by seed.
+
+# %%
+record = json.loads(beyond.SEED_RECORD.read_text()) if beyond.SEED_RECORD.is_file() else {"runs": []}
+seeded = beyond.seeded_rows(record["runs"])  # full-mode runs, also shown in fast mode
+print(f"{len(record['runs'])} runs in the record ({record.get('command', 'not run yet')})")
+if seeded:
+    fig = viz.plot_seeded_rows(seeded, teacher_accuracy=record["teacher_accuracy"], eval_size=record["eval_size"])
+    viz.save_figure(fig, "09_methods_over_seeds")
+    display(fig)
+for r in seeded:
+    if r.difference is not None:
+        print(f"{r.row}: {100 * r.difference:+.1f} ± {100 * r.difference_std:.1f} points vs {r.baseline} "
+              f"over {len(r.seeds)} seeds: {r.verdict}")
+
+# %% [markdown]
 # ## What you saw
-# - Starting from the teacher's weights (DistilBERT's copied layers, notebook 06's projection)
-#   is the strongest lever at a laptop budget: it does more than any loss on top of it.
-# - A BiLSTM is many times faster than the teacher; the teacher's logits teach it about as much
-#   as the labels at this budget (Tang et al.'s gains came from a large augmented transfer set).
-# - Augmentation, relations, peers and teacher ensembles are all a few lines with the library;
-#   at a few hundred steps their differences are small: on 872 dev sentences ±1.4 points is
-#   noise, so compare over seeds (`benchmarks/`) before believing a ranking.
+# - Seven ways to move knowledge, all a few lines with the library: weights (DistilBERT's copied
+#   layers, notebook 06's projection), logits into another architecture (the BiLSTM), more data
+#   (augmentation), relations between examples (RKD), peers (mutual learning), several teachers.
+# - In the taxonomy of surveys: prediction-layer KD, logit matching and the ensemble are
+#   **response-based**, RKD is **relation-based**, TinyBERT's layer losses (notebooks 04–06) are
+#   **feature-based** (as in FitNets); mutual learning is **online** (no pre-trained teacher), the
+#   rest **offline** (the teacher is trained first, then frozen).
+# - Over seeds, each method's gain over its own baseline is printed with its spread and a plain
+#   verdict: "within noise" means the seeds disagree. A ranking from one seed is not a ranking.

@@ -50,3 +50,38 @@ def test_unknown_method_and_missing_results_are_clear_errors(small_setup):
         beyond.run("rkdd", small_setup)
     with pytest.raises(TinyBertLabError, match=r"call beyond.run\('mutual', setup\) first"):
         beyond.accuracies("mutual", small_setup)
+
+
+def test_seeded_rows_pair_each_method_with_its_own_baseline():
+    runs = [{"method": "reference", "row": "TinyBERT-4, labels only", "seed": s, "steps": 150, "accuracy": a}
+            for s, a in [(0, 0.80), (1, 0.82), (2, 0.81)]]
+    runs += [{"method": "reference", "row": "TinyBERT-4, prediction KD", "seed": s, "steps": 150, "accuracy": a}
+             for s, a in [(0, 0.84), (1, 0.85), (2, 0.86)]]
+    runs += [{"method": "augmentation", "row": "TinyBERT-4, KD on 2000 sentences × augmentation (9000 rows)",
+              "seed": 0, "steps": 150, "accuracy": 0.5}]
+    runs += [{"method": "bilstm", "row": "BiLSTM, logit MSE (Tang)", "seed": 0, "steps": 150, "accuracy": 0.7}]
+    rows = {r.row: r for r in beyond.seeded_rows(runs)}
+    kd = rows["TinyBERT-4, prediction KD"]
+    assert kd.baseline == "TinyBERT-4, labels only" and kd.seeds == (0, 1, 2)
+    assert kd.difference == pytest.approx(0.04) and kd.difference_std == pytest.approx(0.01) and kd.verdict == "clear gain"
+    assert rows["TinyBERT-4, labels only"].baseline is None and rows["TinyBERT-4, labels only"].std == pytest.approx(0.01)
+    augmented = rows["TinyBERT-4, KD on 2000 sentences × augmentation (9000 rows)"]
+    assert augmented.difference == pytest.approx(-0.30) and augmented.verdict == "too few seeds to tell"
+    assert rows["BiLSTM, logit MSE (Tang)"].difference is None  # its baseline is not in the record
+    assert beyond.seeded_rows(runs, steps=600) == []
+
+
+def test_seeded_rows_plot_starts_at_zero_and_names_the_noise():
+    import matplotlib
+
+    from tinybert_lab import viz
+
+    matplotlib.use("Agg")
+    runs = [{"method": "reference", "row": row, "seed": s, "steps": 150, "accuracy": 0.8 + 0.01 * s}
+            for row in ("TinyBERT-4, labels only", "TinyBERT-4, prediction KD") for s in range(3)]
+    fig = viz.plot_seeded_rows(beyond.seeded_rows(runs), teacher_accuracy=0.876, eval_size=872)
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (0, 100)
+    assert "dev noise (95 %): ±2.2" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("vs labels only: within noise" in t.get_text() for t in ax.texts)
+    assert min(t.get_fontsize() for t in ax.texts + ax.get_yticklabels()) >= 8

@@ -49,11 +49,12 @@ class Setup:
     dev: object
     steps: int
     folder: Path
+    seed: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
     def config(self, learning_rate: float = 1e-4, **kw) -> training.TrainConfig:
         return training.TrainConfig(steps=self.steps, batch_size=self.plan.batch_size, learning_rate=learning_rate,
-                                    log_every=max(self.steps // 20, 1), **kw)
+                                    log_every=max(self.steps // 20, 1), seed=self.seed, **kw)
 
     @property
     def encoded(self):
@@ -79,20 +80,45 @@ class Setup:
         return student
 
 
-def setup(plan: TutorialPlan | None = None, *, steps: int | None = None, progress: bool = True) -> Setup:
-    """The tutorial's data and fine-tuned teacher; ``steps`` default: the plan's ``beyond_steps``."""
+def setup(plan: TutorialPlan | None = None, *, steps: int | None = None, progress: bool = True, seed: int = 0) -> Setup:
+    """The tutorial's data and fine-tuned teacher; ``steps`` default: the plan's ``beyond_steps``.
+
+    ``seed`` sets every row's batch order and dropout, and the random starts (BiLSTM, mutual
+    learning); teacher-initialised starts are the same for every seed. Seed 0's rows are saved in
+    ``beyond/``, other seeds' in ``beyond/seed<n>/``."""
     from . import tutorial
 
     plan = plan or tutorial_plan()
     train, dev = tutorial.load_data(plan)
     teacher = tutorial.fine_tuned_teacher(plan, progress=progress).model
-    folder = plan.artifacts / "beyond"
-    return Setup(plan, models.load_tokenizer(), teacher, train, dev, steps or plan.beyond_steps, folder)
+    folder = plan.artifacts / "beyond" / ("" if seed == 0 else f"seed{seed}")
+    return Setup(plan, models.load_tokenizer(), teacher, train, dev, steps or plan.beyond_steps, folder, seed)
 
 
 # --------------------------------------------------------------------------------------------
 # One function per method: train, return {row name: model}
 # --------------------------------------------------------------------------------------------
+# Each method's rows and the row it must beat: the same student from the same start, same data and
+# steps, trained on labels alone (augmentation, RKD and two teachers share notebook 06's start).
+BASELINES: dict[str, str] = {
+    "TinyBERT-4, prediction KD": "TinyBERT-4, labels only",
+    "DistilBERT-3, KD + cosine": "DistilBERT-3 init, labels only",
+    "BiLSTM, logit MSE (Tang)": "BiLSTM, labels only",
+    "TinyBERT-4, RKD + labels": "TinyBERT-4, labels only",
+    "TinyBERT-4 random init, mutual learning (a)": "TinyBERT-4 random init, labels alone",
+    "TinyBERT-4 random init, mutual learning (b)": "TinyBERT-4 random init, labels alone",
+    "TinyBERT-4, KD from 2 teachers": "TinyBERT-4, labels only",
+}
+AUGMENTATION_BASELINE = "TinyBERT-4, labels only"  # the augmentation row's name depends on the data size
+
+
+def baseline_of(row: str) -> str | None:
+    """The labels-only row a method's row is compared with (None for a baseline itself)."""
+    if row.startswith("TinyBERT-4, KD on"):
+        return AUGMENTATION_BASELINE
+    return BASELINES.get(row)
+
+
 def _reference(s: Setup) -> dict:
     labels = s.tinybert()
     training.fit(training.LabelObjective(labels), s.encoded, s.tokenizer, s.config(), progress=False)
@@ -116,7 +142,7 @@ def _distilbert(s: Setup) -> dict:
 def _bilstm(s: Setup) -> dict:
     rows = {}
     for name, weights in (("BiLSTM, labels only", {"hard_label": 1.0}), ("BiLSTM, logit MSE (Tang)", {"logit_mse": 1.0})):
-        student = bilstm.build_bilstm(s.tokenizer, teacher=s.teacher, embedding_dim=s.teacher.config.hidden_size)
+        student = bilstm.build_bilstm(s.tokenizer, seed=s.seed, teacher=s.teacher, embedding_dim=s.teacher.config.hidden_size)
         objective = bilstm.LogitMatching(student, logit_cache=s.logits, weights=weights)
         training.fit(objective, s.encoded, s.tokenizer, s.config(learning_rate=3e-3), progress=False)
         rows[name] = student
@@ -141,10 +167,10 @@ def _rkd(s: Setup) -> dict:
 
 
 def _mutual(s: Setup) -> dict:
-    alone = models.build_student("tinybert4", tokenizer=s.tokenizer, seed=0)
+    alone = models.build_student("tinybert4", tokenizer=s.tokenizer, seed=s.seed)
     training.fit(training.LabelObjective(alone), s.encoded, s.tokenizer, s.config(learning_rate=3e-4), progress=False)
-    a = models.build_student("tinybert4", tokenizer=s.tokenizer, seed=0)
-    b = models.build_student("tinybert4", tokenizer=s.tokenizer, seed=1)
+    a = models.build_student("tinybert4", tokenizer=s.tokenizer, seed=s.seed)
+    b = models.build_student("tinybert4", tokenizer=s.tokenizer, seed=s.seed + 1)
     training.fit(objectives.MutualLearning(a, b), s.encoded, s.tokenizer, s.config(learning_rate=3e-4), progress=False)
     return {"TinyBERT-4 random init, labels alone": alone, "TinyBERT-4 random init, mutual learning (a)": a,
             "TinyBERT-4 random init, mutual learning (b)": b}
@@ -233,3 +259,58 @@ def results_table(trained: dict[str, dict], s: Setup) -> evaluation.ResultsTable
     for row in table.rows:
         row["method"] = method_of.get(row["model"], "teacher")
     return table
+
+
+# --------------------------------------------------------------------------------------------
+# Over seeds: every row next to its own baseline
+# --------------------------------------------------------------------------------------------
+SEED_RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "beyond_seeds.json"
+
+
+@dataclass(frozen=True)
+class SeededRow:
+    """One row over seeds: ``mean`` ± ``std`` accuracy, and (for a method's row) its paired
+    difference with ``baseline`` over the shared seeds and ``verdict``'s words for it."""
+
+    method: str
+    row: str
+    mean: float
+    std: float
+    seeds: tuple[int, ...]
+    baseline: str | None = None
+    difference: float | None = None
+    difference_std: float | None = None
+    verdict: str | None = None
+
+
+def seeded_rows(runs: list[dict], steps: int | None = None) -> list[SeededRow]:
+    """Summarise ``{method, row, seed, steps, accuracy}`` runs (``benchmarks/beyond_seeds.py``'s
+    record) into one ``SeededRow`` per row, in the record's order, each method's rows compared
+    with their labels-only baseline seed by seed (the same seed: same batches, same start)."""
+    import statistics
+
+    from .label_sources import verdict
+
+    by_row: dict[str, dict[int, float]] = {}
+    method_of = {}
+    for run in runs:
+        if steps is not None and run["steps"] != steps:
+            continue
+        by_row.setdefault(run["row"], {})[run["seed"]] = run["accuracy"]
+        method_of[run["row"]] = run["method"]
+    rows = []
+    for row, by_seed in by_row.items():
+        values = list(by_seed.values())
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        base = baseline_of(row)
+        diff = diff_std = words = None
+        if base in by_row:
+            shared = sorted(set(by_seed) & set(by_row[base]))
+            if shared:
+                diffs = [by_seed[s] - by_row[base][s] for s in shared]
+                diff = statistics.mean(diffs)
+                diff_std = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+                words = verdict(diff, diff_std, len(diffs))
+        rows.append(SeededRow(method_of[row], row, statistics.mean(values), std, tuple(sorted(by_seed)),
+                              base if base in by_row else None, diff, diff_std, words))
+    return rows

@@ -262,11 +262,10 @@ def plot_method_rows(table, method: str | None = None, title: str | None = None)
     bars = ax.barh(range(len(rows)), values, color=colors)
     for bar, row in zip(bars, bottom_up):
         ax.text(bar.get_width() + 0.3, bar.get_y() + bar.get_height() / 2,
-                f"{100 * row['accuracy']:.1f}%  ({row.get('speedup', 1.0):.1f}× faster)", va="center", fontsize=7)
+                f"{100 * row['accuracy']:.1f}%  ({row.get('speedup', 1.0):.1f}× faster)", va="center", fontsize=8)
     ax.axvline(100 * rows[0]["accuracy"], color="tab:blue", linestyle="--", linewidth=1)
-    ax.set_yticks(range(len(rows)), names, fontsize=7)
-    low = min(values)
-    ax.set_xlim(max(0.0, low - 10), 100)
+    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ax.set_xlim(0, 100)  # from 0: a bar axis that starts higher exaggerates differences
     ax.set_xlabel("dev accuracy (%)")
     ax.set_title(title or (f"highlighted: {method}" if method else "all methods"), fontsize=10)
     return fig
@@ -363,4 +362,40 @@ def plot_class_similarity(matrix, class_names, *, temperature: float = 1.0, titl
     bar.set_label(f"mean softmax(z / T), T = {temperature:g} (log scale)", fontsize=8)
     bar.ax.tick_params(labelsize=8, which="both")
     ax.set_title(title or "what the teacher's soft targets say about the classes", fontsize=10)
+    return fig
+
+
+def plot_seeded_rows(rows, *, teacher_accuracy: float, eval_size: int, title: str | None = None) -> Figure:
+    """Every row's mean accuracy over seeds as a horizontal bar from 0, with ±1 std error bars;
+    each method's row says its difference from its own labels-only baseline and the verdict.
+    The teacher is a dashed line inside a grey band: the dev set's binomial 95 % noise.
+
+    ``rows``: ``beyond.seeded_rows(...)``.
+    """
+    from .label_sources import binomial_halfwidth
+
+    rows = list(rows)
+    if not rows:
+        raise TinyBertLabError("No rows to plot: pass beyond.seeded_rows(record['runs']).")
+    fig = Figure(figsize=(8.5, 0.42 * len(rows) + 1.4), layout="constrained")
+    ax = fig.add_subplot()
+    bottom_up = rows[::-1]
+    y = range(len(rows))
+    colors = ["tab:orange" if r.baseline else "lightgray" for r in bottom_up]
+    ax.barh(y, [100 * r.mean for r in bottom_up], xerr=[100 * r.std for r in bottom_up], color=colors,
+            error_kw={"capsize": 3, "elinewidth": 1})
+    for i, r in enumerate(bottom_up):
+        note = f"{100 * r.mean:.1f} ± {100 * r.std:.1f} ({len(r.seeds)} seeds)"
+        if r.difference is not None:
+            note += f";  {100 * r.difference:+.1f} ± {100 * r.difference_std:.1f} vs labels only: {r.verdict}"
+        ax.text(2, i, note, va="center", fontsize=8)
+    teacher, noise = 100 * teacher_accuracy, 100 * binomial_halfwidth(teacher_accuracy, eval_size)
+    ax.axvspan(teacher - noise, teacher + noise, color="0.85", zorder=0, label=f"dev noise (95 %): ±{noise:.1f}")
+    ax.axvline(teacher, color="black", linestyle="--", linewidth=1, label=f"teacher {teacher:.1f} %")
+    ax.set_yticks(list(y), [r.row for r in bottom_up], fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("dev accuracy (%), mean ± std over seeds; the axis starts at 0", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or "every method next to its own labels-only baseline (orange: a method's row)", fontsize=10)
     return fig

@@ -1,0 +1,78 @@
+"""Notebook 09's methods over seeds: every row's dev accuracy for seeds 0, 1, 2 at the notebook's budget.
+
+Each seed trains every method of ``tinybert_lab.beyond`` (the rows notebook 09 shows) with that
+seed's batch order, dropout and random starts; rows of seed 0 are the notebook's own. Each
+finished (method, seed) is appended to ``benchmarks/results/beyond_seeds.json`` (committed:
+notebook 09 plots it), so a rerun skips what is there. Then it prints every row's mean ± std and
+its paired difference from its own labels-only baseline, with a verdict.
+
+    .venv/bin/python benchmarks/beyond_seeds.py                 # 3 seeds, full mode (about 20 min per seed)
+    .venv/bin/python benchmarks/beyond_seeds.py --report        # print the table from the record
+"""
+
+import argparse
+import datetime
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from tinybert_lab import beyond, evaluation, label_sources
+from tinybert_lab.settings import FULL_PLAN
+
+
+def ints(text):
+    return [int(x) for x in text.split(",")]
+
+
+def load(path):
+    return json.loads(path.read_text()) if path.is_file() else {"runs": []}
+
+
+def save(path, record):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".tmp").write_text(json.dumps(record, indent=1))
+    path.with_suffix(".tmp").replace(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=ints, default=[0, 1, 2])
+    parser.add_argument("--methods", default=",".join(beyond.METHODS))
+    parser.add_argument("--record", type=Path, default=beyond.SEED_RECORD)
+    parser.add_argument("--report", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    record = load(args.record)
+    record["command"] = " ".join(["python", *map(shlex.quote, sys.argv)])
+    record["machine"] = label_sources.machine()
+    steps = FULL_PLAN.beyond_steps
+    done = {(r["method"], r["seed"], r["steps"]) for r in record["runs"]}
+    teacher_accuracy = None
+    for seed in [] if args.report else args.seeds:
+        todo = [m for m in args.methods.split(",") if (m, seed, steps) not in done]
+        if not todo:
+            continue
+        setup = beyond.setup(FULL_PLAN, seed=seed, progress=False)
+        teacher_accuracy = evaluation.evaluate(setup.teacher, setup.dev, setup.tokenizer).accuracy
+        record["teacher_accuracy"], record["eval_size"] = teacher_accuracy, len(setup.dev)
+        for method in todo:
+            beyond.run(method, setup)
+            stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            for row, accuracy in beyond.accuracies(method, setup).items():
+                record["runs"].append({"method": method, "row": row, "seed": seed, "steps": steps,
+                                       "accuracy": round(accuracy, 6), "date": stamp, "commit": label_sources._commit()})
+                print(f"  seed {seed} {row}: {accuracy:.2%}", flush=True)
+            save(args.record, record)
+    print(f"record: {args.record}; machine: {record['machine']}; teacher {record.get('teacher_accuracy')}")
+    print("| method | row | mean ± std (seeds) | vs its labels-only baseline (paired) | verdict |")
+    print("|---|---|---|---|---|")
+    for r in beyond.seeded_rows(record["runs"], steps=steps):
+        diff = f"{100 * r.difference:+.1f} ± {100 * r.difference_std:.1f} vs {r.baseline}" if r.difference is not None else ""
+        print(f"| {r.method} | {r.row} | {100 * r.mean:.2f} ± {100 * r.std:.2f} ({len(r.seeds)}) | {diff} | {r.verdict or ''} |")
+
+
+if __name__ == "__main__":
+    main()
