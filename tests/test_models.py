@@ -205,3 +205,14 @@ def test_pca_embedding_init_from_the_teacher(tokenizer, teacher):
     wide = models.build_student("tinybert6", tokenizer=tokenizer)
     with pytest.raises(TinyBertLabError, match="wider .768. than the teacher .384."):
         models.init_embeddings_from_teacher(wide, teacher)
+
+
+def test_loading_the_base_teacher_prints_no_load_report(capfd):
+    from tinybert_lab import models
+
+    models.load_teacher(num_labels=3)
+    captured = capfd.readouterr()
+    assert "LOAD REPORT" not in captured.err + captured.out and "MISSING" not in captured.err + captured.out
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()  # settings restored afterwards

@@ -237,3 +237,15 @@ def test_a_checkpoint_from_another_run_is_not_resumed(tokenizer, small_train, tm
         resumed = training.fit(training.LabelObjective(again), enc, tokenizer, changed, progress=False,
                                checkpoint_dir=tmp_path, resume=True)
     assert resumed.loss == history.loss
+
+
+def test_truncation_is_reported_when_training_not_when_loading_from_the_cache(tmp_cache, tokenizer, small_train):
+    import warnings
+
+    config = training.TrainConfig(steps=1, batch_size=8, max_length=8)  # most phrases are longer
+    with pytest.warns(UserWarning, match="longer than max_length=8"):
+        training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        cached = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
+    assert cached.from_cache

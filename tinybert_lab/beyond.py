@@ -227,7 +227,8 @@ def run(method: str, s: Setup) -> dict:
     trained = _RUNNERS[method](s)
     for row, model in trained.items():
         folder = s.folder / method / _slug(row)
-        model.save_pretrained(folder)
+        with models.quiet_transformers():
+            model.save_pretrained(folder)
         accuracy = evaluation.evaluate(model, s.dev, s.tokenizer).accuracy
         (folder / "accuracy.json").write_text(json.dumps({"accuracy": accuracy, "steps": s.steps}))
     index.write_text(json.dumps(list(trained)))  # written last: the method counts as done only now

@@ -12,8 +12,10 @@ pre-softmax scores), so ``attention.forward_features`` works on all of them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
+import warnings
 from pathlib import Path
 
 from . import attention  # registers SCORES_ATTENTION
@@ -93,6 +95,23 @@ def _load_failure(source: str, error: Exception) -> str:
     )
 
 
+@contextlib.contextmanager
+def quiet_transformers():
+    """Silence transformers' load reports and progress bars for a load whose report tells a learner
+    nothing (a new classifier head is expected before fine-tuning); restores the settings after."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load_teacher(name_or_path: str | Path | None = None, *, num_labels: int = 2, seed: int = 0):
     """A BERT teacher for sequence classification, with scores-capable eager attention.
 
@@ -113,11 +132,16 @@ def load_teacher(name_or_path: str | Path | None = None, *, num_labels: int = 2,
         raise TinyBertLabError(
             f"{source!r} is a {config.model_type!r} model; tinybert_lab needs a BERT model (model_type 'bert')."
         )
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), quiet_transformers():
         torch.manual_seed(seed)
-        model = BertForSequenceClassification.from_pretrained(
-            source, num_labels=num_labels, attn_implementation=attention.SCORES_ATTENTION
+        model, info = BertForSequenceClassification.from_pretrained(
+            source, num_labels=num_labels, attn_implementation=attention.SCORES_ATTENTION, output_loading_info=True
         )
+    # A new classification head is expected (that is what fine-tuning trains); anything else missing is not.
+    surprising = [key for key in info.get("missing_keys", []) if not key.startswith("classifier.")]
+    if surprising:
+        warnings.warn(f"{source}: {len(surprising)} weights were not in the checkpoint and start random "
+                      f"({sorted(surprising)[:3]}...). Check that it is a BERT checkpoint.", stacklevel=2)
     if name_or_path is None:
         model.config.name_or_path = "all-MiniLM-L6-v2"
     return model

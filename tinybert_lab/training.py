@@ -32,7 +32,7 @@ from torch import nn
 
 from . import data as data_lib
 from .errors import TinyBertLabError, reject_unknown_keys
-from .models import check_fits_positions, check_tokenizer_matches, load_teacher, load_tokenizer
+from .models import check_fits_positions, check_tokenizer_matches, load_teacher, load_tokenizer, quiet_transformers
 from .settings import cache_dir
 
 
@@ -454,13 +454,18 @@ def finetune_teacher(
     if train_data is None:
         train_data = data_lib.load_sst2()["train"]
     teacher = teacher if teacher is not None else load_teacher(num_labels=data_lib.num_labels(train_data))
-    encoded = data_lib.encode(train_data, tokenizer, max_length=config.max_length)
+    with warnings.catch_warnings(record=True) as truncation:  # only worth saying if we train on it
+        warnings.simplefilter("always")
+        encoded = data_lib.encode(train_data, tokenizer, max_length=config.max_length)
     folder = cache_dir() / "teachers" / fingerprint(teacher, encoded, config.to_dict()) if cache else None
     if folder is not None and (folder / "history.json").is_file():
-        model = BertForSequenceClassification.from_pretrained(folder, attn_implementation=SCORES_ATTENTION)
+        with quiet_transformers():
+            model = BertForSequenceClassification.from_pretrained(folder, attn_implementation=SCORES_ATTENTION)
         model.eval()
         history = History.from_dict(json.loads((folder / "history.json").read_text()))
         return FinetuneResult(model, history, True, folder)
+    for caught in truncation:
+        warnings.warn_explicit(caught.message, caught.category, caught.filename, caught.lineno)
     checkpoints = folder.with_name(folder.name + ".checkpoint") if folder is not None else None
     if checkpoints is not None and config.checkpoint_every == 0:
         config = TrainConfig.from_dict({**config.to_dict(), "checkpoint_every": 100})
@@ -470,7 +475,8 @@ def finetune_teacher(
         # Write to a temporary folder and rename, so a crash never leaves a half-written cache.
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        teacher.save_pretrained(partial)
+        with quiet_transformers():
+            teacher.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
         (partial / "history.json").write_text(json.dumps(history.to_dict()))
         shutil.rmtree(folder, ignore_errors=True)

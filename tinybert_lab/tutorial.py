@@ -55,7 +55,8 @@ def fine_tuned_teacher(p: TutorialPlan | None = None, *, progress: bool = True) 
 def save_student(model, name: str, p: TutorialPlan | None = None) -> Path:
     """Keep a trained student for later notebooks (safetensors, ``save_pretrained``)."""
     folder = (p or plan()).artifacts / name
-    model.save_pretrained(folder)
+    with models.quiet_transformers():
+        model.save_pretrained(folder)
     return folder
 
 
