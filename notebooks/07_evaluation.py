@@ -53,7 +53,7 @@ print(f"initialisation from the teacher: {100 * init_gain:+.1f} points; distilla
       f"(dev noise ±{100 * label_sources.binomial_halfwidth(acc['TinyBERT-4, distilled'], len(dev)):.1f})")
 
 # %%
-fig = viz.plot_results(table, "SST-2 dev: accuracy vs inference speed (2 threads, batch 32)")
+fig = viz.plot_results(table, "SST-2 dev: accuracy vs inference speed (2 threads, batch 32)", eval_size=len(dev))
 viz.save_figure(fig, "07_results")
 fig
 

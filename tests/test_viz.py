@@ -76,6 +76,13 @@ def test_results_plot_places_each_model():
     fig = viz.plot_results(table)
     points = [tuple(c.get_offsets()[0]) for c in fig.axes[0].collections]
     assert points == [(260.0, 87.0), (520.0, 80.0)]
+    with_noise = viz.plot_results(table, eval_size=872).axes[0]
+    from matplotlib.collections import LineCollection
+
+    segments = [seg for c in with_noise.collections if isinstance(c, LineCollection) for seg in c.get_segments()]
+    halfwidth = 1.96 * math.sqrt(0.87 * 0.13 / 872) * 100
+    assert segments[0].flatten().tolist() == pytest.approx([260.0, 87.0 - halfwidth, 260.0, 87.0 + halfwidth])
+    assert "binomial 95 %" in with_noise.get_ylabel()
     with pytest.raises(TinyBertLabError, match="No accuracies"):
         viz.plot_results(ResultsTable([{"model": "x", "params_m": 1.0, "sentences_per_s": 1.0, "speedup": 1.0}]))
 

@@ -218,9 +218,13 @@ def save_figure(fig: Figure, name: str, formats=("png",)) -> list:
     return paths
 
 
-def plot_results(table, title: str = "accuracy vs speed") -> Figure:
+def plot_results(table, title: str = "accuracy vs speed", eval_size: int | None = None) -> Figure:
     """The results table as a picture: sentences/s (x, log scale) against accuracy (y), marker area
-    proportional to parameters. ``table``: ``evaluation.ResultsTable`` (rows need ``accuracy``)."""
+    proportional to parameters. ``table``: ``evaluation.ResultsTable`` (rows need ``accuracy``).
+    ``eval_size``: the number of evaluation examples; each point then gets an error bar of the
+    binomial 95 % interval, the noise of measuring one model on that many examples."""
+    from .label_sources import binomial_halfwidth
+
     rows = [r for r in table.rows if r.get("accuracy") is not None]
     if not rows:
         raise TinyBertLabError("No accuracies in the table: pass accuracy={...} to benchmark_inference.")
@@ -228,12 +232,15 @@ def plot_results(table, title: str = "accuracy vs speed") -> Figure:
     ax = fig.add_subplot()
     for row in rows:
         ax.scatter(row["sentences_per_s"], 100 * row["accuracy"], s=12 * row["params_m"], alpha=0.6)
+        if eval_size:
+            ax.errorbar(row["sentences_per_s"], 100 * row["accuracy"], color="0.4", capsize=3, linewidth=1,
+                        yerr=100 * binomial_halfwidth(row["accuracy"], eval_size))
         ax.annotate(f"{row['model']}\n{row['params_m']:.1f} M, {row['speedup']:.1f}×",
                     (row["sentences_per_s"], 100 * row["accuracy"]), fontsize=7, xytext=(6, -4),
                     textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("sentences / second (log scale)")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel("accuracy (%)" + (", ± binomial 95 % interval" if eval_size else ""))
     ax.set_title(title, fontsize=10)
     ax.margins(x=0.4, y=0.25)
     return fig
