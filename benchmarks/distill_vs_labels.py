@@ -12,6 +12,9 @@ tutorial's data (the 20,000-sentence SST-2 subsample, same batch order per seed)
 - prediction-layer KD alone (cached teacher logits, the whole budget) from the teacher init;
 - optionally (``projected-kd-short``) the two steps from the teacher init with a short
   intermediate stage (a sixth of the budget), the schedule notebook 06 uses.
+``--layer-map uniform`` distils the two-step recipes along the uniform map instead of the
+library's default (each student layer toward the teacher layer it was initialised from); run
+both to see whether matching the init layers matters.
 Prints mean ± std over seeds, the best KD recipe's gain over labels only from the same random
 init and over labels only from the same teacher init (so the initialisation's share and KD's
 share of the gain can be told apart), and the fraction of the teacher's accuracy kept; then the step-time ratios (prediction KD with cached logits vs
@@ -31,6 +34,7 @@ import statistics
 import torch
 
 from tinybert_lab import compress, data, distill, evaluation, models, training
+from tinybert_lab.mapping import LayerMap
 from tinybert_lab.settings import FULL_PLAN, cache_dir
 from tinybert_lab.tutorial import teacher_config
 
@@ -94,6 +98,8 @@ class Bench:
                     "projected-pred": a.projected_kd_lr, "projected-kd-short": a.projected_kd_lr}[recipe]
         lr_text = "/".join(f"{x:g}" for x in lr) if isinstance(lr, list) else f"{lr:g}"
         key = f"{recipe}/{budget}/{seed}/{lr_text}/{a.train_size}/T{a.temperature:g}"
+        if recipe.endswith("kd"):  # the intermediate stage depends on the layer map
+            key += f"/map-{a.layer_map}"
         return self.runs.get(key, lambda: self._train(recipe, budget, seed, lr))
 
     def _train(self, recipe, budget, seed, lr):
@@ -108,7 +114,8 @@ class Bench:
             config = training.TrainConfig(steps=budget, learning_rate=lr, seed=seed, batch_size=self.args.batch_size)
             training.train_classifier(student, self.train, self.tokenizer, config, progress=False)
         else:
-            distiller = distill.Distiller(student, self.teacher, seed=seed)
+            layer_map = LayerMap.uniform(4, self.teacher.config.num_hidden_layers) if self.args.layer_map == "uniform" else None
+            distiller = distill.Distiller(student, self.teacher, seed=seed, layer_map=layer_map)
             if basis is not None:
                 distiller.init_projections(basis)
             first, second = lr if isinstance(lr, list) else (lr, lr)
@@ -168,6 +175,9 @@ def main():
                         help="intermediate,prediction stage learning rates from random init (best of a sweep)")
     parser.add_argument("--projected-kd-lr", type=float, default=1e-4, help="both KD stages from the teacher init")
     parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--layer-map", choices=["init", "uniform"], default="init",
+                        help="two-step KD: distil each student layer toward the teacher layer it was initialised "
+                             "from (the library's default) or along the uniform map g(m) = floor(m·N/M)")
     parser.add_argument("--batch-size", type=int, default=FULL_PLAN.batch_size)
     parser.add_argument("--train-size", type=int, default=FULL_PLAN.train_size)
     parser.add_argument("--skip-timing", action="store_true")

@@ -19,7 +19,16 @@
 # needs a **layer mapping** g: which teacher layer does student layer m learn from?
 #
 # Index 0 is the embedding layer on both sides, and the prediction layer (the logits) is matched
-# separately. TinyBERT's **uniform** strategy takes every (N/M)-th teacher layer: g(m) = m·N/M.
+# separately. TinyBERT's **uniform** strategy takes every (N/M)-th teacher layer: g(m) = m·N/M,
+# rounded down when N/M is not whole (M = 4, N = 6: 1.5, 3, 4.5, 6 → 1, 3, 4, 6).
+#
+# **Counting layers in code.** Layer m is `hidden_states[m]` (entry 0 is the embeddings) but
+# `attentions[m - 1]`: the embeddings have no attention, so that list starts at layer 1.
+#
+# **Which map is used.** A student started from teacher layers (notebook 06's projection,
+# DistilBERT's copy) remembers them, and `Distiller` then maps each student layer to the teacher
+# layer it came from; a random student gets the uniform map. Every notebook prints the map object
+# it uses, never typed layer numbers.
 
 # %%
 # %matplotlib inline

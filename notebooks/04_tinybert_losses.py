@@ -30,7 +30,7 @@
 # %matplotlib inline
 import torch
 
-from tinybert_lab import attention, checks, data, distill, losses, models, tutorial, viz, widgets
+from tinybert_lab import attention, checks, data, distill, losses, mapping, models, tutorial, viz, widgets
 
 tokenizer = models.load_tokenizer()
 teacher = tutorial.fine_tuned_teacher().model
@@ -55,12 +55,14 @@ print("student attention scores:", len(s.attention_scores), "x", tuple(s.attenti
 
 # %%
 mask = batch["attention_mask"]
+first = mapping.default_map(student.config, teacher.config).attention_matches[0]  # the map's first layer pair
+sl, tl = first.student, first.teacher[0]  # layer m is attention_scores[m - 1] and hidden_states[m]
 for kind in ("scores", "probs", "kl"):
-    value = losses.attention_loss(s.attention_scores[0], t.attention_scores[1], mask, kind=kind)
-    print(f"layer 1 ← teacher 2, {kind:6s}: {value:.4f}")
-corrupted = s.attention_scores[0].clone()
+    value = losses.attention_loss(s.attention_scores[sl - 1], t.attention_scores[tl - 1], mask, kind=kind)
+    print(f"student layer {sl} ← teacher layer {tl}, {kind:6s}: {value:.4f}")
+corrupted = s.attention_scores[sl - 1].clone()
 corrupted[mask[:, None, None, :].expand_as(corrupted) == 0] = -3.4e38  # garbage in padded keys
-print("with garbage in padded slots:", losses.attention_loss(corrupted, t.attention_scores[1], mask).item())
+print("with garbage in padded slots:", losses.attention_loss(corrupted, t.attention_scores[tl - 1], mask).item())
 
 # %% [markdown]
 # **Exercise.** Write TinyBERT's attention loss by hand: the mean squared difference of the
@@ -83,19 +85,21 @@ checks.check_attention_mse(attention_mse)
 
 # %%
 try:
-    losses.hidden_mse(s.hidden_states[1], t.hidden_states[2], mask)
+    losses.hidden_mse(s.hidden_states[sl], t.hidden_states[tl], mask)
 except ValueError as error:
     print(error)
 projection = torch.nn.Linear(312, 384)
-print("with a projection:", losses.hidden_mse(s.hidden_states[1], t.hidden_states[2], mask, projection).item())
+print("with a projection:", losses.hidden_mse(s.hidden_states[sl], t.hidden_states[tl], mask, projection).item())
 
 # %% [markdown]
 # ## All terms at once: the Distiller
 # `Distiller` holds teacher, student and one projection per mapped layer (so the optimizer sees
-# them all), and computes every term along the uniform map 0←0, 1←1, 2←3, 3←4, 4←6.
+# them all), and computes every term along its layer map, printed below (this random student
+# gets the uniform map; a student started from teacher layers gets those layers, see notebook 06).
 
 # %%
 distiller = distill.Distiller(student, teacher)
+print(distiller.layer_map)
 distiller.configure(distill.DistillConfig(weights=distill.LossWeights(embedding=1, attention=1, hidden=1, prediction=1)))
 with torch.no_grad():
     terms = {name: value.item() for name, value in distiller.eval().loss_terms(batch).items()}

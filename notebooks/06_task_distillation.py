@@ -52,8 +52,9 @@ print(f"{len(train)} training phrases, {len(dev)} dev sentences, budget {plan.bu
 # %%
 kd_student, basis = compress.projected_student(teacher, tokenizer, train)
 print(f"teacher-initialised TinyBERT-4 before any training: {evaluation.evaluate(kd_student, dev, tokenizer).accuracy:.1%}")
-distiller = distill.Distiller(kd_student, teacher)
+distiller = distill.Distiller(kd_student, teacher)  # maps each student layer to the teacher layer it came from
 distiller.init_projections(basis)
+print(distiller.layer_map)
 
 # %%
 stages = distill.two_step_stages(plan.intermediate_steps, plan.prediction_steps, batch_size=plan.batch_size,

@@ -23,14 +23,13 @@
 # %matplotlib inline
 import torch
 
-from tinybert_lab import attention, models, tutorial, viz, widgets
-from tinybert_lab.mapping import LayerMap
+from tinybert_lab import attention, mapping, models, tutorial, viz, widgets
 
 plan = tutorial.plan()
 tokenizer = models.load_tokenizer()
 teacher = tutorial.fine_tuned_teacher(plan).model
 student = tutorial.load_student("kd_student", plan)
-layer_map = LayerMap.uniform(student.config.num_hidden_layers, teacher.config.num_hidden_layers)
+layer_map = mapping.default_map(student.config, teacher.config)  # the map notebook 06 distilled along
 print(layer_map.describe())
 
 # %%
@@ -44,29 +43,33 @@ print(len(teacher_out.attentions), "teacher layers;", len(student_out.attentions
 
 # %% [markdown]
 # ## One head, side by side
-# Student layer 4 is mapped to teacher layer 6. Same colour scale left and middle; right: student
-# minus teacher (red: the student attends more, blue: less).
+# The last student layer next to the teacher layer the map pairs with it (printed in the title).
+# Same colour scale left and middle; right: student minus teacher (red: the student attends
+# more, blue: less). Rows are queries (the attending token), columns keys (attended to).
 
 # %%
-head = 0
-fig = viz.plot_attention_comparison(teacher_out.attentions[5][0, head], student_out.attentions[3][0, head], tokens,
-                                    title=f"student layer 4 ← teacher layer 6, head {head + 1}")
+head, last = 0, layer_map.attention_matches[-1]
+sl, tl = last.student, last.teacher[0]  # layer m is attentions[m - 1]
+fig = viz.plot_attention_comparison(teacher_out.attentions[tl - 1][0, head], student_out.attentions[sl - 1][0, head],
+                                    tokens, title=f"student layer {sl} ← teacher layer {tl}, head {head + 1}")
 viz.save_figure(fig, "08_attention_comparison", formats=("png", "svg"))
 fig
 
 # %% [markdown]
 # ## All layers and heads
-# d2l-style grids: rows are layers, columns heads. Compare the teacher's layers 2, 3, 4, 6 (the
-# ones the student imitates) with the student's 1–4.
+# d2l-style grids: rows are layers, columns heads (the first 6 of 12, to keep the cells
+# readable). The teacher grid shows the layers the map pairs with the student's, in order.
 
 # %%
-fig = viz.plot_attention_grid(teacher_out.attentions, tokens, layers=[1, 2, 3, 5], heads=range(6),
-                              title="teacher: layers 2, 3, 4, 6")
+paired = [m.teacher[0] for m in layer_map.attention_matches]
+fig = viz.plot_attention_grid(teacher_out.attentions, tokens, layers=[t - 1 for t in paired], heads=range(6),
+                              title=f"teacher: layers {', '.join(map(str, paired))} (heads 1–6 of 12)")
 viz.save_figure(fig, "08_teacher_grid")
 fig
 
 # %%
-fig = viz.plot_attention_grid(student_out.attentions, tokens, heads=range(6), title="student: layers 1–4")
+fig = viz.plot_attention_grid(student_out.attentions, tokens, heads=range(6),
+                              title=f"student: layers 1–{len(student_out.attentions)} (heads 1–6 of 12)")
 viz.save_figure(fig, "08_student_grid")
 fig
 
@@ -80,8 +83,10 @@ widgets.attention_widget(teacher, student, tokenizer, layer_map, sentence=senten
 
 # %% [markdown]
 # ## What you saw
-# - After attention distillation many student heads reproduce their teacher head's pattern
-#   (attend to `[CLS]`/`[SEP]`, to the previous or next token), others only roughly.
-# - The difference map shows where the student still disagrees: usually on content words late in
-#   the sentence.
+# - The layer map printed at the top is the one notebook 06 distilled along: each student layer
+#   sits next to the teacher layer it started from and was pulled toward.
+# - Compare the grids head by head: which student heads reproduce their teacher head's pattern
+#   (attending to `[CLS]`, `[SEP]`, the previous or the next token), and which only roughly? The
+#   difference map shows, for this sentence, which cells disagree most; one sentence is not a
+#   dataset, so read it as an example, not a finding.
 # - Figures export to PNG and SVG under `outputs/figures/`.

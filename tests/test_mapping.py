@@ -102,3 +102,27 @@ def test_describe_and_draw():
 
 def test_layer_match_is_plain_data():
     assert LayerMatch(1, (2, 3), 0.5).to_dict() == {"student": 1, "teacher": [2, 3], "weight": 0.5}
+
+
+def test_default_map_follows_the_layers_a_student_was_initialised_from():
+    from tinybert_lab.mapping import default_map, init_layers, record_init_layers
+
+    student, teacher = BertConfig(num_hidden_layers=4), BertConfig(num_hidden_layers=6)
+    assert teachers(default_map(student, teacher)) == [[0], [1], [3], [4], [6]]  # random start: uniform
+    record_init_layers(student, [1, 2, 4, 6])
+    assert init_layers(student) == [1, 2, 4, 6]
+    assert teachers(default_map(student, teacher)) == [[0], [1], [2], [4], [6]]
+    assert teachers(default_map(student, BertConfig(num_hidden_layers=5))) == [[0], [1], [2], [3], [5]]  # shallower teacher: uniform
+    assert BertConfig.from_dict(student.to_dict()).teacher_layers_at_init == [1, 2, 4, 6]  # survives save/load
+
+
+def test_projected_and_distilbert_students_carry_their_map_into_the_distiller(teacher, tokenizer, sst2):
+    from tinybert_lab import compress, data, distill, distilbert
+
+    sample = data.subsample(sst2["train"], 32, seed=0)
+    projected, _ = compress.projected_student(teacher, tokenizer, sample, layers=[2, 3, 5, 6])
+    assert teachers(distill.Distiller(projected, teacher).layer_map) == [[0], [2], [3], [5], [6]]
+    explicit = LayerMap.uniform(4, 6)
+    assert distill.Distiller(projected, teacher, layer_map=explicit).layer_map is explicit  # told otherwise
+    copied = distilbert.student_from_teacher(teacher)  # zero-based layers 0, 2, 4 → 1-based 1, 3, 5
+    assert teachers(distill.Distiller(copied, teacher).layer_map) == [[0], [1], [3], [5]]

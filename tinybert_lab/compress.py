@@ -32,6 +32,7 @@ import math
 import torch
 
 from .errors import TinyBertLabError
+from .mapping import record_init_layers
 
 
 def default_layers(student_layers: int, teacher_layers: int) -> list[int]:
@@ -186,6 +187,7 @@ def project_teacher(student, teacher, basis: torch.Tensor, *, layers: list[int] 
     if s.num_labels == t.num_labels and hasattr(student, "classifier") and hasattr(teacher, "classifier"):
         student.classifier.weight.copy_(teacher.classifier.weight @ basis)
         student.classifier.bias.copy_(teacher.classifier.bias)
+    record_init_layers(s, layers)  # Distiller's default map then pairs each layer with its source
     return basis
 
 

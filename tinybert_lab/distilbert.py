@@ -40,6 +40,7 @@ from . import data as data_lib
 from . import losses
 from .attention import SCORES_ATTENTION
 from .errors import TinyBertLabError, WeightsMixin
+from .mapping import record_init_layers
 
 TERMS = ("ce", "mlm", "cos", "hard_label")
 MODES = ("general", "task")
@@ -169,6 +170,7 @@ def student_from_teacher(teacher, layers=None, *, num_labels: int | None = None,
         torch.manual_seed(seed)
         student = BertForSequenceClassification(config)
     copy_teacher_layers(student, teacher, layers)
+    record_init_layers(student.config, [layer + 1 for layer in layers])  # zero-based here, 1-based in maps
     student.config.name_or_path = f"distilbert-student-layers-{'-'.join(map(str, layers))}"
     return student
 

@@ -28,7 +28,7 @@ from . import data as data_lib
 from . import losses
 from .attention import forward_features
 from .errors import TinyBertLabError, WeightsMixin
-from .mapping import LayerMap
+from .mapping import LayerMap, default_map
 from .settings import cache_dir
 from .training import History, TrainConfig, fingerprint, fit
 
@@ -153,7 +153,9 @@ class Distiller(nn.Module):
     """Teacher, student and the projections between them, in one module, so an optimizer built
     from ``distiller.parameters()`` sees every trainable parameter (the teacher is frozen).
 
-    ``layer_map`` defaults to ``LayerMap.uniform(M, N)``. One learnable ``nn.Linear(d_S, d_T)``
+    ``layer_map`` defaults to ``mapping.default_map``: the teacher layers the student was
+    initialised from when it records them (a teacher-projected or DistilBERT student), else
+    ``LayerMap.uniform(M, N)``. One learnable ``nn.Linear(d_S, d_T)``
     per mapped layer (``projections["0"]`` for the embeddings, ``["m"]`` for layer m) exists
     from the start when the widths differ, initialised from ``seed``. ``configure(config)`` sets the loss weights,
     temperature and attention options of the current stage. ``teacher=None`` is allowed for
@@ -179,7 +181,7 @@ class Distiller(nn.Module):
         if teacher is None or not self.transformer_student:
             self.layer_map = layer_map
             return
-        self.layer_map = layer_map or LayerMap.uniform(s.num_hidden_layers, t.num_hidden_layers)
+        self.layer_map = layer_map or default_map(s, t)
         self.layer_map.check_models(s, t, attention=False)
         teacher.requires_grad_(False)
         teacher.eval()

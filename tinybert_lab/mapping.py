@@ -17,6 +17,16 @@ names the entry and says what would be valid.
 Attention exists only for layers 1..M (the embeddings have none), so entry 0 feeds the
 embedding loss only. (The official TinyBERT code indexes attentions and hidden states with
 different offsets; here one index means one layer everywhere.)
+
+**Indexing, once.** Layer m (1-based) is ``hidden_states[m]`` (``hidden_states[0]`` is the
+embeddings) and ``attentions[m - 1]`` / ``attention_scores[m - 1]`` (Python lists of attention
+count from 0, because the embeddings have none). **Rounding.** ``uniform`` rounds g(m) = m·N/M
+down: for M = 4, N = 6, g = 1.5, 3, 4.5, 6 → 1, 3, 4, 6.
+
+**Which map by default.** A student started from teacher layers (``compress.project_teacher``,
+``distilbert.student_from_teacher``) records them in its config (``teacher_layers_at_init``);
+``default_map`` then maps each student layer to the teacher layer it was copied from, so
+distillation pulls it toward where it started. Other students get ``uniform``.
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import TinyBertLabError, check_weight, reject_unknown_keys
+
+INIT_LAYERS_KEY = "teacher_layers_at_init"  # config attribute: 1-based teacher layer per student layer
 
 
 @dataclass(frozen=True)
@@ -196,3 +208,26 @@ class LayerMap:
         from .viz import plot_layer_map
 
         return plot_layer_map(self, title=title)
+
+
+def record_init_layers(student_config, layers) -> None:
+    """Write the teacher layers (1-based, one per student layer) a student was initialised from
+    into its config, where ``default_map`` finds them (and ``save_pretrained`` keeps them)."""
+    setattr(student_config, INIT_LAYERS_KEY, [int(layer) for layer in layers])
+
+
+def init_layers(student_config) -> list[int] | None:
+    """The teacher layers a student was initialised from, or None (random initialisation)."""
+    layers = getattr(student_config, INIT_LAYERS_KEY, None)
+    return list(layers) if layers else None
+
+
+def default_map(student_config, teacher_config) -> LayerMap:
+    """The map ``Distiller`` uses unless given one: student layer m ← the teacher layer it was
+    initialised from (``record_init_layers``) when the student records one for every layer and
+    the teacher is as deep as recorded; otherwise ``LayerMap.uniform(M, N)``."""
+    M, N = student_config.num_hidden_layers, teacher_config.num_hidden_layers
+    layers = init_layers(student_config)
+    if layers is not None and len(layers) == M and max(layers) <= N:
+        return LayerMap.from_list([0, *layers], teacher_layers=N)
+    return LayerMap.uniform(M, N)

@@ -16,7 +16,7 @@ import torch
 
 from . import losses, viz
 from .errors import TinyBertLabError
-from .mapping import LayerMap
+from .mapping import LayerMap, default_map
 
 STYLE = {"description_width": "initial"}
 SHOW = {"auto_display": True}  # interactive() displays what the callback returns (a Figure)
@@ -128,7 +128,7 @@ def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = N
     from .attention import forward_features
 
     s_cfg, t_cfg = student.config, teacher.config
-    layer_map = layer_map or LayerMap.uniform(s_cfg.num_hidden_layers, t_cfg.num_hidden_layers)
+    layer_map = layer_map or default_map(s_cfg, t_cfg)
     teacher_of = {m.student: m.teacher for m in layer_map.attention_matches}
     heads = min(s_cfg.num_attention_heads, t_cfg.num_attention_heads)
 
