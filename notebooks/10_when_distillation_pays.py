@@ -101,16 +101,15 @@ for start in ("teacher", "random"):
         print("   ", ls.compare(cells, "sst2", start, n, "soft", "hard"))
 
 # %% [markdown]
-# Read the figure from left to right:
-# - **Few gold labels:** the gold-only line is far below the two teacher lines. With 500 labels a
-#   student cannot learn much sentiment; with the teacher labelling 20,000 sentences it can. This
-#   is where distillation pays, and the gap is larger from random weights, which have the most
-#   to learn.
-# - **All labels:** the lines meet. With 20,000 gold labels the teacher's labels add little the
-#   gold ones do not already say (notebook 06's finding).
-# - **Soft vs hard:** the sentences printed above say, per size and start, whether the
-#   probabilities beat the argmax by more than the seeds' scatter. On a two-class task the only
-#   extra a soft target carries is the teacher's confidence, so expect a small gap, if any.
+# How to read the figure and the sentences under it:
+# - **Few gold labels** (left end): how far below the two teacher lines is the gold-only line?
+#   That distance is what the teacher's labelling of 20,000 unlabelled sentences buys; compare it
+#   between the two panels to see which start gains more.
+# - **All labels** (right end): where the lines meet, the teacher's labels add nothing the gold
+#   labels do not already say (notebook 06's "+0.5, within noise").
+# - **Soft vs hard**: the indented sentences say, per size and start, whether the teacher's
+#   probabilities beat its argmax by more than the seeds' scatter. On two classes a soft target
+#   adds only the teacher's confidence, so a small gap, or none, is what the theory expects.
 #
 # ## Dark knowledge on six classes: TREC
 # TREC sorts questions into 6 classes (abbreviation, description, entity, human, location,

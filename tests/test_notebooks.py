@@ -51,6 +51,22 @@ def test_every_notebook_runs_in_fast_mode(tmp_path):
     assert all(row in beyond for row in ("DistilBERT-3, KD + cosine", "BiLSTM, logit MSE (Tang)", "RKD + labels",
                                          "mutual learning (a)", "KD from 2 teachers", "augmentation"))
     assert "| **total** |" in (out / "run_times.md").read_text()
+    # Computed claims that must hold whatever the numbers: the map printed is the map used.
+    nb06, nb08 = _text(out / "notebooks" / "06_task_distillation.ipynb"), _text(out / "notebooks" / "08_attention_comparison.ipynb")
+    init_map = "\n".join(f"  student layer {m}    ← teacher layer {t}" for m, t in zip(range(1, 5), [1, 2, 4, 6]))
+    assert init_map in nb06 and init_map in nb08  # projected from layers 1, 2, 4, 6 and distilled toward them
+    assert "initialisation" in nb06 and "distillation" in nb06  # the split of the gain, computed
+    nb10 = _text(out / "notebooks" / "10_when_distillation_pays.ipynb")
+    assert "runs in the record" in nb10 and "gold labels only" in nb10
+
+
+def _text(path) -> str:
+    """Every text output (streams and plain-text results) of an executed notebook."""
+    cells = json.loads(path.read_text())["cells"]
+    parts = []
+    for output in (o for c in cells for o in c.get("outputs", [])):
+        parts.append("".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", "")))
+    return "\n".join(parts)
 
 
 def test_a_hanging_cell_is_retried_once_then_reported(tmp_path, capsys):
@@ -65,3 +81,35 @@ def test_a_hanging_cell_is_retried_once_then_reported(tmp_path, capsys):
         tutorial.run_notebook(path, tmp_path / "out", timeout=2, attempts=2)
     assert "running the notebook again" in capsys.readouterr().out
     assert (tmp_path / "out" / "99_hang.ipynb").is_file()  # what ran is saved for inspection
+
+
+def test_kernel_polls_come_back_within_a_slice_and_still_time_out():
+    """The runner's polling wrapper (see tutorial._in_slices): a message that a first poll missed is
+    picked up by the next one-second slice, and a poll that never sees one still ends at the deadline."""
+    import asyncio
+    import time
+    from queue import Empty
+
+    from tinybert_lab.tutorial import _in_slices
+
+    calls = []
+
+    async def missed_once(timeout=None):  # the message is there, but the first poll does not wake
+        calls.append(timeout)
+        if len(calls) == 1:
+            await asyncio.sleep(timeout)
+            raise Empty
+        return {"msg_type": "execute_reply"}
+
+    start = time.monotonic()
+    assert asyncio.run(_in_slices(missed_once, slice_seconds=0.05)(timeout=30))["msg_type"] == "execute_reply"
+    assert time.monotonic() - start < 5 and calls[0] == 0.05
+
+    async def silent(timeout=None):
+        await asyncio.sleep(timeout)
+        raise Empty
+
+    start = time.monotonic()
+    with pytest.raises(Empty):
+        asyncio.run(_in_slices(silent, slice_seconds=0.05)(timeout=0.3))
+    assert 0.25 < time.monotonic() - start < 2

@@ -78,6 +78,41 @@ def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:
     return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
 
 
+def _in_slices(get_msg, slice_seconds: float = 1.0):
+    """Wrap a kernel channel's ``get_msg(timeout)`` so it polls in short slices up to the same
+    deadline. Seen here under load: the kernel's reply had arrived, but the socket poll missed the
+    wake-up and returned only at its timeout (a cell, often a widget cell, then "took" exactly the
+    per-cell timeout, 180-900 s, and finished normally). A fresh poll every second sees the waiting
+    message, so a missed wake-up costs at most ``slice_seconds``."""
+    from queue import Empty
+
+    async def get_msg_in_slices(timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = slice_seconds if deadline is None else min(slice_seconds, max(0.0, deadline - time.monotonic()))
+            try:
+                return await get_msg(timeout=left)
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    return get_msg_in_slices
+
+
+def _notebook_client(notebook, **options):
+    """An ``nbclient.NotebookClient`` whose shell and iopub channels poll in slices (``_in_slices``)."""
+    from nbclient import NotebookClient
+
+    class SlicedPollingClient(NotebookClient):
+        async def async_start_new_kernel_client(self):
+            client = await super().async_start_new_kernel_client()
+            for channel in (client.shell_channel, client.iopub_channel):
+                channel.get_msg = _in_slices(channel.get_msg)
+            return client
+
+    return SlicedPollingClient(notebook, **options)
+
+
 def run_notebook(path: Path, out: Path, timeout: int | None = None, attempts: int = 2) -> tuple[float, float]:
     """Execute one notebook in a fresh kernel (cwd: the notebooks folder) and save the executed
     copy to ``out``. Returns (seconds, peak resident memory of the kernel in GB).
@@ -88,15 +123,14 @@ def run_notebook(path: Path, out: Path, timeout: int | None = None, attempts: in
     cells resume from their checkpoints, so no finished work is redone.
     """
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError
 
     timeout = timeout or (180 if plan().fast else 900)
     start = time.perf_counter()
     for attempt in range(1, attempts + 1):
         notebook = nbformat.read(path, as_version=4)
-        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", shutdown_kernel="immediate",
-                                resources={"metadata": {"path": str(path.parent)}})
+        client = _notebook_client(notebook, timeout=timeout, kernel_name="python3", shutdown_kernel="immediate",
+                                  resources={"metadata": {"path": str(path.parent)}})
         try:
             client.execute()
             break
