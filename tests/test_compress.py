@@ -103,3 +103,15 @@ def test_errors_name_the_problem(tokenizer, small_teacher):
     with pytest.raises(TinyBertLabError, match=r"expected \(teacher width, student width\) = \(48, 40\)"):
         compress.project_teacher(student_like(tokenizer, hidden_size=40, intermediate_size=80), small_teacher,
                                  torch.eye(48))
+
+
+def test_projection_is_bitwise_reproducible(teacher, tokenizer, sst2):
+    """Same teacher, same sentences, same seed: the same weights to the last bit, so a checkpointed
+    run recognises its own starting point and resumes instead of starting over."""
+    from tinybert_lab import compress, data
+
+    sample = data.subsample(sst2["train"], 64, seed=0)
+    first, _ = compress.projected_student(teacher, tokenizer, sample, seed=3)
+    second, _ = compress.projected_student(teacher, tokenizer, sample, seed=3)
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name

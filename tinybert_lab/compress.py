@@ -109,6 +109,18 @@ def _split_low_rank(left: torch.Tensor, right: torch.Tensor, rank: int) -> tuple
     return (q_left @ u[:, :rank] * root).float(), (root[:, None] * (vh[:rank] @ q_right.T)).float()
 
 
+def _solve_rows(right: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+    """The least-squares ``x`` (rank,) with ``x @ right ≈ wanted``, for a ``right`` (rank, d) from
+    ``_split_low_rank``, whose rows are orthogonal: ``x_i = (wanted · right_i) / ‖right_i‖²`` (0
+    for a zero row). Closed form in float64 instead of ``torch.linalg.lstsq``, whose CPU solver
+    gave results differing by ~1e-7 from run to run, so a resumed run did not recognise its own
+    starting weights."""
+    right, wanted = right.double(), wanted.double()
+    norms = (right * right).sum(1)
+    projections = right @ wanted
+    return torch.where(norms > 0, projections / norms.clamp_min(1e-300), torch.zeros_like(norms)).float()
+
+
 def _attention(target, source, basis, heads):
     """One attention block: per-head rank-cut query·key and value·output maps (see module doc)."""
     d_t, d_s = basis.shape
@@ -127,7 +139,7 @@ def _attention(target, source, basis, heads):
         # query bias: its product with the keys varies per key, so keep it; key bias shifts
         # every score of a row equally (softmax ignores it), so drop it.
         wanted = (q.bias[rows_t] @ b) * score_scale  # (d_s,): bias_s @ right must equal this
-        sq.bias[rows_s] = torch.linalg.lstsq(right.T, wanted[:, None]).solution[:, 0]
+        sq.bias[rows_s] = _solve_rows(right, wanted)
         sk.bias[rows_s] = 0.0
         # values then output: y Pᵀ Wvᵀ Woᵀ P, cut to rank head_s
         wo = o.weight[:, rows_t]  # (d_t, head_t)
