@@ -115,3 +115,12 @@ def test_projection_is_bitwise_reproducible(teacher, tokenizer, sst2):
     second, _ = compress.projected_student(teacher, tokenizer, sample, seed=3)
     for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_residual_basis_over_batches_spans_the_same_directions(small_teacher, inputs):
+    whole = compress.residual_basis(small_teacher, dict(inputs), 20)
+    halves = [{k: v[:1] for k, v in dict(inputs).items()}, {k: v[1:] for k, v in dict(inputs).items()}]
+    split = compress.residual_basis(small_teacher, halves, 20)
+    torch.testing.assert_close(split @ split.T, whole @ whole.T, atol=1e-4, rtol=0)  # same subspace, signs aside
+    with pytest.raises(TinyBertLabError, match="no batches"):
+        compress.residual_basis(small_teacher, [], 20)

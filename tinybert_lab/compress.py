@@ -49,19 +49,30 @@ def default_layers(student_layers: int, teacher_layers: int) -> list[int]:
 
 
 @torch.no_grad()
-def residual_basis(teacher, encoded_batch: dict[str, torch.Tensor], width: int) -> torch.Tensor:
+def residual_basis(teacher, encoded_batches, width: int) -> torch.Tensor:
     """``P`` (d_T, width): top principal directions (uncentred) of the teacher's hidden states.
 
-    ``encoded_batch``: ``input_ids`` / ``attention_mask`` (B, T) (and ``token_type_ids``) of a
-    few sentences; every layer's hidden states at real tokens count, embeddings included.
+    ``encoded_batches``: one batch or an iterable of batches (``input_ids`` / ``attention_mask``
+    (B, T), and ``token_type_ids``) of a few sentences; every layer's hidden states at real tokens
+    count, embeddings included. Length-sorted batches (``projected_student``) waste little compute
+    on padding: one padded batch of 512 sentences took 15 s on 2 busy cores.
     """
     teacher.eval()
-    inputs = {k: v for k, v in encoded_batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    states = teacher(**inputs, output_hidden_states=True).hidden_states  # L+1 × (B, T, d_T)
-    real = inputs["attention_mask"].bool()
-    rows = torch.cat([h[real] for h in states]).double()  # (n, d_T)
-    second_moment = rows.T @ rows / len(rows)
-    _, vectors = torch.linalg.eigh(second_moment)  # ascending eigenvalues
+    batches = [encoded_batches] if isinstance(encoded_batches, dict) else encoded_batches
+    device = next(teacher.parameters()).device
+    second_moment, count = None, 0
+    with torch.no_grad():
+        for batch in batches:
+            inputs = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            states = teacher(**inputs, output_hidden_states=True).hidden_states  # L+1 × (B, T, d_T)
+            real = inputs["attention_mask"].bool()
+            rows = torch.cat([h[real] for h in states]).double()  # (n, d_T)
+            moment = rows.T @ rows
+            second_moment = moment if second_moment is None else second_moment + moment
+            count += len(rows)
+    if second_moment is None:
+        raise TinyBertLabError("residual_basis got no batches: pass at least one batch of sentences.")
+    _, vectors = torch.linalg.eigh((second_moment / count).cpu())  # ascending eigenvalues
     return vectors[:, -width:].flip(1).float().contiguous()
 
 
@@ -218,8 +229,8 @@ def projected_student(teacher, tokenizer, sample, preset: str = "tinybert4", *, 
                             **overrides)
     sentences = data_lib.subsample(sample, min(basis_size, len(sample)), seed=seed)
     encoded = data_lib.encode(sentences, tokenizer)
-    batch = next(iter(data_lib.make_loader(encoded, tokenizer, batch_size=len(encoded), shuffle=False)))
+    batches = data_lib.make_loader(encoded, tokenizer, batch_size=64, shuffle=False)  # sorted by length
     device = next(teacher.parameters()).device
-    basis = residual_basis(teacher, {k: v.to(device) for k, v in batch.items()}, student.config.hidden_size)
+    basis = residual_basis(teacher, batches, student.config.hidden_size)
     project_teacher(student.to(device), teacher, basis, layers=layers)
     return student, basis
