@@ -72,8 +72,7 @@ class Setup:
     def tinybert(self):
         """A TinyBERT-4 started from the teacher (notebook 06's recipe; the basis is computed once)."""
         if "basis" not in self._cache:
-            student, self._cache["basis"] = compress.projected_student(
-                self.teacher, self.tokenizer, self.train, basis_size=min(512, len(self.train) // 4))
+            student, self._cache["basis"] = compress.projected_student(self.teacher, self.tokenizer, self.train)
             return student
         student = models.build_student("tinybert4", tokenizer=self.tokenizer)
         compress.project_teacher(student, self.teacher, self._cache["basis"])

@@ -215,11 +215,12 @@ def project_teacher(student, teacher, basis: torch.Tensor, *, layers: list[int] 
 
 
 def projected_student(teacher, tokenizer, sample, preset: str = "tinybert4", *, layers: list[int] | None = None,
-                      basis_size: int = 512, seed: int = 0, **overrides):
+                      basis_size: int | None = None, seed: int = 0, **overrides):
     """A ``build_student(preset)`` student started from ``teacher`` by ``project_teacher``.
 
     ``sample``: raw sentences (a dataset with a text column, e.g. the training set); the first
-    ``basis_size`` after a seeded shuffle give the hidden states for ``residual_basis``.
+    ``basis_size`` after a seeded shuffle give the hidden states for ``residual_basis`` (default:
+    a quarter of the sample, at least 64 and at most 512 sentences).
     Returns ``(student, basis)``; pass ``basis`` to ``Distiller.init_projections``.
     """
     from . import data as data_lib
@@ -227,6 +228,8 @@ def projected_student(teacher, tokenizer, sample, preset: str = "tinybert4", *, 
 
     student = build_student(preset, tokenizer=tokenizer, num_labels=teacher.config.num_labels, seed=seed,
                             **overrides)
+    if basis_size is None:
+        basis_size = min(512, max(64, len(sample) // 4))
     sentences = data_lib.subsample(sample, min(basis_size, len(sample)), seed=seed)
     encoded = data_lib.encode(sentences, tokenizer)
     batches = data_lib.make_loader(encoded, tokenizer, batch_size=64, shuffle=False)  # sorted by length
