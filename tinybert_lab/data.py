@@ -87,6 +87,35 @@ def _sst2_from_folder(folder: Path):
     return datasets.DatasetDict(splits)
 
 
+def _local_or_hub(name: str, subfolder: str, data_dir, find_folder, from_folder, expected: str, hub_name: str,
+                  from_hub):
+    """The lookup order every loader shares: the ``data_dir`` argument, then ``TINYBERT_LAB_DATA``
+    (each a folder holding ``subfolder/``, or the files themselves), then the hub. An explicit
+    folder that lacks the files is an error, not a silent fallback; when nothing has the data,
+    one error lists where it looked and how to provide it."""
+    for source, base in (("data_dir", data_dir), (DATA_ENV, data_dir_from_env())):
+        if base is None:
+            continue
+        base = Path(base).expanduser()
+        folder = find_folder(base)
+        if folder is None:
+            raise DataNotFoundError(
+                f"{name} not found: {source} points at {base}, which does not contain {expected}. "
+                f"Point it at the folder that holds {subfolder}/ (e.g. ../shared/data), or unset it to "
+                "download from the Hugging Face hub.")
+        return from_folder(folder)
+    try:
+        return from_hub()
+    except Exception as error:  # offline, hub down, no datasets cache
+        raise DataNotFoundError(
+            f"{name} not found. tinybert_lab looked in: (1) the data_dir argument: not given; "
+            f"(2) the {DATA_ENV} environment variable: not set; (3) the Hugging Face hub ({hub_name}): "
+            f"{type(error).__name__}: {str(error)[:200]}. Fix: export {DATA_ENV}=/path/to/folder holding "
+            f"{expected} (on the workshop machines that is ../shared/data), or pass data_dir=..., or go "
+            "online once so `datasets` can download and cache it."
+        ) from None
+
+
 def load_sst2(data_dir: str | Path | None = None):
     """GLUE SST-2 as a ``datasets.DatasetDict`` with ``train`` / ``validation`` / ``test``.
 
@@ -99,32 +128,11 @@ def load_sst2(data_dir: str | Path | None = None):
       3. ``datasets.load_dataset("nyu-mll/glue", "sst2")`` (needs internet).
     An explicit path or variable that does not hold the files is an error, not a silent fallback.
     """
-    expected = "sst2/train.tsv, sst2/dev.tsv, sst2/test.tsv (GLUE's tab-separated files)"
-    for source, base in (("data_dir", data_dir), (DATA_ENV, data_dir_from_env())):
-        if base is None:
-            continue
-        base = Path(base).expanduser()
-        folder = _sst2_folder(base)
-        if folder is None:
-            raise DataNotFoundError(
-                f"SST-2 not found: {source} points at {base}, which does not contain {expected}. "
-                f"Point it at the folder that holds sst2/ (e.g. ../shared/data), or unset it to "
-                f"download from the Hugging Face hub."
-            )
-        return _sst2_from_folder(folder)
-    try:
-        import datasets
+    import datasets
 
-        return datasets.load_dataset("nyu-mll/glue", "sst2")
-    except Exception as error:  # offline, hub down, no datasets cache
-        raise DataNotFoundError(
-            "SST-2 not found. tinybert_lab looked in: (1) the data_dir argument: not given; "
-            f"(2) the {DATA_ENV} environment variable: not set; (3) the Hugging Face hub "
-            f"(nyu-mll/glue, sst2): {type(error).__name__}: {str(error)[:200]}. "
-            f"Fix: export {DATA_ENV}=/path/to/folder holding {expected} (on the workshop machines "
-            "that is ../shared/data), or pass load_sst2(data_dir=...), or go online once so "
-            "`datasets` can download and cache it."
-        ) from None
+    return _local_or_hub("SST-2", "sst2", data_dir, _sst2_folder, _sst2_from_folder,
+                         "sst2/train.tsv, sst2/dev.tsv, sst2/test.tsv (GLUE's tab-separated files)",
+                         "nyu-mll/glue, sst2", lambda: datasets.load_dataset("nyu-mll/glue", "sst2"))
 
 
 def _trec_folder(base: Path) -> Path | None:
@@ -205,26 +213,9 @@ def load_trec(data_dir: str | Path | None = None, *, fine: bool = False, encodin
     and ``trec/TREC_10.label``, or those files), ``TINYBERT_LAB_DATA``, then the hub's
     ``CogComp/trec``. The original files are Latin-1, not UTF-8 (one question holds byte 0xF0).
     """
-    expected = "trec/train_5500.label and trec/TREC_10.label (TREC's original files)"
-    for source, base in (("data_dir", data_dir), (DATA_ENV, data_dir_from_env())):
-        if base is None:
-            continue
-        base = Path(base).expanduser()
-        folder = _trec_folder(base)
-        if folder is None:
-            raise DataNotFoundError(
-                f"TREC not found: {source} points at {base}, which does not contain {expected}. "
-                "Point it at the folder that holds trec/ (e.g. ../shared/data), or unset it to download from the hub.")
-        return _trec_from_folder(folder, fine, encoding)
-    try:
-        return _trec_from_hub(fine)
-    except Exception as error:  # offline, hub down, no datasets cache
-        raise DataNotFoundError(
-            "TREC not found. tinybert_lab looked in: (1) the data_dir argument: not given; "
-            f"(2) the {DATA_ENV} environment variable: not set; (3) the Hugging Face hub (CogComp/trec): "
-            f"{type(error).__name__}: {str(error)[:200]}. Fix: export {DATA_ENV}=/path/to/folder holding "
-            f"{expected} (on the workshop machines that is ../shared/data), or pass load_trec(data_dir=...)."
-        ) from None
+    return _local_or_hub("TREC", "trec", data_dir, _trec_folder, lambda folder: _trec_from_folder(folder, fine, encoding),
+                         "trec/train_5500.label and trec/TREC_10.label (TREC's original files)",
+                         "CogComp/trec", lambda: _trec_from_hub(fine))
 
 
 def load_text_classification(
