@@ -134,9 +134,10 @@ for start in ("teacher", "random"):
 # - A fair comparison fixes the student, its start, the data, the steps and the learning rate,
 #   and changes one thing: here, where the labels come from. Each difference is printed with its
 #   spread over seeds and a plain verdict; "within noise" means the seeds disagree about it.
-# - Distillation pays most when gold labels are scarce and unlabelled text is plentiful: the
-#   teacher turns the text into training signal. With every label available, it adds little.
-# - Whether soft targets beat hard pseudo-labels is a smaller effect; the printed verdicts say
-#   where it is real on these data.
+# - The teacher's value is its labelling of text nobody labelled: read the "soft vs gold"
+#   sentences from the fewest gold labels to the most, and watch the gain shrink as the gold
+#   labels catch up with what the teacher can say.
+# - Whether the teacher's labels are soft or hard is a second, smaller question; the indented
+#   verdicts say where the difference is larger than the seeds' scatter on these data.
 # - To reproduce the curves: `python benchmarks/when_kd_pays.py` (it resumes; `--report` prints the
 #   tables from the record).

@@ -1,7 +1,7 @@
 """tinybert_lab: knowledge distillation of BERT models, for learning by doing.
 
 Modules, one job each:
-- ``data``: SST-2 and your own TSV/CSV files, tokenised, in length-bucketed batches
+- ``data``: SST-2, TREC and your own TSV/CSV files, tokenised, in length-bucketed batches
 - ``models``: the offline teacher, TinyBERT-style students, parameter counts and sizes
 - ``attention``: pre-softmax attention scores from an unmodified Hugging Face BERT
 - ``training``: the one training loop (checkpoints, resume), teacher fine-tuning with a cache
@@ -12,7 +12,9 @@ Modules, one job each:
 - ``augment``: TinyBERT's data augmentation, batched
 - ``distilbert``, ``bilstm``, ``objectives``: DistilBERT, a BiLSTM student, relational, mutual and
   multi-teacher distillation
-- ``beyond``: notebook 09's runner for those methods
+- ``beyond``: notebook 09's runner for those methods, over seeds
+- ``label_sources``: notebook 10, when distillation pays: few gold labels, a transfer set the
+  teacher labels, gold vs hard pseudo-labels vs soft targets from the same start, seeded records
 - ``evaluation``: accuracy, error analysis, the inference-speed results table
 
 Import the module you need (``from tinybert_lab import data``); importing the package itself

@@ -1,4 +1,4 @@
-"""Data: SST-2 and your own TSV/CSV files, tokenised and served in length-bucketed batches.
+"""Data: SST-2, TREC and your own TSV/CSV files, tokenised and served in length-bucketed batches.
 
 The pipeline a notebook uses::
 
