@@ -135,8 +135,8 @@ for start in ("teacher", "random"):
 #   and changes one thing: here, where the labels come from. Each difference is printed with its
 #   spread over seeds and a plain verdict; "within noise" means the seeds disagree about it.
 # - The teacher's value is its labelling of text nobody labelled: read the "soft vs gold"
-#   sentences from the fewest gold labels to the most, and watch the gain shrink as the gold
-#   labels catch up with what the teacher can say.
+#   sentences from the fewest gold labels to the most: does the gain shrink as the gold
+#   labels catch up with what the teacher can say?
 # - Whether the teacher's labels are soft or hard is a second, smaller question; the indented
 #   verdicts say where the difference is larger than the seeds' scatter on these data.
 # - To reproduce the curves: `python benchmarks/when_kd_pays.py` (it resumes; `--report` prints the
