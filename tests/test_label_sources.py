@@ -228,3 +228,13 @@ def test_a_run_is_reproducible_from_its_seed(small_setup, start, source):
 def test_setup_and_run_tasks_must_match(small_setup):
     with pytest.raises(TinyBertLabError, match="setup is for 'sst2'"):
         ls.train_run(small_setup, ls.RunSpec("trec", "random", "gold", 5, 0, steps=1))
+
+
+def test_smaller_setup_keeps_ids_and_shares_the_teacher_logits(small_setup):
+    part = ls.smaller(small_setup, 30)
+    assert len(part.encoded) == len(part.transfer) == 30
+    assert set(part.encoded["idx"]) <= set(small_setup.encoded["idx"]) and part.logits is small_setup.logits
+    assert list(part.encoded["idx"]) == list(ls.smaller(small_setup, 30).encoded["idx"])  # seeded
+    assert ls.smaller(small_setup, 10_000) is small_setup
+    run = ls.train_run(part, ls.RunSpec("sst2", "random", "soft", n_gold=5, seed=0, steps=2))
+    assert 0 <= run["accuracy"] <= 1

@@ -29,7 +29,7 @@ import platform
 import statistics
 import subprocess
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -216,6 +216,15 @@ def make_setup(task: str, plan=None, *, progress: bool = False) -> Setup:
     logits = distill.TeacherLogitCache.build(teacher, encoded, tokenizer)
     accuracy = evaluation.evaluate(teacher, eval_data, tokenizer).accuracy
     return Setup(task, tokenizer, teacher, transfer, encoded, logits, eval_data, accuracy, plan.batch_size)
+
+
+def smaller(setup: Setup, transfer_size: int, seed: int = 0) -> Setup:
+    """The same setup with a seeded subset of ``transfer_size`` transfer examples (a quick live
+    run); the teacher's cached logits are shared, since they are looked up by example id."""
+    if transfer_size >= len(setup.encoded):
+        return setup
+    rows = sorted(torch.randperm(len(setup.encoded), generator=torch.Generator().manual_seed(seed))[:transfer_size].tolist())
+    return replace(setup, transfer=setup.transfer.select(rows), encoded=setup.encoded.select(rows))
 
 
 def confidence_bands(setup: Setup, edges=(0.5, 0.7, 0.9, 1.0)) -> list[tuple[float, float, int, float]]:
