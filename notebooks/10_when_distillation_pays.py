@@ -58,7 +58,8 @@ print(f"teacher: {setup.teacher_accuracy:.1%} on {len(setup.eval_data)} dev sent
 
 # %%
 for low, high, count, accuracy in ls.confidence_bands(setup):
-    print(f"teacher {low:.0%}–{high:.0%} sure: {count:6d} sentences, its argmax right on {accuracy:.1%} of them")
+    right = f"its argmax right on {accuracy:.1%} of them" if count else "none"
+    print(f"teacher {low:.0%}–{high:.0%} sure: {count:6d} sentences, {right}")
 
 # %% [markdown]
 # Compare the bands: the less sure the teacher, the more often its argmax is wrong (read your own

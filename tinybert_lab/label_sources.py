@@ -102,9 +102,12 @@ def gold_ids(encoded, n_gold: int, seed: int) -> list[int]:
 def hide_labels(encoded, keep: list[int]):
     """A copy of ``encoded`` where only the examples with ids in ``keep`` keep their label; the
     others get ``-1`` (unknown)."""
+    import datasets
+
     keep = set(keep)
-    labels = [y if i in keep else -1 for y, i in zip(list(encoded["label"]), list(encoded["idx"]))]
-    return encoded.remove_columns("label").add_column("label", labels)
+    columns = {name: list(encoded[name]) for name in encoded.column_names}
+    columns["label"] = [y if i in keep else -1 for y, i in zip(columns["label"], columns["idx"])]
+    return datasets.Dataset.from_dict(columns)  # rebuilt, not add_column: no progress bar in a notebook
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,9 +416,10 @@ def binomial_halfwidth(accuracy: float, n: int, z: float = 1.96) -> float:
     return z * math.sqrt(accuracy * (1 - accuracy) / n)
 
 
-def run_grid(setup: Setup, specs: list[RunSpec], record: RunRecord | None = None, *, log=print) -> list[dict]:
+def run_grid(setup: Setup, specs: list[RunSpec], record: RunRecord | None = None, *, log=None) -> list[dict]:
     """Train every spec not yet in ``record`` (in the given order), appending each as it finishes;
-    return the runs of all ``specs`` (stored or new)."""
+    return the runs of all ``specs`` (stored or new). ``log``: called with one line per new run
+    (e.g. ``print``; default: silent)."""
     results = []
     for spec in specs:
         stored = record.find(spec) if record is not None else None
@@ -426,7 +430,8 @@ def run_grid(setup: Setup, specs: list[RunSpec], record: RunRecord | None = None
             extra = {"teacher_accuracy": round(setup.teacher_accuracy, 6), "transfer_size": len(setup.encoded),
                      "eval_size": len(setup.eval_data)}
             stored = record.add(spec, result, **extra) if record is not None else {**asdict(spec), **result, **extra}
-            log(f"  {spec.key}: {stored['accuracy']:.2%} ({time.perf_counter() - started:.0f} s)")
+            if log is not None:
+                log(f"  {spec.key}: {stored['accuracy']:.2%} ({time.perf_counter() - started:.0f} s)")
         results.append(stored)
     return results
 
