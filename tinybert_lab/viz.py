@@ -291,6 +291,8 @@ def plot_label_sources(cells, *, teacher_accuracy: float, eval_size: int, live=N
     ``{(start, source, n_gold): accuracy}`` of single runs made in the notebook, drawn as hollow
     markers beside the record.
     """
+    from matplotlib.ticker import NullFormatter
+
     from .label_sources import SOURCE_NAMES, START_NAMES, STARTS, binomial_halfwidth
 
     cells = list(cells)
@@ -323,6 +325,10 @@ def plot_label_sources(cells, *, teacher_accuracy: float, eval_size: int, live=N
         ax.annotate(f"dev noise\n±{noise:.1f}", (right, 100 * teacher_accuracy - noise), xytext=(0, -4),
                     textcoords="offset points", ha="center", va="top", fontsize=8, color="0.4")
         ax.set_xscale("log")
+        sizes = sorted({c.n_gold for c in cells} | {n for _, _, n in (live or {})})
+        ax.set_xticks(sizes, [f"{n:,}" for n in sizes])  # the measured sizes, as plain numbers
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlim(min(sizes) / 2, max(sizes) * 2.6)
         ax.set_xlabel("gold labels (log scale)", fontsize=9)
         ax.set_title(f"from {START_NAMES[start]}", fontsize=10)
         ax.tick_params(labelsize=8)
