@@ -223,7 +223,7 @@ def _save_checkpoint(folder: Path, objective, optimizer, scheduler, run_key: str
 def _load_checkpoint(folder: Path, objective, optimizer, scheduler) -> dict:
     from safetensors.torch import load_file
 
-    payload = torch.load(folder / CHECKPOINT_FILE, weights_only=False)
+    payload = torch.load(folder / CHECKPOINT_FILE, weights_only=True)  # tensors and plain data only: never runs code
     missing, unexpected = objective.load_state_dict(load_file(str(folder / "trainable.safetensors")), strict=False)
     missing = [k for k in missing if not k.startswith("teacher.")]
     if missing or unexpected:
