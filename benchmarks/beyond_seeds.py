@@ -11,15 +11,14 @@ its paired difference from its own labels-only baseline, with a verdict.
 """
 
 import argparse
-import datetime
-import json
 import shlex
 import sys
 from pathlib import Path
 
 import torch
 
-from tinybert_lab import beyond, evaluation, label_sources
+from tinybert_lab import beyond, evaluation
+from tinybert_lab.records import RunRecord
 from tinybert_lab.settings import FULL_PLAN
 
 
@@ -27,14 +26,8 @@ def ints(text):
     return [int(x) for x in text.split(",")]
 
 
-def load(path):
-    return json.loads(path.read_text()) if path.is_file() else {"runs": []}
-
-
-def save(path, record):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".tmp").write_text(json.dumps(record, indent=1))
-    path.with_suffix(".tmp").replace(path)
+def row_key(run):
+    return run["method"], run["row"], run["seed"], run["steps"]
 
 
 def main():
@@ -45,31 +38,24 @@ def main():
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    record = load(args.record)
-    record["command"] = " ".join(["python", *map(shlex.quote, sys.argv)])
-    record["machine"] = label_sources.machine()
+    record = RunRecord(args.record, key=row_key, command=" ".join(["python", *map(shlex.quote, sys.argv)]))
     steps = FULL_PLAN.beyond_steps
-    done = {(r["method"], r["seed"], r["steps"]) for r in record["runs"]}
-    teacher_accuracy = None
     for seed in [] if args.report else args.seeds:
-        todo = [m for m in args.methods.split(",") if (m, seed, steps) not in done]
+        todo = [m for m in args.methods.split(",") if not record.where(method=m, seed=seed, steps=steps)]
         if not todo:
             continue
         setup = beyond.setup(FULL_PLAN, seed=seed, progress=False)
-        teacher_accuracy = evaluation.evaluate(setup.teacher, setup.dev, setup.tokenizer).accuracy
-        record["teacher_accuracy"], record["eval_size"] = teacher_accuracy, len(setup.dev)
+        record.meta["teacher_accuracy"] = evaluation.evaluate(setup.teacher, setup.dev, setup.tokenizer).accuracy
+        record.meta["eval_size"] = len(setup.dev)
         for method in todo:
             beyond.run(method, setup)
-            stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             for row, accuracy in beyond.accuracies(method, setup).items():
-                record["runs"].append({"method": method, "row": row, "seed": seed, "steps": steps,
-                                       "accuracy": round(accuracy, 6), "date": stamp, "commit": label_sources._commit()})
+                record.add({"method": method, "row": row, "seed": seed, "steps": steps, "accuracy": round(accuracy, 6)})
                 print(f"  seed {seed} {row}: {accuracy:.2%}", flush=True)
-            save(args.record, record)
-    print(f"record: {args.record}; machine: {record['machine']}; teacher {record.get('teacher_accuracy')}")
+    print(f"record: {args.record}; machine: {record.meta['machine']}; teacher {record.meta.get('teacher_accuracy')}")
     print("| method | row | mean ± std (seeds) | vs its labels-only baseline (paired) | verdict |")
     print("|---|---|---|---|---|")
-    for r in beyond.seeded_rows(record["runs"], steps=steps):
+    for r in beyond.seeded_rows(record.runs, steps=steps):
         diff = f"{100 * r.difference:+.1f} ± {100 * r.difference_std:.1f} vs {r.baseline}" if r.difference is not None else ""
         print(f"| {r.method} | {r.row} | {100 * r.mean:.2f} ± {100 * r.std:.2f} ({len(r.seeds)}) | {diff} | {r.verdict or ''} |")
 

@@ -20,6 +20,7 @@ import argparse
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -90,7 +91,7 @@ def main():
         for task in tasks:
             specs = specs_for(task, args.n_gold or DEFAULT_N_GOLD[task], args.seeds, starts, sources,
                               args.steps, args.temperature)
-            todo = [s for s in specs if not record.has(s)]
+            todo = [s for s in specs if not record.has(asdict(s))]
             print(f"{task}: {len(specs)} runs, {len(todo)} to train", flush=True)
             if not todo:
                 continue

@@ -22,12 +22,9 @@ teacher's probabilities add beyond its argmax ("dark knowledge"). Every run is o
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
-import platform
 import statistics
-import subprocess
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -36,7 +33,7 @@ import torch
 from torch import nn
 
 from . import data as data_lib
-from . import losses
+from . import losses, records
 from .errors import TinyBertLabError, reject_unknown_keys
 
 SOURCES = ("gold", "hard", "soft")
@@ -282,61 +279,12 @@ def train_run(setup: Setup, spec: RunSpec, *, progress: bool = False) -> dict:
 # --------------------------------------------------------------------------------------------
 # The record: every finished run, appended, so a long sweep resumes
 # --------------------------------------------------------------------------------------------
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def machine() -> str:
-    """A one-line description of this machine (CPU threads, torch version)."""
-    return f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.python_version()}"
-
-
-class RunRecord:
-    """Finished runs in a JSON file: ``{"command", "machine", "runs": [{spec..., accuracy, seconds,
-    date, commit}]}``. ``add`` writes the file after every run (to a temporary file, then renamed),
-    so an interrupted sweep loses at most the run in progress; ``has`` lets a rerun skip it."""
+class RunRecord(records.RunRecord):
+    """Finished ``RunSpec`` runs in a JSON file (see ``tinybert_lab.records``): two runs are the
+    same run when their specs have the same ``key``."""
 
     def __init__(self, path: str | Path, *, command: str = ""):
-        self.path = Path(path)
-        if self.path.is_file():
-            try:
-                stored = json.loads(self.path.read_text())
-            except json.JSONDecodeError as error:
-                raise TinyBertLabError(f"{self.path} is not valid JSON ({error}); fix or move it.") from None
-        else:
-            stored = {"runs": []}
-        self.runs: list[dict] = stored.get("runs", [])
-        self.meta = {k: v for k, v in stored.items() if k != "runs"}
-        if command:
-            self.meta["command"] = command
-        self.meta.setdefault("machine", machine())
-
-    def find(self, spec: RunSpec) -> dict | None:
-        for run in self.runs:
-            if RunSpec.from_dict(run).key == spec.key:
-                return run
-        return None
-
-    def has(self, spec: RunSpec) -> bool:
-        return self.find(spec) is not None
-
-    def add(self, spec: RunSpec, result: dict, **extra) -> dict:
-        run = {**asdict(spec), "accuracy": round(float(result["accuracy"]), 6), "seconds": result.get("seconds"),
-               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               "commit": _commit(), **extra}
-        self.runs = [r for r in self.runs if RunSpec.from_dict(r).key != spec.key] + [run]
-        self.save()
-        return run
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".tmp")
-        partial.write_text(json.dumps({**self.meta, "runs": self.runs}, indent=1))
-        partial.replace(self.path)
+        super().__init__(path, key=lambda run: RunSpec.from_dict(run).key, command=command)
 
 
 def load_record(path: str | Path = BENCHMARK_RECORD) -> dict:
@@ -422,14 +370,15 @@ def run_grid(setup: Setup, specs: list[RunSpec], record: RunRecord | None = None
     (e.g. ``print``; default: silent)."""
     results = []
     for spec in specs:
-        stored = record.find(spec) if record is not None else None
+        stored = record.find(asdict(spec)) if record is not None else None
         if stored is None:
             started = time.perf_counter()
             result = train_run(setup, spec)
             result.pop("model")
             extra = {"teacher_accuracy": round(setup.teacher_accuracy, 6), "transfer_size": len(setup.encoded),
                      "eval_size": len(setup.eval_data)}
-            stored = record.add(spec, result, **extra) if record is not None else {**asdict(spec), **result, **extra}
+            run = {**asdict(spec), "accuracy": round(float(result["accuracy"]), 6), "seconds": result.get("seconds"), **extra}
+            stored = record.add(run) if record is not None else run
             if log is not None:
                 log(f"  {spec.key}: {stored['accuracy']:.2%} ({time.perf_counter() - started:.0f} s)")
         results.append(stored)

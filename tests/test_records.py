@@ -1,0 +1,43 @@
+"""The benchmark record: runs appended as they finish, a rerun skips them, a broken file is a clear error."""
+
+import json
+
+import pytest
+
+from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.records import RunRecord
+
+
+def key(run):
+    return run["method"], run["seed"]
+
+
+def test_runs_are_saved_as_they_finish_and_found_again(tmp_path):
+    path = tmp_path / "sub" / "record.json"
+    record = RunRecord(path, key=key, command="python sweep.py")
+    record.add({"method": "kd", "seed": 0, "accuracy": 0.8})
+    record.add({"method": "kd", "seed": 1, "accuracy": 0.7})
+    stored = json.loads(path.read_text())
+    assert stored["command"] == "python sweep.py" and "torch" in stored["machine"]
+    assert [r["seed"] for r in stored["runs"]] == [0, 1]
+    assert {"date", "commit"} <= set(stored["runs"][0])
+    again = RunRecord(path, key=key)  # a new session
+    assert again.meta["command"] == "python sweep.py"
+    assert again.has({"method": "kd", "seed": 1}) and not again.has({"method": "kd", "seed": 2})
+    assert again.find({"method": "kd", "seed": 0, "other": "ignored"})["accuracy"] == 0.8
+    assert [r["seed"] for r in again.where(method="kd")] == [0, 1] and again.where(method="labels") == []
+
+
+def test_adding_the_same_run_replaces_it(tmp_path):
+    record = RunRecord(tmp_path / "r.json", key=key)
+    record.add({"method": "kd", "seed": 0, "accuracy": 0.5})
+    record.add({"method": "kd", "seed": 0, "accuracy": 0.6})
+    assert [r["accuracy"] for r in RunRecord(tmp_path / "r.json", key=key).runs] == [0.6]
+    assert not (tmp_path / "r.tmp").exists()
+
+
+def test_a_broken_record_names_the_file(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text("{oops")
+    with pytest.raises(TinyBertLabError, match="r.json is not valid JSON"):
+        RunRecord(path, key=key)

@@ -1,0 +1,88 @@
+"""Benchmark records: every finished run appended to a JSON file, so a long sweep resumes.
+
+A record is ``{"command", "machine", "runs": [{...identity, accuracy, date, commit}]}``. Each run
+is written as soon as it finishes (to a temporary file, then renamed), so an interrupted sweep
+loses at most the run in progress, and a rerun asks ``has`` to skip what is already there. What
+identifies a run (task, seed, steps...) is the ``key`` function the benchmark passes in.
+
+    record = RunRecord("results/sweep.json", key=lambda run: (run["method"], run["seed"]))
+    if not record.has({"method": "kd", "seed": 0}):
+        record.add({"method": "kd", "seed": 0, "accuracy": train()})
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import subprocess
+from collections.abc import Callable, Hashable
+from pathlib import Path
+
+import torch
+
+from .errors import TinyBertLabError
+
+
+def commit() -> str:
+    """The short git commit of this checkout, or ``unknown`` outside a git checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> str:
+    """A one-line description of this machine (CPU threads, torch version)."""
+    return f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.python_version()}"
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class RunRecord:
+    """Finished runs stored in ``path``; ``key(run)`` says which runs are the same run."""
+
+    def __init__(self, path: str | Path, *, key: Callable[[dict], Hashable], command: str = ""):
+        self.path = Path(path)
+        self.key = key
+        if self.path.is_file():
+            try:
+                stored = json.loads(self.path.read_text())
+            except json.JSONDecodeError as error:
+                raise TinyBertLabError(f"{self.path} is not valid JSON ({error}); fix or move it.") from None
+        else:
+            stored = {"runs": []}
+        self.runs: list[dict] = stored.get("runs", [])
+        self.meta = {k: v for k, v in stored.items() if k != "runs"}
+        if command:
+            self.meta["command"] = command
+        self.meta.setdefault("machine", machine())
+
+    def find(self, identity: dict) -> dict | None:
+        """The stored run with ``identity``'s key, or None."""
+        wanted = self.key(identity)
+        return next((run for run in self.runs if self.key(run) == wanted), None)
+
+    def has(self, identity: dict) -> bool:
+        return self.find(identity) is not None
+
+    def where(self, **values) -> list[dict]:
+        """Stored runs whose fields equal ``values`` (e.g. ``where(method="kd", seed=0)``)."""
+        return [run for run in self.runs if all(run.get(k) == v for k, v in values.items())]
+
+    def add(self, run: dict) -> dict:
+        """Store ``run`` (stamped with the date and commit), replacing a run with the same key, and save."""
+        run = {**run, "date": now(), "commit": commit()}
+        wanted = self.key(run)
+        self.runs = [r for r in self.runs if self.key(r) != wanted] + [run]
+        self.save()
+        return run
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".tmp")
+        partial.write_text(json.dumps({**self.meta, "runs": self.runs}, indent=1))
+        partial.replace(self.path)
