@@ -142,13 +142,18 @@ def test_unlabeled_data_is_refused(tokenizer, sst2):
         evaluation.evaluate(student, test_split, tokenizer)
 
 
-def test_finetune_teacher_caches_and_reloads(tmp_cache, tokenizer, small_train):
+def test_finetune_teacher_caches_and_reloads(tmp_cache, tokenizer, small_train, monkeypatch):
     config = training.TrainConfig(steps=2, batch_size=8, log_every=1)
     first = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
     assert not first.from_cache and (first.path / "model.safetensors").is_file()
     assert first.path.parent == tmp_cache / "teachers"
     assert not list(tmp_cache.glob("teachers/*.partial"))
-    second = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
+    def no_tokenising(*args, **kwargs):
+        raise AssertionError("a cached teacher must load without tokenising its training set")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training.data_lib, "encode", no_tokenising)
+        second = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
     assert second.from_cache and second.path == first.path
     assert second.history.loss == first.history.loss
     for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
@@ -156,6 +161,9 @@ def test_finetune_teacher_caches_and_reloads(tmp_cache, tokenizer, small_train):
     other = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, progress=False,
                                       config=training.TrainConfig(steps=2, batch_size=8, seed=1))
     assert not other.from_cache and other.path != first.path  # a new config trains again
+    relabelled = small_train.map(lambda row: {"label": 1 - row["label"]})
+    flipped = training.finetune_teacher(tokenizer=tokenizer, train_data=relabelled, config=config, progress=False)
+    assert not flipped.from_cache and flipped.path != first.path  # other labels, other teacher
 
 
 # ---------------------------------------------------------------- checkpoints and guard rails

@@ -15,6 +15,7 @@ cached per example (teacher logits) is looked up by id, never by position in a s
 from __future__ import annotations
 
 import csv
+import functools
 import random
 import warnings
 from dataclasses import dataclass
@@ -63,6 +64,13 @@ def _sst2_folder(base: Path) -> Path | None:
 
 
 def _sst2_from_folder(folder: Path):
+    """Read once per process: a second call with unchanged files returns the same (immutable) splits."""
+    stamps = tuple((name, (folder / name).stat().st_mtime_ns) for name in SST2_FILES.values() if (folder / name).is_file())
+    return _read_sst2(folder.resolve(), stamps)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_sst2(folder: Path, stamps: tuple):
     import datasets
 
     features = datasets.Features(

@@ -420,8 +420,10 @@ def fingerprint(*parts) -> str:
             for name, tensor in sorted(part.state_dict().items()):
                 digest.update(name.encode())
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        elif hasattr(part, "column_names"):  # an encoded dataset
-            digest.update(json.dumps([list(part[c]) for c in ("input_ids", "label", "idx")]).encode())
+        elif hasattr(part, "column_names"):  # a dataset: token ids once encoded, else every column
+            columns = ("input_ids", "label", "idx") if "input_ids" in part.column_names else sorted(part.column_names)
+            rows = part[:]  # one batch read: far faster than iterating a column row by row
+            digest.update(json.dumps([list(rows[c]) for c in columns]).encode())
         else:
             digest.update(json.dumps(part, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
@@ -454,18 +456,17 @@ def finetune_teacher(
     if train_data is None:
         train_data = data_lib.load_sst2()["train"]
     teacher = teacher if teacher is not None else load_teacher(num_labels=data_lib.num_labels(train_data))
-    with warnings.catch_warnings(record=True) as truncation:  # only worth saying if we train on it
-        warnings.simplefilter("always")
-        encoded = data_lib.encode(train_data, tokenizer, max_length=config.max_length)
-    folder = cache_dir() / "teachers" / fingerprint(teacher, encoded, config.to_dict()) if cache else None
+    # The key hashes the raw text and labels, the vocabulary and the config, so a cached teacher
+    # loads without tokenising the training set (seconds for SST-2's 67,349 phrases).
+    recipe = {"vocabulary": tokenizer.get_vocab(), "config": config.to_dict()}
+    folder = cache_dir() / "teachers" / fingerprint(teacher, train_data, recipe) if cache else None
     if folder is not None and (folder / "history.json").is_file():
         with quiet_transformers():
             model = BertForSequenceClassification.from_pretrained(folder, attn_implementation=SCORES_ATTENTION)
         model.eval()
         history = History.from_dict(json.loads((folder / "history.json").read_text()))
         return FinetuneResult(model, history, True, folder)
-    for caught in truncation:
-        warnings.warn_explicit(caught.message, caught.category, caught.filename, caught.lineno)
+    encoded = data_lib.encode(train_data, tokenizer, max_length=config.max_length)
     checkpoints = folder.with_name(folder.name + ".checkpoint") if folder is not None else None
     if checkpoints is not None and config.checkpoint_every == 0:
         config = TrainConfig.from_dict({**config.to_dict(), "checkpoint_every": 100})
