@@ -145,6 +145,29 @@ def run_notebook(path: Path, out: Path, timeout: int | None = None, attempts: in
     return time.perf_counter() - start, peak_kb / 1024 / 1024
 
 
+def reference_step_seconds(steps: int = 5, batch_size: int = 32, length: int = 32) -> float:
+    """Median seconds of one training step of the offline teacher (a batch of ``batch_size``
+    random sentences of ``length`` tokens, forward, backward, AdamW): printed beside the run's
+    times, because machines differ up to 2x in speed and a time alone says little."""
+    import statistics
+
+    import torch
+
+    teacher = models.load_teacher(num_labels=2).train()
+    optimizer = torch.optim.AdamW(teacher.parameters(), lr=1e-5)
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, 5000, (batch_size, length), generator=generator)
+    labels = torch.randint(0, 2, (batch_size,), generator=generator)
+    times = []
+    for _ in range(steps + 1):  # the first step warms up and is not counted
+        started = time.perf_counter()
+        teacher(input_ids=ids, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: $TINYBERT_LAB_OUT or outputs/)")
@@ -158,6 +181,8 @@ def main(argv=None) -> None:
     if not paths:
         raise TinyBertLabError(f"No notebooks found in {NOTEBOOKS}.")
     mode = "fast" if plan().fast else "full"
+    reference = reference_step_seconds()
+    print(f"reference: one teacher training step (32 sentences x 32 tokens) takes {reference:.2f} s here", flush=True)
     rows, total = [], 0.0
     for path in paths:
         print(f"running {path.name} ({mode} mode) ...", flush=True)
@@ -166,7 +191,9 @@ def main(argv=None) -> None:
         rows.append(f"| {path.name} | {seconds:.0f} | {peak_gb:.2f} |")
         print(f"  done in {seconds:.0f} s (peak kernel memory so far {peak_gb:.2f} GB)", flush=True)
     report = "\n".join([f"# Tutorial run ({mode} mode)", "", "| notebook | seconds | peak memory (GB) |",
-                        "|---|---|---|", *rows, f"| **total** | **{total:.0f}** | |", ""])
+                        "|---|---|---|", *rows, f"| **total** | **{total:.0f}** | |", "",
+                        f"Reference measured in the same run: one teacher training step (32 sentences x 32 tokens) "
+                        f"took {reference:.2f} s; the total is {total / reference:,.0f} such steps.", ""])
     (out / "run_times.md").write_text(report)
     print(report)
     results = out / "results.md"
