@@ -89,7 +89,8 @@ print(f"labels only: dev accuracy {baseline_history.eval[-1][1]:.1%}")
 # same steps and batches (learning rate 1e-4: the best of the same sweep for this start).
 
 # %%
-same_start, _ = compress.projected_student(teacher, tokenizer, train)
+same_start = models.build_student("tinybert4", tokenizer=tokenizer, seed=0)
+compress.project_teacher(same_start, teacher, basis)  # the distilled student's start, from the same basis
 config = training.TrainConfig(steps=plan.budget, batch_size=plan.batch_size, learning_rate=1e-4,
                               log_every=10 if not plan.fast else 1, checkpoint_every=100)
 init_history = training.train_classifier(same_start, train, tokenizer, config, eval_data=dev,
