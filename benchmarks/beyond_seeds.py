@@ -13,6 +13,7 @@ its paired difference from its own labels-only baseline, with a verdict.
 import argparse
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -48,10 +49,13 @@ def main():
         record.meta["teacher_accuracy"] = evaluation.evaluate(setup.teacher, setup.dev, setup.tokenizer).accuracy
         record.meta["eval_size"] = len(setup.dev)
         for method in todo:
-            beyond.run(method, setup)
+            started = time.perf_counter()
+            beyond.run(method, setup)  # loads instead when a notebook run already trained this seed
+            seconds = round(time.perf_counter() - started, 1)
             for row, accuracy in beyond.accuracies(method, setup).items():
-                record.add({"method": method, "row": row, "seed": seed, "steps": steps, "accuracy": round(accuracy, 6)})
-                print(f"  seed {seed} {row}: {accuracy:.2%}", flush=True)
+                record.add({"method": method, "row": row, "seed": seed, "steps": steps, "accuracy": round(accuracy, 6),
+                            "seconds": seconds})
+                print(f"  seed {seed} {row}: {accuracy:.2%} ({method}: {seconds:.0f} s)", flush=True)
     print(f"record: {args.record}; machine: {record.meta['machine']}; teacher {record.meta.get('teacher_accuracy')}")
     print("| method | row | mean ± std (seeds) | vs its labels-only baseline (paired) | verdict |")
     print("|---|---|---|---|---|")
