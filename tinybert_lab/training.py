@@ -284,8 +284,6 @@ def fit(
     final weights as an uninterrupted run). Returns the ``History``; the student is left in
     eval mode.
     """
-    from tqdm.auto import tqdm
-
     from .evaluation import evaluate
 
     student = objective.student
@@ -331,7 +329,7 @@ def fit(
     objective.train()
     _teacher_to_eval(objective)
     start = time.perf_counter() - history.seconds
-    bar = tqdm(total=config.steps, initial=state["step"], desc=description, disable=not progress)
+    bar, shown = _progress_bar(config.steps, state["step"], description, progress)
     for step in range(state["step"] + 1, config.steps + 1):
         for _ in range(config.grad_accumulation):
             epoch, position, batch = next(stream)
@@ -370,10 +368,38 @@ def fit(
             _save_checkpoint(folder, objective, optimizer, scheduler, run_key, {
                 "step": step, "epoch": epoch, "position": position + 1, "running": running, "micro": micro,
                 "mask_rng": mask_generator.get_state(), "history": history.to_dict()})
-    bar.close()
     history.seconds = time.perf_counter() - start
+    _end_progress(bar, shown, history, config.steps, description)
     objective.eval()
     return history
+
+
+def _progress_bar(total: int, initial: int, description: str, enabled: bool):
+    """tqdm's bar (a widget in a notebook, text in a terminal) and, in a notebook, the display
+    handle the widget is shown through. A saved notebook keeps the text a widget had when it was
+    displayed ("0%"); ``_end_progress`` replaces it through the handle with the final state."""
+    from tqdm.auto import tqdm
+    from tqdm.notebook import tqdm_notebook
+
+    if not enabled or not issubclass(tqdm, tqdm_notebook):
+        return tqdm(total=total, initial=initial, desc=description, disable=not enabled), None
+    from IPython.display import display
+
+    bar = tqdm(total=total, initial=initial, desc=description, display=False)
+    return bar, display(bar.container, display_id=True)
+
+
+def _end_progress(bar, shown, history: History, total: int, description: str) -> None:
+    """Close the bar at 100 % and print one line that any saved output keeps, e.g.
+    ``fine-tuning teacher: 400/400 steps, loss 0.31, 85 s``."""
+    enabled = not bar.disable  # close() disables the bar
+    bar.close()
+    if not enabled:
+        return
+    if shown is not None:
+        shown.update(bar.container)
+    loss = f", loss {history.loss[-1]:.3g}" if history.loss else ""
+    print(f"{description}: {total}/{total} steps{loss}, {history.seconds:.0f} s", flush=True)
 
 
 def _weighted_total(terms: dict[str, torch.Tensor], weights: dict[str, float], step: int) -> torch.Tensor:

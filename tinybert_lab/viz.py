@@ -8,17 +8,25 @@ from matplotlib.figure import Figure
 from .errors import TinyBertLabError
 
 
-def plot_history(history, title: str = "training loss") -> Figure:
+def plot_history(history, title: str = "training loss", *, terms: bool = False, log: bool = False) -> Figure:
     """Loss per logged step (left axis) and dev accuracy when recorded (right axis).
 
     ``history``: a ``training.History`` (``step``, ``loss``, optional ``eval`` pairs).
+    ``terms``: also draw each loss term's weighted contribution (dashed), when there are several.
+    ``log``: a log loss axis, for terms that differ by orders of magnitude (the label says so).
     """
     fig = Figure(figsize=(6, 3.5), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(history.step, history.loss, color="tab:blue", label="total")
+    ax.plot(history.step, history.loss, color="tab:blue", label="weighted total")
+    if terms and len(history.terms) > 1:
+        for name in history.terms:
+            ax.plot(history.step, history.weighted(name), linestyle="--", linewidth=1, label=name)
+        ax.legend(fontsize=8)
+    if log:
+        ax.set_yscale("log")
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss", color="tab:blue")
-    ax.set_title(title)
+    ax.set_ylabel("loss (log scale)" if log else "loss", color="tab:blue")
+    ax.set_title(title, fontsize=10)
     if history.eval:
         acc_ax = ax.twinx()
         steps, accuracy = zip(*history.eval)
@@ -85,7 +93,8 @@ def plot_temperature(logits, temperatures=(1.0, 2.0, 4.0, 8.0), class_names=None
         probs = torch.softmax(z / temperature, -1)
         ax.bar(names, probs.tolist(), color="tab:blue")
         ax.set_title(f"T = {temperature:g}", fontsize=9)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1)  # bars from 0
+        ax.set_xlabel("class", fontsize=9)
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     axes[0].set_ylabel("probability")
     if title:
@@ -113,13 +122,25 @@ def _as_square_maps(attention, name: str):
     return attention
 
 
-def plot_attention_grid(attention, tokens, *, layers=None, heads=None, title=None, cmap="Reds") -> Figure:
+def _describe_subset(kind: str, chosen: list, total: int) -> str:
+    """``heads 1–6 of 12``, ``layers 1, 3, 6 of 6`` or ``all 12 heads`` (1-based, for a title)."""
+    numbers = [i + 1 for i in chosen]
+    if numbers == list(range(1, total + 1)):
+        return f"all {total} {kind}" if total > 1 else f"{kind[:-1]} 1 of 1"
+    if len(numbers) > 2 and numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{kind} {numbers[0]}–{numbers[-1]} of {total}"
+    return f"{kind} {', '.join(map(str, numbers))} of {total}"
+
+
+def plot_attention_grid(attention, tokens, *, layers=None, heads=None, title=None, cmap="Reds",
+                        value_name: str = "attention probability") -> Figure:
     """d2l's ``show_heatmaps``: a layers × heads grid of attention maps, tokens on the axes.
 
     ``attention``: HF ``outputs.attentions`` (tuple over layers of (B, h, L, L); the first
     example is drawn) or a (layers, h, L, L) tensor. ``tokens``: the L token strings (bertviz's
     input contract: a length mismatch is an error). ``layers``/``heads``: indices to show
-    (default all). One colour scale for the whole grid.
+    (default all); the title then says which, e.g. "heads 1–6 of 12". One colour scale for the
+    whole grid, its bar labelled ``value_name``. Rows of a map are queries, columns keys.
     """
     maps = _as_square_maps(attention, "attention")
     if len(tokens) != maps.shape[-1]:
@@ -128,10 +149,11 @@ def plot_attention_grid(attention, tokens, *, layers=None, heads=None, title=Non
     layers = list(range(maps.shape[0])) if layers is None else list(layers)
     heads = list(range(maps.shape[1])) if heads is None else list(heads)
     grid = maps[layers][:, heads]
-    fig = Figure(figsize=(1.3 * len(heads) + 1.2, 1.3 * len(layers) + 0.8), layout="constrained")
+    label_tokens = len(tokens) <= 16  # longer sentences: too many labels to read
+    cell = max(1.4, 0.14 * len(tokens)) if label_tokens else 1.4  # inches per map: room for 8 pt labels
+    fig = Figure(figsize=(cell * len(heads) + 2.2, cell * len(layers) + 1.8), layout="constrained")
     axes = fig.subplots(len(layers), len(heads), squeeze=False)
     vmax = float(grid.max())
-    label_tokens = len(tokens) <= 16  # longer sentences: too many labels to read
     image = None
     for r, layer in enumerate(layers):
         for c, head in enumerate(heads):
@@ -139,24 +161,30 @@ def plot_attention_grid(attention, tokens, *, layers=None, heads=None, title=Non
             image = ax.imshow(grid[r, c], cmap=cmap, vmin=0, vmax=vmax)
             bottom, left = r == len(layers) - 1, c == 0
             ax.set_xticks(range(len(tokens)) if bottom and label_tokens else [],
-                          tokens if bottom and label_tokens else [], rotation=90, fontsize=6)
+                          tokens if bottom and label_tokens else [], rotation=90, fontsize=8)
             ax.set_yticks(range(len(tokens)) if left and label_tokens else [],
-                          tokens if left and label_tokens else [], fontsize=6)
+                          tokens if left and label_tokens else [], fontsize=8)
             if r == 0:
-                ax.set_title(f"head {head + 1}", fontsize=7)
+                ax.set_title(f"head {head + 1}", fontsize=9)
             if left:
-                ax.set_ylabel(f"layer {layer + 1}", fontsize=7)
-    fig.colorbar(image, ax=axes, shrink=0.6)
-    if title:
-        fig.suptitle(title, fontsize=10)
+                ax.set_ylabel(f"layer {layer + 1}", fontsize=9, weight="bold")
+    fig.supxlabel("key token (attended to)", fontsize=9)
+    fig.supylabel("query token (attending)", fontsize=9)
+    bar = fig.colorbar(image, ax=axes, shrink=0.6)
+    bar.set_label(value_name, fontsize=9)
+    bar.ax.tick_params(labelsize=8)
+    shown = f"{_describe_subset('layers', layers, maps.shape[0])} · {_describe_subset('heads', heads, maps.shape[1])}"
+    fig.suptitle(f"{title}\n{shown}" if title else shown, fontsize=10)
     return fig
 
 
-def plot_attention_comparison(teacher_map, student_map, tokens, *, title=None) -> Figure:
+def plot_attention_comparison(teacher_map, student_map, tokens, *, title=None,
+                              value_name: str = "attention probability") -> Figure:
     """Teacher, student and their difference for one head, on one colour scale, tokens on the axes.
 
-    ``teacher_map``, ``student_map``: (L, L) attention maps (probabilities or scores) of the same
-    sentence; ``tokens``: its L tokens.
+    ``teacher_map``, ``student_map``: (L, L) attention maps (probabilities or scores: say which
+    with ``value_name``, the colour bars' label) of the same sentence; ``tokens``: its L tokens.
+    Rows are queries, columns keys.
     """
     import torch
 
@@ -169,37 +197,108 @@ def plot_attention_comparison(teacher_map, student_map, tokens, *, title=None) -
     low, high = float(torch.minimum(t.min(), s.min())), float(torch.maximum(t.max(), s.max()))
     diff = s - t
     bound = float(diff.abs().max()) or 1.0
-    fig = Figure(figsize=(11, 3.9), layout="constrained")
+    side = max(3.0, 0.15 * len(tokens) + 1.2)  # inches per panel: room for 8 pt token labels
+    fig = Figure(figsize=(3 * side + 2.5, side + 1.0), layout="constrained")
     axes = fig.subplots(1, 3)
-    for ax, data, name, cmap, vmin, vmax in (
-            (axes[0], t, "teacher", "viridis", low, high), (axes[1], s, "student", "viridis", low, high),
-            (axes[2], diff, "student − teacher", "RdBu_r", -bound, bound)):
+    for ax, data, name, cmap, vmin, vmax, bar_label in (
+            (axes[0], t, "teacher", "viridis", low, high, value_name),
+            (axes[1], s, "student", "viridis", low, high, value_name),
+            (axes[2], diff, "student − teacher", "RdBu_r", -bound, bound, f"difference in {value_name}")):
         image = ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax)
         ax.set_title(name, fontsize=10)
-        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(tokens)), tokens, fontsize=7)
-        ax.set_xlabel("key")
-        fig.colorbar(image, ax=ax, shrink=0.75)
-    axes[0].set_ylabel("query")
+        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(tokens)), tokens, fontsize=8)
+        ax.set_xlabel("key token (attended to)", fontsize=9)
+        ax.set_ylabel("query token (attending)", fontsize=9)
+        bar = fig.colorbar(image, ax=ax, shrink=0.75)
+        bar.set_label(bar_label, fontsize=9)
+        bar.ax.tick_params(labelsize=8)
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
 
 
-def plot_loss_terms(terms: dict, weights: dict | None = None, title: str = "loss terms on this batch") -> Figure:
-    """Bar chart of each loss term's weighted contribution (and, hatched, its unweighted value)."""
+def plot_loss_terms(terms: dict, weights: dict | None = None, title: str = "loss terms on this batch", *,
+                    log: bool | None = None) -> Figure:
+    """Bar chart of each loss term on one batch: its unweighted value (hatched) and, with
+    ``weights``, its weighted contribution ``weight · term`` beside it. When every weight is 1
+    the two are the same and only one bar per term is drawn (the legend says so).
+
+    ``log``: a log y axis; default: when the unweighted terms differ by a factor of 100 or more
+    (fixed by the terms, so moving a weight slider never flips the scale). Each bar carries its
+    value; on a linear axis the bars start at 0.
+    """
     names = list(terms)
+    if not names:
+        raise TinyBertLabError("No loss terms to plot: pass {name: value}, e.g. from distiller.loss_terms(batch).")
     raw = [float(terms[n]) for n in names]
-    weighted = [float(terms[n]) * (weights or {}).get(n, 1.0) for n in names]
-    fig = Figure(figsize=(5.5, 3), layout="constrained")
+    unknown = set(weights or {}) - set(names)
+    if unknown:
+        raise TinyBertLabError(f"Weights for unknown terms {sorted(unknown)}; the terms are {names}.")
+    factors = [float((weights or {}).get(n, 1.0)) for n in names]
+    positive = [v for v in raw if v > 0]
+    if log is None:
+        log = bool(positive) and max(positive) >= 100 * min(positive)
+    fig = Figure(figsize=(6, 3.4), layout="constrained")
     ax = fig.add_subplot()
-    positions = range(len(names))
-    ax.bar([p - 0.2 for p in positions], raw, width=0.4, color="0.8", hatch="//", label="unweighted")
-    ax.bar([p + 0.2 for p in positions], weighted, width=0.4, color="tab:blue", label="weighted")
-    ax.set_xticks(list(positions), names)
-    ax.set_ylabel("loss")
+    positions = list(range(len(names)))
+    series = [(raw, "unweighted", dict(color="0.8", hatch="//", edgecolor="0.4"))]
+    if weights is not None and any(f != 1.0 for f in factors):
+        series.append(([v * f for v, f in zip(raw, factors)], "weighted (weight × term)", dict(color="tab:blue")))
+        names = [f"{n}\n× {f:g}" for n, f in zip(names, factors)]
+    elif weights is not None:
+        series[0] = (raw, "unweighted = weighted (every weight is 1)", series[0][2])
+    width = 0.8 / len(series)
+    for i, (values, label, style) in enumerate(series):
+        shift = (i - (len(series) - 1) / 2) * width
+        bars = ax.bar([p + shift for p in positions], values, width=width, label=label, **style)
+        ax.bar_label(bars, [f"{v:.3g}" for v in values], fontsize=8, padding=2)
+    ax.set_xticks(positions, names, fontsize=9)
+    drawn = [v for values, _, _ in series for v in values if v > 0] or [1.0]
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(min(drawn) / 3, max(drawn) * 4)  # a zero bar is not drawn; its label says 0
+        ax.set_ylabel("loss (log scale)")
+    else:
+        ax.set_ylim(0, max(drawn) * 1.15)  # bars from 0, room for their values
+        ax.set_ylabel("loss")
+    ax.set_xlabel("loss term")
+    ax.tick_params(axis="y", which="both", labelsize=8)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_accuracy_vs_step(curves: dict, *, boundaries: dict | None = None, dashed=(), title: str | None = None) -> Figure:
+    """Dev accuracy against optimizer step, one line per run or stage, all on one step axis.
+
+    ``curves``: ``{label: [(step, accuracy), ...]}``, accuracy in [0, 1] (a ``History.eval``);
+    a later stage's steps must already be shifted by the earlier stages' so that they follow
+    on. ``boundaries``: ``{label: step}``, drawn as dotted vertical lines (where a stage ends).
+    ``dashed``: labels of curves drawn dashed (baselines, say).
+    """
+    curves = {name: sorted(points) for name, points in curves.items() if points}
+    if not curves:
+        raise TinyBertLabError("No accuracies to plot: pass {label: history.eval} of runs trained with eval_data=...; "
+                               "set TrainConfig.eval_every for more than the final point.")
+    if any(not 0 <= accuracy <= 1 for points in curves.values() for _, accuracy in points):
+        raise TinyBertLabError("Accuracies must be fractions in [0, 1] (History.eval), not percentages.")
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    for name, points in curves.items():
+        steps, accuracy = zip(*points)
+        ax.plot(steps, [100 * a for a in accuracy], marker="o", markersize=4, label=name,
+                linestyle="--" if name in dashed else "-")
+    for name, step in (boundaries or {}).items():
+        ax.axvline(step, color="0.3", linestyle=":", linewidth=1.2)
+        ax.annotate(name, (step, 1), xycoords=("data", "axes fraction"), xytext=(4, -4), textcoords="offset points",
+                    va="top", fontsize=8, color="0.3")
+    ax.set_xlabel("optimizer step (every stage on one axis)")
+    ax.set_ylabel("dev accuracy (%)")
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "dev accuracy during training", fontsize=10)
     return fig
 
 
@@ -236,7 +335,7 @@ def plot_results(table, title: str = "accuracy vs speed", eval_size: int | None 
             ax.errorbar(row["sentences_per_s"], 100 * row["accuracy"], color="0.4", capsize=3, linewidth=1,
                         yerr=100 * binomial_halfwidth(row["accuracy"], eval_size))
         ax.annotate(f"{row['model']}\n{row['params_m']:.1f} M, {row['speedup']:.1f}×",
-                    (row["sentences_per_s"], 100 * row["accuracy"]), fontsize=7, xytext=(6, -4),
+                    (row["sentences_per_s"], 100 * row["accuracy"]), fontsize=8, xytext=(6, -4),
                     textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("sentences / second (log scale)")
@@ -272,6 +371,7 @@ def plot_method_rows(table, method: str | None = None, title: str | None = None)
                 f"{100 * row['accuracy']:.1f}%  ({row.get('speedup', 1.0):.1f}× faster)", va="center", fontsize=8)
     ax.axvline(100 * rows[0]["accuracy"], color="tab:blue", linestyle="--", linewidth=1)
     ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ax.set_ylabel("model", fontsize=9)
     ax.set_xlim(0, 100)  # from 0: a bar axis that starts higher exaggerates differences
     ax.set_xlabel("dev accuracy (%)")
     ax.set_title(title or (f"highlighted: {method}" if method else "all methods"), fontsize=10)
@@ -406,6 +506,7 @@ def plot_seeded_rows(rows, *, teacher_accuracy: float, eval_size: int, title: st
     ax.axvspan(teacher - noise, teacher + noise, color="0.85", zorder=0, label=f"dev noise (95 %): ±{noise:.1f}")
     ax.axvline(teacher, color="black", linestyle="--", linewidth=1, label=f"teacher {teacher:.1f} %")
     ax.set_yticks(list(y), [r.row for r in bottom_up], fontsize=8)
+    ax.set_ylabel("model and method", fontsize=9)
     ax.set_xlim(0, 100)
     ax.set_xlabel("dev accuracy (%), mean ± std over seeds; the axis starts at 0", fontsize=9)
     ax.tick_params(axis="x", labelsize=8)

@@ -158,26 +158,24 @@ def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = N
     )
 
 
-def live_loss_plot(title: str = "training loss", every: int = 1):
+def live_loss_plot(title: str = "training loss", every: int = 1, *, log: bool = False):
     """A ``callback(step, history)`` for ``training.fit`` that redraws the loss curves in place
-    (d2l's ProgressBoard idea: ``display`` + ``clear_output(wait=True)``); one line per loss
-    term plus the weighted total. Outside a notebook it draws nothing."""
-    from IPython.display import clear_output, display
+    (d2l's ProgressBoard idea, through a display handle rather than ``clear_output``, so the
+    progress bar and each loop's final line stay in the cell); one line per loss term plus the
+    weighted total, on a log axis with ``log=True``. Outside a notebook it draws nothing."""
+    from IPython.display import display
 
-    calls = {"n": 0}
+    state = {"calls": 0, "shown": None}
 
     def callback(step, history):
-        calls["n"] += 1
-        if calls["n"] % every:
+        state["calls"] += 1
+        if state["calls"] % every:
             return
-        fig = viz.plot_history(history, title=f"{title} (step {step})")
-        ax = fig.axes[0]
-        if len(history.terms) > 1:
-            for name, values in history.terms.items():
-                ax.plot(history.step, history.weighted(name), linestyle="--", linewidth=1, label=name)
-            ax.legend(fontsize=7)
-        clear_output(wait=True)
-        display(fig)
+        fig = viz.plot_history(history, title=f"{title} (step {step})", terms=True, log=log)
+        if state["shown"] is None:
+            state["shown"] = display(fig, display_id=True)
+        else:
+            state["shown"].update(fig)
 
     return callback
 
