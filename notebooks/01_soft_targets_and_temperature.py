@@ -15,8 +15,8 @@
 # # 01 · Soft targets and temperature
 #
 # A classifier trained on labels learns from **hard targets**: "this review is positive", full
-# stop. A trained teacher knows more than the label. For a hedged sentence it may say 70 %
-# positive and 30 % negative: that hesitation is information a student can learn from. Knowledge
+# stop. A trained teacher knows more than the label. For a hedged sentence it may put real
+# weight on the other class: that hesitation is information a student can learn from. Knowledge
 # distillation (Hinton et al., 2015) trains the student on the teacher's probabilities, its
 # **soft targets**.
 #
@@ -55,6 +55,8 @@ with torch.no_grad():
 for sentence, z in zip(sentences, logits):
     p = torch.softmax(z, -1)
     print(f"{sentence:50s} logits {z.numpy().round(2)}  P(negative, positive) = {p.numpy().round(3)}")
+top = torch.softmax(logits, -1).max(-1).values
+print(f"least sure: {sentences[int(top.argmin())]!r}, {top.min():.1%} on its top class")
 
 # %% [markdown]
 # ## Temperature
@@ -69,6 +71,22 @@ fig = viz.plot_temperature(logits[2], temperatures=(1, 2, 4, 8), class_names=["n
                            title=sentences[2])
 viz.save_figure(fig, "01_temperature")
 fig
+
+# %% [markdown]
+# **Exercise (explain the figure).** As T grows without limit, what happens to the teacher's
+# distribution? (a) it gets sharper, towards the argmax; (b) it gets flatter, towards uniform;
+# (c) its shape stays, but the most likely class can change. Write one letter.
+
+# %% tags=["solution"]
+answer = "b"
+
+# %% tags=["check"]
+checks.check_choice("temperature", answer)
+
+# %% [markdown] tags=["instructor"]
+# *Discussion.* Ask which temperature they would pick for distillation and why: too low and the
+# wrong classes vanish, too high and every class looks the same. Hinton et al. used T between 2
+# and 20; TinyBERT uses T = 1 for the prediction layer.
 
 # %% [markdown]
 # ## Dark knowledge: six classes
@@ -145,17 +163,50 @@ print(f"KL = {kl:.4f}   CE = {ce:.4f}   H(teacher) = {entropy:.4f}   CE - H = {c
 # ## Why multiply by T²
 # The gradient of `KL(softmax(z_T/T) ‖ softmax(z_S/T))` with respect to the student's logits is
 # `(p_S − p_T) / T`, and for large T the difference itself shrinks like 1/T: the gradient falls like
-# 1/T². Multiplying the loss by T² keeps it at about the same size whatever T you pick, so you can change
-# T without retuning the learning rate or the mix with the hard-label loss.
+# 1/T². Multiplying the loss by T² undoes that 1/T²: the gradient stays within a small factor of
+# its T = 1 size (the last line below prints the factor), so you can change T without retuning
+# the learning rate or the mix with the hard-label loss.
 
 # %%
+norms = {}
 for T in (1.0, 2.0, 4.0, 8.0):
     z = student_logits.clone().requires_grad_(True)
     (losses.soft_kl(z, teacher_logits, T) / T**2).backward()
     plain = z.grad.norm().item()
     z.grad = None
     losses.soft_kl(z, teacher_logits, T).backward()
-    print(f"T = {T:3.0f}: gradient norm without T² {plain:.5f}   with T² {z.grad.norm().item():.5f}")
+    norms[T] = (plain, z.grad.norm().item())
+    print(f"T = {T:3.0f}: gradient norm without T² {plain:.5f}   with T² {norms[T][1]:.5f}")
+(p1, w1), (p8, w8) = norms[1.0], norms[8.0]
+print(f"T = 1 → 8: without T² the norm shrinks {p1 / p8:.0f}×; with T² it changes {w8 / w1:.2f}×")
+
+# %% [markdown]
+# ## Soft and hard together: Hinton's α
+# Hinton et al. train on both: `α · T²·KL(p_T ‖ p_S) + (1 − α) · CE(z_S, y)`, the soft targets
+# weighted by α and the gold labels by 1 − α (`losses.hinton_kd`). Learning from the teacher's
+# outputs, with the teacher trained first and then frozen, is **response-based, offline**
+# distillation; notebooks 04–06 add feature-based losses, notebook 09 relation-based and online ones.
+
+# %%
+alpha, labels = 0.5, torch.tensor([1, 1, 1])  # the three sentences above are positive
+soft, hard = losses.soft_kl(student_logits, teacher_logits, 2.0), losses.hard_ce(student_logits, labels)
+mixed = losses.hinton_kd(student_logits, teacher_logits, labels, temperature=2.0, alpha=alpha)
+print(f"α = {alpha}: {alpha} · {soft:.4f} (soft) + {1 - alpha} · {hard:.4f} (hard) = {mixed:.4f}")
+
+# %% [markdown]
+# **Exercise.** Write Hinton's distillation loss `kd_loss(student_logits, teacher_logits, temperature)`:
+# soften both with T, take `KL(p_T ‖ p_S)` summed over classes and averaged over the batch, and
+# multiply by T². The check compares it with `losses.soft_kl` at several temperatures.
+
+# %% tags=["solution"]
+def kd_loss(student_logits, teacher_logits, temperature):
+    log_p_s = torch.log_softmax(student_logits / temperature, dim=-1)
+    log_p_t = torch.log_softmax(teacher_logits / temperature, dim=-1)
+    return temperature**2 * (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1).mean()
+
+
+# %% tags=["check"]
+checks.check_kd_loss(kd_loss)
 
 # %% [markdown]
 # ## Try it: the temperature slider
@@ -173,7 +224,8 @@ widgets.temperature_widget(logits[2], student_logits=[0.0, 0.3], class_names=["n
 #   whether this teacher hesitates on any of them is for its numbers, not this text, to say.
 # - Temperature T > 1 softens them without changing their order.
 # - KL and cross-entropy against soft targets differ by the teacher's entropy, a constant.
-# - Without T² the KD gradient shrinks like 1/T² (the printed norms fall by orders of magnitude);
+# - Hinton's loss mixes soft targets (weight α) and gold labels (1 − α).
+# - Without T² the KD gradient shrinks like 1/T² (the last printed line says by how much);
 #   with T² it stays within a small factor of its T = 1 size, so T can change without retuning.
 # - With six classes (TREC) the soft targets also rank the wrong answers: the class-similarity
 #   map above is dark knowledge a one-hot label cannot carry. Notebook 10 measures what it buys.

@@ -30,9 +30,17 @@
 # layer it came from; a random student gets the uniform map. Every notebook prints the map object
 # it uses, never typed layer numbers.
 
+# %% [markdown]
+# **Exercise (predict, then run).** TinyBERT-4's embedding table has one vector of width 312 for
+# each of the 30,522 WordPiece tokens (plus 512 positions and 2 segment types). Before running the
+# next cell, estimate its embedding parameters, in millions.
+
+# %% tags=["solution"]
+guess = 30_522 * 312 / 1e6
+
 # %%
 # %matplotlib inline
-from tinybert_lab import evaluation, models, tutorial, widgets
+from tinybert_lab import checks, evaluation, models, tutorial, widgets
 from tinybert_lab.mapping import LayerMap
 
 tokenizer = models.load_tokenizer()
@@ -41,9 +49,15 @@ students = {name: models.build_student(name, tokenizer=tokenizer) for name in ("
 for name, model in {"teacher": teacher, **students}.items():
     print(f"{name:10s} {models.describe(model)}; {models.size_on_disk(model) / 1e6:.0f} MB")
 
+# %% tags=["check"]
+counts = models.parameter_counts(students["tinybert4"])
+checks.check_prediction("TinyBERT-4 embedding parameters (millions)", guess, counts["embedding"] / 1e6, tolerance=1.0,
+                        why="tokens × width dominates; positions, segment types and the LayerNorm add little.")
+print(f"TinyBERT-4: {counts['embedding'] / 1e6:.1f} M embedding parameters, {counts['non_embedding'] / 1e6:.1f} M "
+      f"in everything else: the embedding table is {counts['embedding'] / counts['total']:.0%} of the model")
+
 # %% [markdown]
-# The embedding table (30,522 tokens × width) dominates small models: TinyBERT-4 has 9.7 M
-# embedding parameters and only 4.7 M in its Transformer layers.
+# The embedding table (30,522 tokens × width) dominates small models, as the line above shows.
 #
 # ## Mappings as data
 # A map is a validated object that turns into plain data (a list of dicts) and back, so a widget
@@ -54,6 +68,19 @@ uniform = LayerMap.uniform(4, 6)
 print(uniform.describe())
 print(uniform.to_dicts()[:2])
 print(LayerMap.last(4, 6).describe())
+
+# %% [markdown]
+# **Exercise.** Write `uniform_layers(student_layers, teacher_layers)`: the list of teacher layers
+# g(1), ..., g(M) that TinyBERT's uniform strategy gives student layers 1 to M (rounded down).
+# The check compares it with `LayerMap.uniform` for several sizes, BERT-base's 12 layers included.
+
+# %% tags=["solution"]
+def uniform_layers(student_layers, teacher_layers):
+    return [m * teacher_layers // student_layers for m in range(1, student_layers + 1)]
+
+
+# %% tags=["check"]
+checks.check_uniform_layers(uniform_layers)
 
 # %% [markdown]
 # Many-to-one: a student layer can learn from the *mean* of several teacher layers.

@@ -23,8 +23,12 @@
 # | hidden | MSE(H_S W_h, H_T) | layers 1..M |
 # | prediction | −Σ_c softmax(z_T/t)_c log softmax(z_S/t)_c | logits |
 #
-# W_e and W_h are learnable projections from the student's width (312) to the teacher's (384),
-# one per mapped layer. Padded positions must not count: every loss takes the attention mask.
+# W_e and W_h are learnable projections from the student's width to the teacher's, one per
+# mapped layer. Padded positions must not count: every loss takes the attention mask.
+#
+# Matching intermediate layers (the first three rows) is **feature-based** distillation,
+# introduced for hidden states by FitNets (Romero et al., 2015); the prediction row is
+# response-based, like notebook 01's loss.
 
 # %%
 # %matplotlib inline
@@ -80,22 +84,49 @@ def attention_mse(student_scores, teacher_scores, attention_mask):
 checks.check_attention_mse(attention_mse)
 
 # %% [markdown]
+# **Exercise (before you read on).** TinyBERT's hidden-state loss is `MSE(H_S W_h, H_T)`. Why the
+# learned matrix W_h? (a) the student's and the teacher's hidden vectors have different widths;
+# (b) it makes training faster; (c) MSE needs normalised vectors.
+
+# %% tags=["solution"]
+answer = "a"
+
+# %% tags=["check"]
+checks.check_choice("projection", answer)
+
+# %% [markdown]
 # ## Hidden states need a projection
-# The student is 312 wide, the teacher 384: without a projection the MSE is undefined.
+# The widths printed below differ: without a projection the MSE is undefined.
 
 # %%
 try:
     losses.hidden_mse(s.hidden_states[sl], t.hidden_states[tl], mask)
 except ValueError as error:
     print(error)
-projection = torch.nn.Linear(312, 384)
+print(f"student width {student.config.hidden_size}, teacher width {teacher.config.hidden_size}")
+projection = torch.nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
 print("with a projection:", losses.hidden_mse(s.hidden_states[sl], t.hidden_states[tl], mask, projection).item())
+
+# %% [markdown]
+# **Exercise.** Write the hidden-state loss `hidden_mse(student_hidden, teacher_hidden,
+# attention_mask, projection)`: project the student's vectors (B, L, d_S) to the teacher's width,
+# keep the real tokens, and average the squared differences over those tokens and d_T.
+
+# %% tags=["solution"]
+def hidden_mse(student_hidden, teacher_hidden, attention_mask, projection):
+    real = attention_mask.bool()
+    return (projection(student_hidden[real]) - teacher_hidden[real]).pow(2).mean()
+
+
+# %% tags=["check"]
+checks.check_hidden_mse(hidden_mse)
 
 # %% [markdown]
 # ## All terms at once: the Distiller
 # `Distiller` holds teacher, student and one projection per mapped layer (so the optimizer sees
 # them all), and computes every term along its layer map, printed below (this random student
 # gets the uniform map; a student started from teacher layers gets those layers, see notebook 06).
+# The bars show each term unweighted, on a log axis because the terms differ by orders of magnitude.
 
 # %%
 distiller = distill.Distiller(student, teacher)
@@ -104,15 +135,17 @@ distiller.configure(distill.DistillConfig(weights=distill.LossWeights(embedding=
 with torch.no_grad():
     terms = {name: value.item() for name, value in distiller.eval().loss_terms(batch).items()}
 print({name: round(value, 4) for name, value in terms.items()})
-fig = viz.plot_loss_terms(terms, {name: 1.0 for name in terms})
+print(f"attention / largest other term: {terms['attention'] / max(v for k, v in terms.items() if k != 'attention'):.0f}×")
+fig = viz.plot_loss_terms(terms, title="the loss terms on this batch, unweighted", log=True)
 viz.save_figure(fig, "04_loss_terms")
 fig
 
 # %% [markdown]
 # ## Try it: loss weights
-# The raw attention-score loss is much larger than the others, so with equal weights it dominates
-# the gradient. Move the sliders to see each term's contribution to the total (the terms are
-# computed once; sliders only re-weight).
+# The ratio printed above compares the raw attention-score loss with the largest other term: at
+# equal weights, the larger term dominates the gradient. Move the sliders to see each term's contribution to the total (the terms are
+# computed once; sliders only re-weight): once a weight is not 1, blue weighted bars appear
+# beside the grey unweighted ones.
 
 # %%
 widgets.loss_weights_widget(terms)

@@ -26,7 +26,7 @@
 # %matplotlib inline
 import torch
 
-from tinybert_lab import data, distill, models, tutorial, viz, widgets
+from tinybert_lab import checks, data, distill, models, tutorial, viz, widgets
 
 plan = tutorial.plan()
 tokenizer = models.load_tokenizer()
@@ -46,32 +46,60 @@ for row in range(2):
     print(" ".join(tokenizer.convert_ids_to_tokens(masked["input_ids"][row][batch["attention_mask"][row] == 1])))
 
 # %% [markdown]
+# **Exercise (predict, then run).** 15 % of the ordinary tokens are picked, and 80 % of those
+# become `[MASK]`; `[CLS]` and `[SEP]` (about one token in seven of a short sentence) are never
+# picked. What fraction of *all* real tokens in a batch shows `[MASK]`? Write a fraction.
+
+# %% tags=["solution"]
+guess = 0.15 * 0.8 * 6 / 7
+
+# %% tags=["check"]
+sample = data.encode(text.select(range(min(64, len(text)))), tokenizer)
+big = next(iter(data.make_loader(sample, tokenizer, batch_size=64, shuffle=False, bucket=False)))
+shown = data.mask_tokens(big, tokenizer, 0.15, torch.Generator().manual_seed(1))["input_ids"] == tokenizer.mask_token_id
+real = big["attention_mask"] == 1
+checks.check_prediction("share of real tokens shown as [MASK]", guess, (shown & real).sum().item() / real.sum().item(),
+                        tolerance=0.03, why="15 % picked × 80 % of those masked, of the ordinary tokens only.")
+
+# %% [markdown]
+# **Exercise.** Where do the targets of general distillation come from? (a) the teacher's own
+# attention and hidden states on unlabeled text; (b) SST-2's labels; (c) the teacher's
+# predictions on the dev set.
+
+# %% tags=["solution"]
+answer = "a"
+
+# %% tags=["check"]
+checks.check_choice("general_data", answer)
+
+# %% [markdown]
 # ## Distilling the pre-trained teacher
 # `general_distillation` loads the pre-trained MiniLM, maps the student's 4 layers uniformly onto
 # the teacher's 6, and trains embedding + attention + hidden losses with masking on. The plot
-# updates as it trains.
+# updates as it trains; its loss axis is logarithmic, so terms of very different sizes all show.
 
 # %%
 student = models.build_student("tinybert4", tokenizer=tokenizer, seed=0)
 config = distill.DistillConfig(steps=plan.general_steps, batch_size=plan.batch_size, learning_rate=1e-3,
                                weights=distill.INTERMEDIATE, mask_probability=0.15, log_every=5 if not plan.fast else 1)
 distiller, history = distill.general_distillation(
-    student, text, tokenizer, config=config, callbacks=[widgets.live_loss_plot("general distillation")],
+    student, text, tokenizer, config=config, callbacks=[widgets.live_loss_plot("general distillation", log=True)],
     checkpoint_dir=plan.artifacts / "general", resume=True)
 
 # %%
-fig = viz.plot_history(history, "general distillation: weighted total")
-for name in history.terms:
-    fig.axes[0].plot(history.step, history.weighted(name), "--", label=name)
-fig.axes[0].legend()
+fig = viz.plot_history(history, "general distillation: weighted total and each term", terms=True, log=True)
 viz.save_figure(fig, "05_general_distillation")
 print({name: f"{values[0]:.3f} → {values[-1]:.3f}" for name, values in history.terms.items()})
+drops = {name: values[0] - values[-1] for name, values in history.terms.items()}
+print("fell:", [n for n, d in drops.items() if d > 0], "| started largest:",
+      max(history.terms, key=lambda n: history.terms[n][0]), "| fell most:", max(drops, key=drops.get))
+print(distiller.layer_map)
 fig
 
 # %% [markdown]
 # ## What you saw
 # - General distillation needs no labels: the teacher's own layers are the targets.
-# - All three terms fall; the attention-score term starts largest and falls most.
+# - The printed line says which terms fell, which started largest and which fell most.
 # - Training checkpoints into the tutorial's folder: rerun the cell after a kernel restart and it
 #   continues where it stopped instead of starting over.
 #

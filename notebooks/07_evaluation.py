@@ -19,7 +19,7 @@
 
 # %%
 # %matplotlib inline
-from tinybert_lab import evaluation, label_sources, models, tutorial, viz
+from tinybert_lab import checks, evaluation, label_sources, models, tutorial, viz
 from tinybert_lab.settings import out_dir
 
 plan = tutorial.plan()
@@ -38,12 +38,27 @@ table = evaluation.benchmark_inference(contenders, dev, tokenizer, threads=2,
                                        accuracy={name: r.accuracy for name, r in results.items()})
 (out_dir() / "results.md").write_text(
     f"# Results ({'FAST MODE, not real numbers' if plan.fast else 'SST-2 dev'})\n\n{table.to_markdown()}\n")
+teacher_row, student_row = table.rows[0], table.rows[1]
+print(f"TinyBERT-4: {teacher_row['params_m'] / student_row['params_m']:.1f}× fewer parameters than this teacher, "
+      f"{student_row['speedup']:.1f}× its speed; against BERT-base (110 M) it would be "
+      f"{110 / student_row['params_m']:.1f}× smaller")
 table
 
 # %% [markdown]
-# The distilled student and the first label-only row start from the same teacher-projected
-# weights, so their gap is what distillation adds; the gap between the two label-only rows is
-# what the initialisation adds. One seed each: see notebook 10 for spreads over seeds.
+# **Exercise (read the table).** The distilled student and the "labels only (teacher init)" row
+# start from the same teacher-projected weights; the "random init" row starts from random weights.
+# Which gap is what distillation adds? (a) distilled − labels only (random init);
+# (b) distilled − labels only (teacher init); (c) teacher − distilled.
+
+# %% tags=["solution"]
+answer = "b"
+
+# %% tags=["check"]
+checks.check_choice("distillation_gap", answer)
+
+# %% [markdown]
+# So the gap between the two label-only rows is what the initialisation adds. One seed each: see
+# notebook 10 for spreads over seeds, and the exercise below for the noise of one dev set.
 
 # %%
 acc = {name: r.accuracy for name, r in results.items()}
@@ -51,6 +66,19 @@ init_gain = acc["TinyBERT-4, labels only (teacher init)"] - acc["TinyBERT-4, lab
 kd_gain = acc["TinyBERT-4, distilled"] - acc["TinyBERT-4, labels only (teacher init)"]
 print(f"initialisation from the teacher: {100 * init_gain:+.1f} points; distillation on top: {100 * kd_gain:+.1f} points "
       f"(dev noise ±{100 * label_sources.binomial_halfwidth(acc['TinyBERT-4, distilled'], len(dev)):.1f})")
+
+# %% [markdown]
+# **Exercise.** A dev set of n sentences measures accuracy p with a binomial error. Write
+# `binomial_halfwidth(accuracy, n)`: the half-width of its 95 % interval, 1.96 standard errors
+# (the "dev noise" printed above and drawn as error bars below).
+
+# %% tags=["solution"]
+def binomial_halfwidth(accuracy, n):
+    return 1.96 * (accuracy * (1 - accuracy) / n) ** 0.5
+
+
+# %% tags=["check"]
+checks.check_binomial_halfwidth(binomial_halfwidth)
 
 # %%
 fig = viz.plot_results(table, "SST-2 dev: accuracy vs inference speed (2 threads, batch 32)", eval_size=len(dev))
@@ -74,8 +102,8 @@ for error in only_student[:6]:
 # ## What you saw
 # - The results table: accuracy, parameters, size on disk, sentences per second and speed-up,
 #   measured side by side (also written to `outputs/results.md`).
-# - TinyBERT-4 is about 1.6× smaller and about 2× faster than this (already small) teacher; against
-#   BERT-base (110 M parameters) the same student would be 7.5× smaller.
+# - TinyBERT-4 against this (already small) teacher and against BERT-base: the ratios printed
+#   under the table, measured in this run.
 # - The table splits the distilled student's lead over the random-init baseline into what the
 #   teacher's weights gave (initialisation) and what its soft targets gave (distillation).
 # - The student's extra errors are listed above: read them and judge for yourself what they share.

@@ -23,7 +23,7 @@
 # %matplotlib inline
 import torch
 
-from tinybert_lab import attention, mapping, models, tutorial, viz, widgets
+from tinybert_lab import attention, checks, mapping, models, tutorial, viz, widgets
 
 plan = tutorial.plan()
 tokenizer = models.load_tokenizer()
@@ -56,22 +56,52 @@ viz.save_figure(fig, "08_attention_comparison", formats=("png", "svg"))
 fig
 
 # %% [markdown]
+# **Exercise.** Turn the difference map into one number: write `attention_gap(student_probs,
+# teacher_probs)`, the mean absolute difference of two (L, L) attention maps. The cell after the
+# check uses it to rank this layer pair's heads.
+
+# %% tags=["solution"]
+def attention_gap(student_probs, teacher_probs):
+    return (student_probs - teacher_probs).abs().mean()
+
+
+# %% tags=["check"]
+checks.check_attention_gap(attention_gap)
+
+# %%
+gaps = [float(attention_gap(student_out.attentions[sl - 1][0, h], teacher_out.attentions[tl - 1][0, h]))
+        for h in range(student_out.attentions[sl - 1].shape[1])]
+print(f"student layer {sl} ← teacher layer {tl}: closest head {gaps.index(min(gaps)) + 1} (gap {min(gaps):.3f}), "
+      f"farthest head {gaps.index(max(gaps)) + 1} (gap {max(gaps):.3f}), on this one sentence")
+
+# %% [markdown]
 # ## All layers and heads
 # d2l-style grids: rows are layers, columns heads (the first 6 of 12, to keep the cells
-# readable). The teacher grid shows the layers the map pairs with the student's, in order.
+# readable; each title says which layers and heads it shows). The teacher grid shows the layers
+# the map pairs with the student's, in order.
 
 # %%
 paired = [m.teacher[0] for m in layer_map.attention_matches]
 fig = viz.plot_attention_grid(teacher_out.attentions, tokens, layers=[t - 1 for t in paired], heads=range(6),
-                              title=f"teacher: layers {', '.join(map(str, paired))} (heads 1–6 of 12)")
+                              title="teacher: the layers the map pairs with the student's")
 viz.save_figure(fig, "08_teacher_grid")
 fig
 
 # %%
-fig = viz.plot_attention_grid(student_out.attentions, tokens, heads=range(6),
-                              title=f"student: layers 1–{len(student_out.attentions)} (heads 1–6 of 12)")
+fig = viz.plot_attention_grid(student_out.attentions, tokens, heads=range(6), title="student")
 viz.save_figure(fig, "08_student_grid")
 fig
+
+# %% [markdown]
+# **Exercise (read the grids).** A student head's map looks just like its teacher head's on this
+# sentence. What can you conclude? (a) the student learned that head; (b) it is one example: a
+# claim needs many sentences and a number for the gap; (c) nothing, the maps are unrelated.
+
+# %% tags=["solution"]
+answer = "b"
+
+# %% tags=["check"]
+checks.check_choice("one_sentence", answer)
 
 # %% [markdown]
 # ## Try it: your own sentence

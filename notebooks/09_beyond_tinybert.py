@@ -30,7 +30,7 @@ import json
 import torch
 from IPython.display import display
 
-from tinybert_lab import augment, beyond, data, losses, viz, widgets
+from tinybert_lab import augment, beyond, checks, data, losses, viz, widgets
 from tinybert_lab.settings import out_dir
 
 setup = beyond.setup()
@@ -88,8 +88,9 @@ beyond.accuracies("augmentation", setup)
 
 # %% [markdown]
 # ## 4 · Relational KD: copy the geometry, not the vectors
-# RKD asks the student to place the sentences of a batch like the teacher does: the same
-# (normalised) **distances** between pairs and the same **angles** in triplets. Student and
+# RKD is **relation-based** distillation: it asks the student to place the sentences of a batch
+# like the teacher does, with the same (normalised) **distances** between pairs and the same
+# **angles** in triplets. Student and
 # teacher widths may differ; no projection is needed. Rotating or scaling the student's space
 # changes nothing:
 
@@ -110,6 +111,8 @@ beyond.accuracies("rkd", setup)
 # %% [markdown]
 # ## 5 · Deep mutual learning: no teacher at all
 # Two randomly initialised students train together; each minimises `CE(y) + KL(p_other ‖ p_self)`.
+# This is **online** distillation: no teacher is trained first (every other row here is offline:
+# a frozen teacher).
 # The comparison is the same student trained alone, from the same random start.
 
 # %%
@@ -120,6 +123,19 @@ beyond.accuracies("mutual", setup)
 # ## 6 · Several teachers
 # A second MiniLM, fine-tuned like the first but from another seed (trained once, then cached),
 # and a student that matches the **average** of their softened distributions.
+
+# %% [markdown]
+# **Exercise.** Write `ensemble_soft_targets(teacher_logits, temperature)`: given a list of K
+# teachers' logits (B, C), return the students' target (B, C), the mean of the teachers' softened
+# distributions. The check compares it with `losses.ensemble_soft_targets`.
+
+# %% tags=["solution"]
+def ensemble_soft_targets(teacher_logits, temperature):
+    return torch.stack([torch.softmax(z / temperature, dim=-1) for z in teacher_logits]).mean(0)
+
+
+# %% tags=["check"]
+checks.check_ensemble_soft_targets(ensemble_soft_targets)
 
 # %%
 trained["multi_teacher"] = beyond.run("multi_teacher", setup)
@@ -165,6 +181,17 @@ for r in seeded:
     if r.difference is not None:
         print(f"{r.row}: {100 * r.difference:+.1f} ± {100 * r.difference_std:.1f} points vs {r.baseline} "
               f"over {len(r.seeds)} seeds: {r.verdict}")
+
+# %% [markdown]
+# **Exercise (read the verdicts).** A method's row is +0.8 points above its baseline, with a
+# standard deviation of 1.1 points over 3 seeds. What can you say? (a) the method helps;
+# (b) the difference may be noise: it is within two standard errors of 0; (c) the method hurts.
+
+# %% tags=["solution"]
+answer = "b"
+
+# %% tags=["check"]
+checks.check_choice("seed_noise", answer)
 
 # %% [markdown]
 # ## What you saw

@@ -42,9 +42,11 @@
 
 # %%
 # %matplotlib inline
+import statistics
+
 from IPython.display import display
 
-from tinybert_lab import label_sources as ls, tutorial, viz
+from tinybert_lab import checks, label_sources as ls, tutorial, viz
 
 plan = tutorial.plan()
 setup = ls.make_setup("sst2", plan)
@@ -104,12 +106,37 @@ for start in ("teacher", "random"):
         print("   ", ls.compare(cells, "sst2", start, n, "soft", "hard"))
 
 # %% [markdown]
+# **Exercise.** The sentences above compare two label sources *seed by seed*. Write
+# `paired_difference(a, b)`: given the accuracies of two settings for the same seeds (lists in seed
+# order), return the mean and the sample standard deviation of the per-seed differences.
+
+# %% tags=["solution"]
+def paired_difference(a, b):
+    diffs = [x - y for x, y in zip(a, b)]
+    return statistics.mean(diffs), statistics.stdev(diffs)
+
+
+# %% tags=["check"]
+checks.check_paired_difference(paired_difference)
+
+# %% [markdown]
+# **Exercise (read the figure).** Where do the gold-only line and the soft-target line meet, or
+# come closest? (a) with few gold labels; (b) when (almost) every transfer sentence has its gold
+# label; (c) they get further apart as gold labels grow.
+
+# %% tags=["solution"]
+answer = "b"
+
+# %% tags=["check"]
+checks.check_choice("curves_meet", answer)
+
+# %% [markdown]
 # How to read the figure and the sentences under it:
 # - **Few gold labels** (left end): how far below the two teacher lines is the gold-only line?
 #   That distance is what the teacher's labelling of 20,000 unlabelled sentences buys; compare it
 #   between the two panels to see which start gains more.
 # - **All labels** (right end): where the lines meet, the teacher's labels add nothing the gold
-#   labels do not already say (notebook 06's "+0.5, within noise").
+#   labels do not already say (notebook 06's distilled student against its same-start baseline).
 # - **Soft vs hard**: the indented sentences say, per size and start, whether the teacher's
 #   probabilities beat its argmax by more than the seeds' scatter. On two classes a soft target
 #   adds only the teacher's confidence, so a small gap, or none, is what the theory expects.

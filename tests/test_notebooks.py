@@ -41,6 +41,11 @@ def test_every_notebook_runs_in_fast_mode(tmp_path):
         executed = json.loads((out / "notebooks" / path.name).read_text())
         outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
         assert not [o for o in outputs if o["output_type"] == "error"], path.name
+        stderr = [o["text"] for o in outputs if o.get("name") == "stderr"]  # warnings, load reports, tracebacks
+        assert not stderr, f"{path.name} writes to stderr: {''.join(stderr)[:500]}"
+        text = "".join("".join(o.get("text", "")) for o in outputs)  # every exercise's solution passes its check
+        solved = sum("solution" in c.get("metadata", {}).get("tags", []) for c in executed["cells"])
+        assert "✗" not in text and text.count("✓") >= solved, path.name
         assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name} shows no figure"
     results = (out / "results.md").read_text()
     assert "TinyBERT-4, distilled" in results and "speed-up" in results
