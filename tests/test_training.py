@@ -149,10 +149,11 @@ def test_finetune_teacher_caches_and_reloads(tmp_cache, tokenizer, small_train, 
     assert first.path.parent == tmp_cache / "teachers"
     assert not list(tmp_cache.glob("teachers/*.partial"))
     def no_tokenising(*args, **kwargs):
-        raise AssertionError("a cached teacher must load without tokenising its training set")
+        raise AssertionError("a cached teacher must load without tokenising its data or loading the base model")
 
     with monkeypatch.context() as patch:
         patch.setattr(training.data_lib, "encode", no_tokenising)
+        patch.setattr(training, "load_teacher", no_tokenising)  # nor loading the untrained teacher
         second = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
     assert second.from_cache and second.path == first.path
     assert second.history.loss == first.history.loss

