@@ -413,9 +413,10 @@ def summary(checks: list[Check]) -> str:
 
 def prepare(plan=None, log=print) -> None:
     """The slow one-off work before class: fine-tune (or load) the SST-2 and TREC teachers of
-    ``plan`` (default: the tutorial's mode), then build their teacher-logit caches on the transfer sets."""
-    from . import label_sources, tutorial
-    from .settings import tutorial_plan
+    ``plan`` (default: the tutorial's mode), build their teacher-logit caches on the transfer sets,
+    and fine-tune notebook 09's second teacher. The cache folder can then be copied to other laptops."""
+    from . import beyond, label_sources, tutorial
+    from .settings import cache_dir, tutorial_plan
 
     plan = plan or tutorial_plan()
     mode = "fast" if plan.fast else "full"
@@ -434,7 +435,12 @@ def prepare(plan=None, log=print) -> None:
         setup = label_sources.make_setup(task, plan, progress=True)
         log(f"{name}: logits ready in {time.perf_counter() - step:.0f} s (teacher accuracy "
             f"{setup.teacher_accuracy:.1%} on {len(setup.eval_data):,} sentences)")
-    log(f"Prepared in {time.perf_counter() - started:.0f} s.")
+    step = time.perf_counter()
+    log("notebook 09: the second SST-2 teacher (another seed, for the two-teacher row) ...")
+    beyond.second_teacher(beyond.setup(plan, progress=False))
+    log(f"notebook 09: second teacher ready in {time.perf_counter() - step:.0f} s")
+    log(f"Prepared in {time.perf_counter() - started:.0f} s. To equip a classroom, copy {cache_dir()} "
+        "to the same place on every laptop (or point TINYBERT_LAB_CACHE at the copy).")
 
 
 def report(checks: list[Check], seconds: float) -> dict:
