@@ -50,12 +50,14 @@ def main():
         record.meta["eval_size"] = len(setup.dev)
         for method in todo:
             started = time.perf_counter()
-            beyond.run(method, setup)  # loads instead when a notebook run already trained this seed
-            seconds = round(time.perf_counter() - started, 1)
+            already_trained = (setup.folder / method / "rows.json").is_file()  # e.g. by notebook 09 (seed 0)
+            beyond.run(method, setup)  # loads instead of training when already trained
+            seconds = None if already_trained else round(time.perf_counter() - started, 1)
             for row, accuracy in beyond.accuracies(method, setup).items():
                 record.add({"method": method, "row": row, "seed": seed, "steps": steps, "accuracy": round(accuracy, 6),
                             "seconds": seconds})
-                print(f"  seed {seed} {row}: {accuracy:.2%} ({method}: {seconds:.0f} s)", flush=True)
+                took = "loaded, trained earlier" if seconds is None else f"{seconds:.0f} s"
+                print(f"  seed {seed} {row}: {accuracy:.2%} ({method}: {took})", flush=True)
     print(f"record: {args.record}; machine: {record.meta['machine']}; teacher {record.meta.get('teacher_accuracy')}")
     print("| method | row | mean ± std (seeds) | vs its labels-only baseline (paired) | verdict |")
     print("|---|---|---|---|---|")
