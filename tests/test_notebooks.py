@@ -119,3 +119,19 @@ def test_kernel_polls_come_back_within_a_slice_and_still_time_out():
     with pytest.raises(Empty):
         asyncio.run(_in_slices(silent, slice_seconds=0.05)(timeout=0.3))
     assert 0.25 < time.monotonic() - start < 2
+
+
+def test_the_runner_prints_no_kernel_warnings_and_leaves_no_sockets(tmp_path, capfd, monkeypatch):
+    import nbformat
+
+    from tinybert_lab import tutorial
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "98_quiet.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), path)
+    tutorial.run_notebook(path, tmp_path / "out")
+    captured = capfd.readouterr()
+    assert "WARNING" not in captured.err and "TCP" not in captured.err, captured.err
+    executed = nbformat.read(tmp_path / "out" / "98_quiet.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "42\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["98_quiet.ipynb", "out"]  # no kernel-ipc-* files

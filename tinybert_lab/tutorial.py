@@ -15,6 +15,7 @@ import argparse
 import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,9 +100,17 @@ def _in_slices(get_msg, slice_seconds: float = 1.0):
     return get_msg_in_slices
 
 
-def _notebook_client(notebook, **options):
-    """An ``nbclient.NotebookClient`` whose shell and iopub channels poll in slices (``_in_slices``)."""
+def _notebook_client(notebook, socket_dir: str, **options):
+    """An ``nbclient.NotebookClient`` whose shell and iopub channels poll in slices (``_in_slices``).
+
+    The kernel talks over local sockets in ``socket_dir`` (IPC transport) rather than TCP, so it
+    prints no "running over TCP without encryption" warning and nothing leaves the machine."""
     from nbclient import NotebookClient
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(Path(socket_dir) / "kernel")
 
     class SlicedPollingClient(NotebookClient):
         async def async_start_new_kernel_client(self):
@@ -110,7 +119,7 @@ def _notebook_client(notebook, **options):
                 channel.get_msg = _in_slices(channel.get_msg)
             return client
 
-    return SlicedPollingClient(notebook, **options)
+    return SlicedPollingClient(notebook, config=config, **options)
 
 
 def run_notebook(path: Path, out: Path, timeout: int | None = None, attempts: int = 2) -> tuple[float, float]:
@@ -129,10 +138,11 @@ def run_notebook(path: Path, out: Path, timeout: int | None = None, attempts: in
     start = time.perf_counter()
     for attempt in range(1, attempts + 1):
         notebook = nbformat.read(path, as_version=4)
-        client = _notebook_client(notebook, timeout=timeout, kernel_name="python3", shutdown_kernel="immediate",
-                                  resources={"metadata": {"path": str(path.parent)}})
         try:
-            client.execute()
+            with tempfile.TemporaryDirectory(prefix="tinybert-kernel-") as sockets:
+                client = _notebook_client(notebook, sockets, timeout=timeout, kernel_name="python3",
+                                          shutdown_kernel="immediate", resources={"metadata": {"path": str(path.parent)}})
+                client.execute()
             break
         except CellTimeoutError:
             if attempt == attempts:
