@@ -258,3 +258,14 @@ def test_truncation_is_reported_when_training_not_when_loading_from_the_cache(tm
         warnings.simplefilter("error")  # any warning fails the test
         cached = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
     assert cached.from_cache
+
+
+def test_with_progress_truncation_is_one_plain_line_not_a_warning(tmp_cache, tokenizer, small_train, capsys):
+    import warnings
+
+    config = training.TrainConfig(steps=1, batch_size=8, max_length=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a notebook would show a warning as a red box
+        training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=True)
+    out = capsys.readouterr().out
+    assert out.startswith("Note: ") and "longer than max_length=8" in out.splitlines()[0]

@@ -499,7 +499,14 @@ def finetune_teacher(
         history = History.from_dict(json.loads((folder / "history.json").read_text()))
         return FinetuneResult(model, history, True, folder)
     teacher = teacher if teacher is not None else load_teacher(num_labels=data_lib.num_labels(train_data))
-    encoded = data_lib.encode(train_data, tokenizer, max_length=config.max_length)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        encoded = data_lib.encode(train_data, tokenizer, max_length=config.max_length)
+    for notice in caught:  # e.g. a few sentences truncated: one plain line in a notebook, not a warning box
+        if progress:
+            print(f"Note: {notice.message}")
+        else:
+            warnings.warn_explicit(notice.message, notice.category, notice.filename, notice.lineno)
     checkpoints = folder.with_name(folder.name + ".checkpoint") if folder is not None else None
     if checkpoints is not None and config.checkpoint_every == 0:
         config = TrainConfig.from_dict({**config.to_dict(), "checkpoint_every": 100})
