@@ -40,6 +40,7 @@ from tinybert_lab.tutorial import teacher_config
 
 TEACHER_CONFIG = teacher_config(FULL_PLAN)
 TUTORIAL_BUDGET = FULL_PLAN.intermediate_steps + FULL_PLAN.prediction_steps
+TWO_STEP = ("kd", "projected-kd", "projected-kd-short")  # the recipes with an intermediate (layer-map) stage
 RECIPES = {
     "labels": "labels only",
     "projected-labels": "labels only, teacher init",
@@ -98,7 +99,7 @@ class Bench:
                     "projected-pred": a.projected_kd_lr, "projected-kd-short": a.projected_kd_lr}[recipe]
         lr_text = "/".join(f"{x:g}" for x in lr) if isinstance(lr, list) else f"{lr:g}"
         key = f"{recipe}/{budget}/{seed}/{lr_text}/{a.train_size}/T{a.temperature:g}"
-        if recipe.endswith("kd"):  # the intermediate stage depends on the layer map
+        if recipe in TWO_STEP:  # the intermediate stage depends on the layer map
             key += f"/map-{a.layer_map}"
         return self.runs.get(key, lambda: self._train(recipe, budget, seed, lr))
 
@@ -217,7 +218,7 @@ def main():
             mean, std = mean_std([bench.accuracy(recipe, budget, s, lr) for s in args.seeds])
             means[recipe] = mean
             cells.append(f"{mean:.2%} ± {std:.2%}")
-        kd_recipes = [r for r in recipes if r.endswith(("kd", "pred"))]
+        kd_recipes = [r for r in recipes if r in TWO_STEP or r == "projected-pred"]
         best = max(kd_recipes, key=means.get) if kd_recipes else None
 
         def gain(baseline):
