@@ -56,6 +56,17 @@ def _random(*shape, seed: int, scale: float = 1.0) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * scale
 
 
+def _check_cases(fn, what: str, cases, hint: str, atol: float = 1e-5) -> bool:
+    """``fn(*args)`` against ``expected`` for each ``(args, expected)`` in ``cases``; one ✓ or ✗ line."""
+    for args, expected in cases:
+        value = _call(fn, what, *args)
+        if value is None:
+            return False
+        if not _close(value, expected, atol=atol):
+            return _report(False, what, hint)
+    return _report(True, what, "")
+
+
 # --------------------------------------------------------------------------------------------
 # Write a function
 # --------------------------------------------------------------------------------------------
@@ -73,14 +84,9 @@ def check_kd_loss(fn) -> bool:
     """``fn(student_logits (B, C), teacher_logits (B, C), temperature) -> scalar``: Hinton's
     ``T² · KL(p_T ‖ p_S)`` averaged over the batch, as ``losses.soft_kl``."""
     student, teacher = _random(5, 4, seed=2, scale=2), _random(5, 4, seed=3, scale=2)
-    for t in (1.0, 2.0, 4.0):
-        value = _call(fn, "kd_loss", student, teacher, t)
-        if value is None:
-            return False
-        if not _close(value, losses.soft_kl(student, teacher, t), atol=1e-4):
-            return _report(False, "kd_loss", "soften both with softmax(z / T); KL(p_T ‖ p_S) = Σ p_T (log p_T − "
-                           "log p_S) over classes, mean over the batch, then multiply by T².")
-    return _report(True, "kd_loss", "")
+    cases = [((student, teacher, t), losses.soft_kl(student, teacher, t)) for t in (1.0, 2.0, 4.0)]
+    return _check_cases(fn, "kd_loss", cases, "soften both with softmax(z / T); KL(p_T ‖ p_S) = Σ p_T (log p_T − "
+                        "log p_S) over classes, mean over the batch, then multiply by T².", atol=1e-4)
 
 
 def check_attention_mse(fn) -> bool:
@@ -117,14 +123,9 @@ def check_prediction_loss(fn) -> bool:
     """``fn(student_logits (B, C), teacher_logits (B, C), temperature) -> scalar``: TinyBERT's
     prediction-layer loss, the soft cross-entropy ``−Σ_c p_T log p_S`` (``losses.soft_cross_entropy``)."""
     student, teacher = _random(4, 3, seed=11, scale=2), _random(4, 3, seed=12, scale=2)
-    for t in (1.0, 2.0):
-        value = _call(fn, "prediction_loss", student, teacher, t)
-        if value is None:
-            return False
-        if not _close(value, losses.soft_cross_entropy(student, teacher, t), atol=1e-4):
-            return _report(False, "prediction_loss", "p_T = softmax(teacher / T), log p_S = log_softmax(student / T); "
-                           "−(p_T · log p_S) summed over classes, averaged over the batch; no T² here.")
-    return _report(True, "prediction_loss", "")
+    cases = [((student, teacher, t), losses.soft_cross_entropy(student, teacher, t)) for t in (1.0, 2.0)]
+    return _check_cases(fn, "prediction_loss", cases, "p_T = softmax(teacher / T), log p_S = log_softmax(student / T); "
+                        "−(p_T · log p_S) summed over classes, averaged over the batch; no T² here.", atol=1e-4)
 
 
 def check_attention_gap(fn) -> bool:
@@ -178,14 +179,9 @@ def check_ensemble_soft_targets(fn) -> bool:
     """``fn(list of K teacher logits (B, C), temperature) -> (B, C)``: the mean of the teachers'
     softened probabilities, as ``losses.ensemble_soft_targets`` with equal weights."""
     logits = [_random(3, 4, seed=s, scale=3) for s in (5, 6, 7)]
-    for t in (1.0, 3.0):
-        value = _call(fn, "ensemble_soft_targets", logits, t)
-        if value is None:
-            return False
-        if not _close(value, losses.ensemble_soft_targets(logits, temperature=t)):
-            return _report(False, "ensemble_soft_targets", "average the probabilities softmax(z_k / T) of the "
-                           "teachers, not their logits: the mean of distributions is a distribution.")
-    return _report(True, "ensemble_soft_targets", "")
+    cases = [((logits, t), losses.ensemble_soft_targets(logits, temperature=t)) for t in (1.0, 3.0)]
+    return _check_cases(fn, "ensemble_soft_targets", cases, "average the probabilities softmax(z_k / T) of the "
+                        "teachers, not their logits: the mean of distributions is a distribution.")
 
 
 def check_paired_difference(fn) -> bool:
