@@ -109,6 +109,19 @@ def test_unlabeled_text_file_gets_minus_one(tmp_path):
     assert list(ds["label"]) == [-1, -1]
 
 
+def test_held_out_is_disjoint_from_the_subsample_and_respects_min_words(sst2):
+    train = data.subsample(sst2["train"], 500, seed=3)
+    held = data.held_out(sst2["train"], 200, after=500, seed=3, min_words=5)
+    assert len(held) == 200
+    assert not set(held["idx"]) & set(train["idx"])
+    assert min(len(s.split()) for s in held["sentence"]) >= 5
+    assert held["idx"] == data.held_out(sst2["train"], 200, after=500, seed=3, min_words=5)["idx"]  # seeded
+    with pytest.raises(TinyBertLabError, match="lower min_words"):
+        data.held_out(sst2["validation"], 900, after=0, seed=0)
+    with pytest.raises(TinyBertLabError, match="n > 0"):
+        data.held_out(sst2["validation"], 0, after=0)
+
+
 def test_subsample_is_seeded_and_keeps_ids(sst2):
     a = data.subsample(sst2["train"], 100, seed=1)
     b = data.subsample(sst2["train"], 100, seed=1)

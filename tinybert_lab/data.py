@@ -311,6 +311,24 @@ def subsample(dataset, n: int | None, seed: int = 0):
     return dataset.select(sorted(order[:n]))
 
 
+def held_out(dataset, n: int, *, after: int, seed: int = 0, min_words: int = 0):
+    """``n`` examples that ``subsample(dataset, after, seed)`` did not take: the next ones of the
+    same seeded shuffle, keeping only texts of at least ``min_words`` words. A validation slice
+    held out from the training split, disjoint from the training subsample by construction."""
+    if n <= 0 or after < 0:
+        raise TinyBertLabError(f"held_out needs n > 0 and after >= 0, got n={n}, after={after}.")
+    column, _ = text_columns(dataset)
+    order = list(range(len(dataset)))
+    random.Random(seed).shuffle(order)
+    texts = dataset[column]
+    picked = [i for i in order[after:] if len(texts[i].split()) >= min_words][:n]
+    if len(picked) < n:
+        raise TinyBertLabError(
+            f"Only {len(picked)} examples of {len(dataset)} are left after the first {after} with at least "
+            f"{min_words} words; ask for fewer (n={n}) or lower min_words.")
+    return dataset.select(sorted(picked))
+
+
 # --------------------------------------------------------------------------------------------
 # Tokenisation
 # --------------------------------------------------------------------------------------------

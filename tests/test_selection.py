@@ -1,0 +1,81 @@
+"""Recipe selection: choices read validation accuracy only, dev is reported for the chosen settings."""
+
+import pytest
+
+from tinybert_lab import selection
+from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.selection import GRID, Setting
+
+
+def run(setting, seed, validation, dev, steps=600):
+    return {"recipe": setting.recipe, "learning_rate": setting.learning_rate,
+            "intermediate_share": setting.intermediate_share, "seed": seed, "steps": steps,
+            "validation_accuracy": validation, "dev_accuracy": dev}
+
+
+def full_grid(recipe, best_index, seeds=selection.SELECTION_SEEDS):
+    """Every setting of ``recipe``'s grid for ``seeds``; the one at ``best_index`` validates best,
+    while dev says the opposite (a choice made on dev would differ)."""
+    runs = []
+    for i, setting in enumerate(GRID[recipe]):
+        good = i == best_index
+        runs += [run(setting, seed, 0.80 + 0.05 * good, 0.85 - 0.05 * good) for seed in seeds]
+    return runs
+
+
+def test_setting_validates_and_splits_the_budget():
+    assert Setting("kd-teacher", 1e-4, 1 / 6).stage_steps(600) == (100, 500)
+    assert Setting("kd-teacher", 1e-4, 1 / 6).stage_steps(12) == (2, 10)
+    assert Setting("labels", 3e-4).stage_steps(600) == (0, 600)
+    assert "1/6" in Setting("kd-teacher", 1e-4, 1 / 6).describe()
+    with pytest.raises(TinyBertLabError, match="Unknown recipe"):
+        Setting("kd-random", 1e-4, 0.5)
+    with pytest.raises(TinyBertLabError, match="intermediate_share"):
+        Setting("labels", 1e-4, 0.5)
+    with pytest.raises(TinyBertLabError, match="intermediate_share"):
+        Setting("kd-teacher", 1e-4)
+    with pytest.raises(TinyBertLabError, match="positive"):
+        Setting("labels", 0.0)
+
+
+def test_choice_waits_for_the_whole_grid_then_takes_the_best_validation():
+    runs = full_grid("kd-teacher", best_index=4)
+    assert selection.choose(runs[:-1], "kd-teacher") == selection.Choice(selection.DEFAULTS["kd-teacher"], None)
+    choice = selection.choose(runs, "kd-teacher")
+    assert choice.swept and choice.setting == GRID["kd-teacher"][4]
+    assert choice.validation == pytest.approx(0.85)
+    assert not selection.chosen(runs)["labels"].swept  # other recipes keep their defaults
+
+
+def test_choice_never_reads_dev_and_ties_keep_grid_order():
+    runs = full_grid("labels", best_index=2)
+    for r in runs:
+        r["dev_accuracy"] = 1.0 if r["learning_rate"] == GRID["labels"][0].learning_rate else 0.0
+    assert selection.choose(runs, "labels").setting == GRID["labels"][2]
+    tied = [dict(r, validation_accuracy=0.8) for r in runs]
+    assert selection.choose(tied, "labels").setting == GRID["labels"][0]
+    with pytest.raises(TinyBertLabError, match="Unknown recipe"):
+        selection.choose(runs, "nope")
+
+
+def test_report_gives_the_chosen_settings_dev_over_seeds_and_paired_differences():
+    runs = full_grid("labels-teacher", 1) + full_grid("kd-teacher", 0)
+    teacher_start, kd = GRID["labels-teacher"][1], GRID["kd-teacher"][0]
+    runs += [run(teacher_start, 2, 0.85, 0.80), run(kd, 2, 0.85, 0.82)]
+    rows = {row.recipe: row for row in selection.report(runs)}
+    assert set(rows) == {"labels-teacher", "kd-teacher"}
+    assert rows["kd-teacher"].seeds == (0, 1, 2)
+    assert rows["kd-teacher"].accuracies == pytest.approx((0.80, 0.80, 0.82))
+    mean, std, count, verdict = selection.compare(list(rows.values()), "kd-teacher", "labels-teacher")
+    assert (count, verdict) == (3, "within noise")
+    assert mean == pytest.approx((0.0 + 0.0 + 0.02) / 3)
+    assert selection.compare(list(rows.values()), "kd-general", "kd-teacher") is None
+
+
+def test_committed_record_is_well_formed():
+    runs = selection.load_record()["runs"]
+    for r in runs:
+        setting = Setting(r["recipe"], r["learning_rate"], r.get("intermediate_share", 0.0))
+        assert setting in GRID[r["recipe"]]
+        assert 0 <= r["validation_accuracy"] <= 1 and 0 <= r["dev_accuracy"] <= 1
+    assert len({selection.run_key(r) for r in runs}) == len(runs)

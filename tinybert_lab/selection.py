@@ -1,0 +1,197 @@
+"""Choosing a recipe's settings on a validation slice, then reporting dev once.
+
+Notebook 06 trains four recipes for the same budget: labels only from random weights, labels
+only from the teacher-projected start, TinyBERT's two-step task distillation from that start,
+and the same distillation from notebook 05's generally distilled student (TinyBERT's general →
+task chain). Each recipe has a small grid of settings (learning rate; for distillation, the
+share of the budget given to the intermediate stage). ``benchmarks/choose_recipe.py`` trains
+every setting for ``SELECTION_SEEDS`` and scores it on a **validation slice held out from SST-2's
+training split** (``data.held_out``: phrases the students never train on), then trains the
+chosen setting of each recipe for the remaining ``REPORT_SEEDS``. ``choose`` reads only the
+validation accuracies; dev accuracy is stored for every run so the chosen runs need no
+retraining, and ``report`` prints it for the chosen settings only.
+
+    record = load_record()
+    choices = chosen(record["runs"])            # {recipe: Choice}; DEFAULTS where not swept yet
+    choices["kd-teacher"].setting.learning_rate
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import TinyBertLabError
+
+RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "choose_recipe.json"
+SELECTION_SEEDS = (0, 1)
+REPORT_SEEDS = (0, 1, 2)
+VALIDATION_SIZE = 1_000
+VALIDATION_MIN_WORDS = 5  # SST-2's training split holds many one- or two-word phrases; dev holds sentences
+
+RECIPES = {
+    "labels": "labels only, random start",
+    "labels-teacher": "labels only, teacher start",
+    "kd-teacher": "two-step KD, teacher start",
+    "kd-general": "two-step KD, general-distilled start",
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One point of a recipe's grid: ``learning_rate`` (both KD stages share it) and, for the
+    two-step recipes, ``intermediate_share``, the fraction of the budget spent on the
+    intermediate stage (0 for label-only recipes)."""
+
+    recipe: str
+    learning_rate: float
+    intermediate_share: float = 0.0
+
+    def __post_init__(self):
+        if self.recipe not in RECIPES:
+            raise TinyBertLabError(f"Unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}.")
+        if not self.learning_rate > 0:
+            raise TinyBertLabError(f"learning_rate must be positive, got {self.learning_rate!r}.")
+        two_step = self.recipe.startswith("kd")
+        if two_step != (0 < self.intermediate_share < 1):
+            raise TinyBertLabError(
+                f"{self.recipe}: intermediate_share must be in (0, 1) for a two-step recipe and 0 for labels only, "
+                f"got {self.intermediate_share!r}.")
+
+    def stage_steps(self, budget: int) -> tuple[int, int]:
+        """``(intermediate, prediction)`` steps of a ``budget``-step run (intermediate ≥ 1 when two-step)."""
+        if not self.intermediate_share:
+            return 0, budget
+        intermediate = max(1, round(budget * self.intermediate_share))
+        return intermediate, budget - intermediate
+
+    def describe(self) -> str:
+        share = f", intermediate {Fraction(self.intermediate_share).limit_denominator(12)} of the steps" \
+            if self.intermediate_share else ""
+        return f"lr {self.learning_rate:g}{share}"
+
+    def matches(self, run: dict) -> bool:
+        return (run["recipe"] == self.recipe and run["learning_rate"] == self.learning_rate
+                and run.get("intermediate_share", 0.0) == self.intermediate_share)
+
+
+SHARES = (1 / 6, 1 / 2)
+GRID = {
+    "labels": [Setting("labels", lr) for lr in (1e-4, 3e-4, 1e-3)],
+    "labels-teacher": [Setting("labels-teacher", lr) for lr in (3e-5, 1e-4, 3e-4)],
+    "kd-teacher": [Setting("kd-teacher", lr, share) for share in SHARES for lr in (3e-5, 1e-4, 3e-4)],
+    "kd-general": [Setting("kd-general", lr, 1 / 6) for lr in (1e-4, 3e-4, 1e-3)],
+}
+# Before the sweep: the settings notebook 06 used, picked on dev (kept only as a fallback)
+DEFAULTS = {"labels": Setting("labels", 3e-4), "labels-teacher": Setting("labels-teacher", 1e-4),
+            "kd-teacher": Setting("kd-teacher", 1e-4, 1 / 6), "kd-general": Setting("kd-general", 3e-4, 1 / 6)}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A recipe's chosen ``setting``; ``validation`` is its mean validation accuracy over the
+    selection seeds (None when the grid is not fully swept and ``setting`` is the default)."""
+
+    setting: Setting
+    validation: float | None
+
+    @property
+    def swept(self) -> bool:
+        return self.validation is not None
+
+
+def run_key(run: dict) -> tuple:
+    return (run["recipe"], run["learning_rate"], run.get("intermediate_share", 0.0), run["seed"], run["steps"])
+
+
+def load_record(path: str | Path = RECORD) -> dict:
+    """The stored record (``{"runs": []}`` when the benchmark has not run)."""
+    path = Path(path)
+    if not path.is_file():
+        return {"runs": []}
+    return json.loads(path.read_text())
+
+
+def validation_mean(runs: list[dict], setting: Setting, seeds=SELECTION_SEEDS) -> float | None:
+    """Mean validation accuracy of ``setting`` over ``seeds``; None unless every seed has a run."""
+    values = {r["seed"]: r["validation_accuracy"] for r in runs if setting.matches(r)}
+    if not all(s in values for s in seeds):
+        return None
+    return statistics.mean(values[s] for s in seeds)
+
+
+def choose(runs: list[dict], recipe: str, seeds=SELECTION_SEEDS) -> Choice:
+    """The grid setting with the highest mean **validation** accuracy over ``seeds`` (ties: the
+    earlier in ``GRID``); ``DEFAULTS[recipe]`` with ``validation=None`` until every setting of the
+    grid has all those seeds. Dev accuracy is never read here."""
+    if recipe not in GRID:
+        raise TinyBertLabError(f"Unknown recipe {recipe!r}; choose from {', '.join(GRID)}.")
+    scores = [(validation_mean(runs, s, seeds), s) for s in GRID[recipe]]
+    if any(score is None for score, _ in scores):
+        return Choice(DEFAULTS[recipe], None)
+    best_score, best = max(scores, key=lambda pair: pair[0])  # max keeps the first of equal scores
+    return Choice(best, best_score)
+
+
+def chosen(runs: list[dict] | None = None) -> dict[str, Choice]:
+    """``choose`` for every recipe, from ``runs`` (default: the committed record)."""
+    runs = load_record()["runs"] if runs is None else runs
+    return {recipe: choose(runs, recipe) for recipe in GRID}
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A chosen setting's dev accuracy: ``mean`` ± ``std`` over ``seeds`` and each seed's value."""
+
+    recipe: str
+    setting: Setting
+    validation: float | None
+    mean: float
+    std: float
+    accuracies: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+
+def report(runs: list[dict], seeds=REPORT_SEEDS) -> list[Reported]:
+    """Dev accuracy of each recipe's chosen setting over the ``seeds`` it has (recipes whose grid
+    is not fully swept are left out)."""
+    rows = []
+    for recipe, choice in chosen(runs).items():
+        if not choice.swept:
+            continue
+        by_seed = {r["seed"]: r["dev_accuracy"] for r in runs if choice.setting.matches(r) and r["seed"] in seeds}
+        if not by_seed:
+            continue
+        order = tuple(sorted(by_seed))
+        values = tuple(by_seed[s] for s in order)
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        rows.append(Reported(recipe, choice.setting, choice.validation, statistics.mean(values), std, values, order))
+    return rows
+
+
+def compare(rows: list[Reported], better: str, worse: str) -> tuple[float, float, int, str] | None:
+    """``better − worse`` dev accuracy over their shared seeds: ``(mean, std, count, verdict)``,
+    or None when either recipe is missing or they share no seed."""
+    from .label_sources import verdict
+
+    by = {row.recipe: row for row in rows}
+    if better not in by or worse not in by:
+        return None
+    a, b = by[better], by[worse]
+    common = [s for s in a.seeds if s in b.seeds]
+    if not common:
+        return None
+    diffs = [a.accuracies[a.seeds.index(s)] - b.accuracies[b.seeds.index(s)] for s in common]
+    mean = statistics.mean(diffs)
+    std = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+    return mean, std, len(diffs), verdict(mean, std, len(diffs))
+
+
+COMPARISONS = [  # (better, worse, what the difference measures)
+    ("labels-teacher", "labels", "initialisation: teacher start vs random weights, labels only"),
+    ("kd-teacher", "labels-teacher", "distillation: two-step KD vs labels only, both from the teacher start"),
+    ("kd-general", "kd-teacher", "general → task chain vs the teacher-projected start, same task budget"),
+]
