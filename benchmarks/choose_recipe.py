@@ -103,33 +103,12 @@ def todo(record):
 
 
 def print_report(runs):
-    print(f"\n## Selection on {selection.VALIDATION_SIZE} held-out training phrases, seeds "
-          f"{', '.join(map(str, selection.SELECTION_SEEDS))} ({PLAN.budget} steps)")
-    print("| recipe | setting | validation accuracy (mean of seeds) | chosen |")
-    print("|---|---|---|---|")
-    for recipe in ORDER:
-        choice = selection.choose(runs, recipe)
-        for setting in selection.GRID[recipe]:
-            score = selection.validation_mean(runs, setting, selection.SELECTION_SEEDS)
-            text = f"{100 * score:.2f}" if score is not None else "not yet"
-            mark = "✓" if choice.swept and setting == choice.setting else ""
-            print(f"| {selection.RECIPES[recipe]} | {setting.describe()} | {text} | {mark} |")
-    rows = selection.report(runs)
-    if not rows:
-        return
-    print(f"\n## SST-2 dev (872 sentences), the chosen settings, seeds {', '.join(map(str, selection.REPORT_SEEDS))}")
-    print("| recipe | chosen setting | dev accuracy, mean ± std (seeds) |")
-    print("|---|---|---|")
-    for row in rows:
-        print(f"| {selection.RECIPES[row.recipe]} | {row.setting.describe()} | "
-              f"{100 * row.mean:.2f} ± {100 * row.std:.2f} ({len(row.seeds)}) |")
-    print("\n| difference (paired over seeds) | points | verdict |")
-    print("|---|---|---|")
-    for better, worse, meaning in selection.COMPARISONS:
-        result = selection.compare(rows, better, worse)
-        if result:
-            mean, std, count, verdict = result
-            print(f"| {meaning} | {100 * mean:+.1f} ± {100 * std:.1f} ({count} seeds) | {verdict} |")
+    print(f"\n## Selection on {selection.VALIDATION_SIZE} held-out training phrases ({PLAN.budget} steps)")
+    print(selection.selection_table(runs, ORDER))
+    dev = selection.dev_table(runs)
+    if dev:
+        print(f"\n## SST-2 dev (872 sentences): the chosen settings, seeds {', '.join(map(str, selection.REPORT_SEEDS))}")
+        print(dev)
 
 
 def main():

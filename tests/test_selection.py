@@ -79,3 +79,14 @@ def test_committed_record_is_well_formed():
         assert setting in GRID[r["recipe"]]
         assert 0 <= r["validation_accuracy"] <= 1 and 0 <= r["dev_accuracy"] <= 1
     assert len({selection.run_key(r) for r in runs}) == len(runs)
+
+
+def test_tables_mark_the_choice_and_print_dev_only_for_chosen_settings():
+    runs = full_grid("labels", best_index=1)
+    table = selection.selection_table(runs, order=["labels", "kd-teacher"])
+    chosen_line = next(line for line in table.splitlines() if "✓" in line)
+    assert f"lr {GRID['labels'][1].learning_rate:g}" in chosen_line and "85.00 %" in chosen_line
+    assert table.count("✓") == 1 and "not run yet" in table  # kd-teacher not swept: no mark
+    dev = selection.dev_table(runs)
+    assert "80.00 ± 0.00 % (2)" in dev and "85.00 ±" not in dev  # the other settings' dev never shown
+    assert selection.dev_table([]) == ""

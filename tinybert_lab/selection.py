@@ -195,3 +195,36 @@ COMPARISONS = [  # (better, worse, what the difference measures)
     ("kd-teacher", "labels-teacher", "distillation: two-step KD vs labels only, both from the teacher start"),
     ("kd-general", "kd-teacher", "general → task chain vs the teacher-projected start, same task budget"),
 ]
+
+
+def selection_table(runs: list[dict], order=tuple(RECIPES)) -> str:
+    """Markdown table: every grid setting's mean validation accuracy over the selection seeds,
+    the chosen one marked."""
+    lines = [f"| recipe | setting | validation accuracy, mean of seeds {', '.join(map(str, SELECTION_SEEDS))} | chosen |",
+             "|---|---|---|---|"]
+    for recipe in order:
+        choice = choose(runs, recipe)
+        for setting in GRID[recipe]:
+            score = validation_mean(runs, setting)
+            text = f"{100 * score:.2f} %" if score is not None else "not run yet"
+            mark = "✓" if choice.swept and setting == choice.setting else ""
+            lines.append(f"| {RECIPES[recipe]} | {setting.describe()} | {text} | {mark} |")
+    return "\n".join(lines)
+
+
+def dev_table(runs: list[dict]) -> str:
+    """Markdown tables: the chosen settings' dev accuracy (mean ± std over seeds), then the paired
+    differences of ``COMPARISONS`` with their verdicts. Empty when nothing is chosen yet."""
+    rows = report(runs)
+    if not rows:
+        return ""
+    lines = ["| recipe | chosen setting | dev accuracy, mean ± std (seeds) |", "|---|---|---|"]
+    lines += [f"| {RECIPES[r.recipe]} | {r.setting.describe()} | {100 * r.mean:.2f} ± {100 * r.std:.2f} % ({len(r.seeds)}) |"
+              for r in rows]
+    lines += ["", "| difference, paired over seeds | points | verdict |", "|---|---|---|"]
+    for better, worse, meaning in COMPARISONS:
+        result = compare(rows, better, worse)
+        if result:
+            mean, std, count, verdict = result
+            lines.append(f"| {meaning} | {100 * mean:+.1f} ± {100 * std:.1f} ({count} seeds) | {verdict} |")
+    return "\n".join(lines)
