@@ -83,7 +83,7 @@ def test_label_outside_label_set_names_the_line(tmp_path):
 def test_missing_column_and_missing_file_and_ragged_rows(tmp_path):
     path = tmp_path / "x.tsv"
     path.write_text("sentence\tlabel\nok\t1\n")
-    with pytest.raises(TinyBertLabError, match=r"column\(s\) \['text'\] not found; the header has \['sentence', 'label'\]"):
+    with pytest.raises(TinyBertLabError, match=r"column\(s\) \['text'\] not found; the first row is \['sentence', 'label'\].*header=False"):
         data.load_text_classification(path)
     with pytest.raises(DataNotFoundError, match="No such file"):
         data.load_text_classification(tmp_path / "absent.tsv")

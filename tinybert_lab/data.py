@@ -25,6 +25,7 @@ from typing import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from .datafiles import load_text_classification  # noqa: F401  (your own files: see datafiles)
 from .errors import DataNotFoundError, TinyBertLabError
 from .settings import DATA_ENV, data_dir_from_env
 
@@ -224,80 +225,6 @@ def load_trec(data_dir: str | Path | None = None, *, fine: bool = False, encodin
     return _local_or_hub("TREC", "trec", data_dir, _trec_folder, lambda folder: _trec_from_folder(folder, fine, encoding),
                          "trec/train_5500.label and trec/TREC_10.label (TREC's original files)",
                          "CogComp/trec", lambda: _trec_from_hub(fine))
-
-
-def load_text_classification(
-    path: str | Path,
-    *,
-    text_column: str = "text",
-    text_pair_column: str | None = None,
-    label_column: str | None = "label",
-    label_names: Sequence[str] | None = None,
-):
-    """Any single-sentence or sentence-pair classification file as a ``datasets.Dataset``.
-
-    ``.tsv`` files are read as tab-separated without quote handling (GLUE), anything else as
-    CSV. Columns of the result: ``text``, ``text_pair`` (pairs only), ``label`` (ClassLabel),
-    ``idx``. Labels may be ids (``0``, ``1``) or names (``entailment``); names are mapped to ids
-    in ``label_names`` order, or sorted order when ``label_names`` is None. Without a label
-    column (``label_column=None`` or absent) every label is -1 (unlabeled text).
-    """
-    import datasets
-
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataNotFoundError(f"No such file: {path}. Give the path of a .tsv or .csv file.")
-    header, rows = _read_table(path, "\t" if path.suffix.lower() == ".tsv" else ",")
-    wanted = [c for c in (text_column, text_pair_column) if c is not None]
-    missing = [c for c in wanted if c not in header]
-    if missing:
-        raise TinyBertLabError(
-            f"{path}: column(s) {missing} not found; the header has {header}. "
-            "Pass text_column= / text_pair_column= / label_column= with the names your file uses."
-        )
-    if not rows:
-        raise TinyBertLabError(f"{path} has a header but no examples.")
-    columns = {"text": [r[header.index(text_column)] for r in rows]}
-    if text_pair_column is not None:
-        columns["text_pair"] = [r[header.index(text_pair_column)] for r in rows]
-
-    if label_column is not None and label_column in header:
-        raw = [r[header.index(label_column)].strip() for r in rows]
-        names, ids = _labels_to_ids(raw, label_names, path)
-    else:
-        names, ids = list(label_names or ["unlabeled"]), [-1] * len(rows)
-    columns["label"] = ids
-    columns["idx"] = list(range(len(rows)))
-    features = {"text": datasets.Value("string")}
-    if text_pair_column is not None:
-        features["text_pair"] = datasets.Value("string")
-    features |= {"label": datasets.ClassLabel(names=names), "idx": datasets.Value("int32")}
-    return datasets.Dataset.from_dict(columns, features=datasets.Features(features))
-
-
-def _labels_to_ids(raw: list[str], label_names, path) -> tuple[list[str], list[int]]:
-    """Map label cells (ids or names) to ids; anything outside the label set is an error."""
-    if label_names is not None:
-        names = list(label_names)
-        lookup = {name: i for i, name in enumerate(names)} | {str(i): i for i in range(len(names))}
-    elif all(value.lstrip("-").isdigit() for value in raw):
-        top = max(int(value) for value in raw)
-        if min(int(value) for value in raw) < 0:
-            raise TinyBertLabError(f"{path}: negative label ids; ids must be 0..num_labels-1.")
-        names = [str(i) for i in range(top + 1)]
-        lookup = {name: i for i, name in enumerate(names)}
-    else:
-        names = sorted(set(raw))
-        lookup = {name: i for i, name in enumerate(names)}
-    ids = []
-    for row_number, value in enumerate(raw, start=2):
-        if value not in lookup:
-            raise TinyBertLabError(
-                f"{path}, line {row_number}: label {value!r} is not in the label set {names}. "
-                "Fix the file or pass label_names=[...] listing every label."
-            )
-        ids.append(lookup[value])
-    return names, ids
 
 
 def subsample(dataset, n: int | None, seed: int = 0):
