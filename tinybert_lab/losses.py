@@ -26,6 +26,12 @@ Losses between examples and between models (representations ``r`` of shape (B, d
   ``soft_kl_to_probs``: ``T² · KL(q ‖ softmax(z_S/T))`` against such targets (multi-teacher KD)
 - ``mutual_kl``: ``T² · KL(p_other ‖ p_self)`` with the peer detached (deep mutual learning)
 
+Relations inside a layer, and [CLS] states of mapped layers:
+
+- ``minilm_relation_loss``: ``Σ_X KL(R_X^T ‖ R_X^S)``, X ∈ {Q, K, V}, ``R_X = softmax(X_h X_hᵀ/√d_r)``
+  over ``r`` relation heads chosen freely (MiniLMv2); widths and head counts may differ
+- ``pkd_loss``: ``Σ_j ‖h_S,j/‖h_S,j‖ − h_T,I(j)/‖h_T,I(j)‖‖²`` on [CLS] states (Patient KD)
+
 Padding is removed by *selecting* the real entries before any arithmetic, never by a value
 heuristic (the official TinyBERT ``<= -1e2`` clamp): whatever sits in padded slots (``-3.4e38``,
 ``inf``, ``nan``) cannot change a loss or its gradients. The teacher side is not detached here:
@@ -422,6 +428,86 @@ def rkd_angle(student_repr: torch.Tensor, teacher_repr: torch.Tensor) -> torch.T
     """
     _check_relation_inputs(student_repr, teacher_repr, 3, "rkd_angle")
     return F.smooth_l1_loss(_triplet_cosines(student_repr), _triplet_cosines(teacher_repr), beta=1.0)
+
+
+# ---------------------------------------------------------------- self-attention relations (MiniLMv2), PKD
+def relation_scores(x: torch.Tensor, relation_heads: int) -> torch.Tensor:
+    """MiniLMv2's relation scores of one of a layer's queries, keys or values.
+
+    x: (B, L, W). Split the width into ``relation_heads`` heads of size ``d_r = W / relation_heads``
+    (chosen freely, independently of the model's own attention heads) and return
+    ``X_h X_hᵀ / √d_r`` for each head: (B, relation_heads, L, L), pre-softmax, without a mask.
+    """
+    if x.dim() != 3:
+        raise TinyBertLabError(f"Queries/keys/values must be (batch, length, width); got {tuple(x.shape)}.")
+    if isinstance(relation_heads, bool) or not isinstance(relation_heads, int) or relation_heads < 1:
+        raise TinyBertLabError(f"relation_heads must be a positive integer, got {relation_heads!r}.")
+    B, L, W = x.shape
+    if W % relation_heads:
+        divisors = [d for d in range(1, W + 1) if W % d == 0 and d <= 64]
+        raise TinyBertLabError(
+            f"relation_heads={relation_heads} does not divide the width {W}; choose one of {divisors} "
+            "(the same number must divide the teacher's width too).")
+    d_r = W // relation_heads
+    heads = x.view(B, L, relation_heads, d_r).transpose(1, 2)  # (B, r, L, d_r)
+    return heads @ heads.transpose(-1, -2) / math.sqrt(d_r)
+
+
+def relation_kl(student_x: torch.Tensor, teacher_x: torch.Tensor, attention_mask: torch.Tensor,
+                relation_heads: int) -> torch.Tensor:
+    """``KL(R^T ‖ R^S)`` between the teacher's and the student's self-attention relations of one
+    kind (queries, keys or values), with ``R = softmax(relation_scores(x))`` over the real keys.
+
+    student_x: (B, L, W_S); teacher_x: (B, L, W_T); the widths may differ (each is split into
+    ``relation_heads`` heads of its own size), so no projection is needed. attention_mask: (B, L).
+    KL is summed over keys and averaged over the real query rows and the relation heads (padded
+    keys get probability 0, padded queries are left out). Returns a scalar.
+    """
+    if student_x.dim() != 3 or teacher_x.dim() != 3 or student_x.shape[:2] != teacher_x.shape[:2]:
+        raise TinyBertLabError(
+            f"Student and teacher queries/keys/values must be (batch, length, width) with the same batch and length; "
+            f"got {tuple(student_x.shape)} and {tuple(teacher_x.shape)}.")
+    return attention_loss(relation_scores(student_x, relation_heads), relation_scores(teacher_x, relation_heads),
+                          attention_mask, kind="kl")
+
+
+def minilm_relation_loss(student_qkv, teacher_qkv, attention_mask: torch.Tensor, relation_heads: int) -> torch.Tensor:
+    """MiniLMv2 (Wang et al. 2021): ``Σ_X KL(R_X^T ‖ R_X^S)`` over X ∈ (queries, keys, values) of
+    one chosen teacher layer and one student layer.
+
+    student_qkv / teacher_qkv: sequences of three (B, L, W) tensors (queries, keys, values, each
+    before the split into the model's attention heads); W_S and W_T may differ, and so may the
+    models' head counts. Returns a scalar.
+    """
+    if len(student_qkv) != 3 or len(teacher_qkv) != 3:
+        raise TinyBertLabError(
+            f"Pass (queries, keys, values) for each side: got {len(student_qkv)} and {len(teacher_qkv)} tensors.")
+    return sum(relation_kl(s, t, attention_mask, relation_heads) for s, t in zip(student_qkv, teacher_qkv))
+
+
+def pkd_loss(student_cls, teacher_cls) -> torch.Tensor:
+    """Patient KD's intermediate loss (Sun et al. 2019): ``Σ_j mean_b ‖ĥ_S,j − ĥ_T,I(j)‖²`` with
+    ``ĥ = h / ‖h‖``, over the mapped layer pairs j.
+
+    student_cls / teacher_cls: equally long sequences of (B, d) [CLS] states, pair j being the
+    student's layer j and the teacher layer it is mapped to (PKD-skip or PKD-last). The
+    normalisation makes the loss blind to each state's scale; the widths must match (PKD's
+    student is a shallower BERT of the same width). Returns a scalar.
+    """
+    if len(student_cls) != len(teacher_cls) or not student_cls:
+        raise TinyBertLabError(
+            f"Give one teacher [CLS] state per student layer: got {len(student_cls)} student and "
+            f"{len(teacher_cls)} teacher states (at least one pair).")
+    total = 0.0
+    for j, (s, t) in enumerate(zip(student_cls, teacher_cls)):
+        if s.dim() != 2 or s.shape != t.shape:
+            raise TinyBertLabError(
+                f"Pair {j}: [CLS] states must both be (batch, width) and match; got {tuple(s.shape)} and "
+                f"{tuple(t.shape)}. PKD compares states of equal width (use a same-width student or a projection).")
+        s_hat = s / _safe_norm(s).clamp_min(1e-12)[:, None]
+        t_hat = t / _safe_norm(t).clamp_min(1e-12)[:, None]
+        total = total + (s_hat - t_hat).pow(2).sum(dim=-1).mean()
+    return total
 
 
 # ---------------------------------------------------------------- several teachers, two students
