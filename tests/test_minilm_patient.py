@@ -124,3 +124,21 @@ def test_pkd_fit_lowers_the_loss_and_refuses_mismatched_widths(tokenizer, encode
         PatientObjective(tiny(tokenizer, layers=2), tiny(tokenizer, seed=4, width=48, layers=4))
     with pytest.raises(TinyBertLabError, match="temperature must be positive"):
         PatientObjective(student, teacher, temperature=0)
+
+
+# ---------------------------------------------------------------- teacher assistant
+def test_teacher_assistant_chain_trains_assistant_then_student(tokenizer, sst2):
+    from tinybert_lab.assistant import teacher_assistant_chain
+    from tinybert_lab.distill import INTERMEDIATE, PREDICTION, DistillConfig
+
+    rows = data.subsample(sst2["train"], 32, seed=3)
+    teacher, assistant, student = tiny(tokenizer, seed=1, width=48, layers=2), tiny(tokenizer, seed=2), tiny(tokenizer, seed=3, width=16)
+    before = [p.detach().clone() for p in student.parameters()]
+    stage = DistillConfig(steps=4, batch_size=8, learning_rate=3e-3, weights=PREDICTION, log_every=1)
+    histories = teacher_assistant_chain(teacher, assistant, student, rows, tokenizer, stage=stage, progress=False)
+    assert list(histories) == ["assistant", "student"] and len(histories["student"].loss) == 4
+    assert any(not torch.equal(a, b) for a, b in zip(before, student.parameters()))
+    with pytest.raises(TinyBertLabError, match="sits between teacher and student in size"):
+        teacher_assistant_chain(teacher, student, assistant, rows, tokenizer, stage=stage)
+    with pytest.raises(TinyBertLabError, match="prediction-layer terms only"):
+        teacher_assistant_chain(teacher, assistant, student, rows, tokenizer, stage=DistillConfig(weights=INTERMEDIATE))
