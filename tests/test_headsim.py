@@ -1,0 +1,105 @@
+"""Head similarity and head behaviour: hand values on toy attention with padding, a model against itself."""
+
+import math
+
+import pytest
+import torch
+
+from tinybert_lab import data, headsim, models
+from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.mapping import LayerMap
+
+
+def kl(p, q):
+    return sum(a * math.log(a / b) for a, b in zip(p, q) if a > 0)
+
+
+def js(p, q):
+    m = [(a + b) / 2 for a, b in zip(p, q)]
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+def test_js_divergence_by_hand_with_padding():
+    # one sentence, 3 positions, the last one padding; p: 1 head, q: 2 heads
+    p = torch.tensor([[[[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [9.0, 9.0, 9.0]]]])
+    q = torch.tensor([[[[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [7.0, 7.0, 7.0]],
+                       [[1.0, 0.0, 0.0], [0.2, 0.8, 0.0], [5.0, 5.0, 5.0]]]])
+    mask = torch.tensor([[1, 1, 0]])
+    value = headsim.js_divergence(p, q, mask)
+    assert value.shape == (1, 2)
+    expected_0 = (js([1, 0], [0.5, 0.5]) + 0.0) / 2  # row 1, row 2; the padded row is left out
+    expected_1 = (0.0 + js([0.5, 0.5], [0.2, 0.8])) / 2
+    assert abs(expected_0 - expected_1) > 0.01
+    assert value[0, 0].item() == pytest.approx(expected_0, rel=1e-6)
+    assert value[0, 1].item() == pytest.approx(expected_1, rel=1e-6)
+    assert torch.allclose(headsim.js_divergence(q, p, mask).T, value)  # symmetric
+    disjoint = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]]), torch.tensor([[[[0.0, 1.0], [1.0, 0.0]]]])
+    assert headsim.js_divergence(*disjoint, torch.ones(1, 2)).item() == pytest.approx(headsim.MAX_JS)
+
+
+def test_js_divergence_errors():
+    p = torch.rand(2, 3, 4, 4)
+    with pytest.raises(TinyBertLabError, match="does not match attention"):
+        headsim.js_divergence(p, p, torch.ones(2, 5))
+    with pytest.raises(TinyBertLabError, match="all zeros"):
+        headsim.js_divergence(p, p, torch.zeros(2, 4))
+    with pytest.raises(TinyBertLabError, match=r"\(batch, heads, length, length\)"):
+        headsim.js_divergence(p[0], p[0], torch.ones(3, 4))
+
+
+def test_behaviour_of_by_hand():
+    # tokens: [CLS]=101 "hi"=7 "."=1012 [SEP]=102 PAD=0; one head
+    ids = torch.tensor([[101, 7, 1012, 102, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0]])
+    rows = [[0.25, 0.25, 0.25, 0.25, 0.0],  # uniform over the 4 real tokens
+            [1.0, 0.0, 0.0, 0.0, 0.0],  # all on [CLS] = the previous token
+            [0.0, 0.0, 0.0, 1.0, 0.0],  # all on [SEP] = the next token
+            [0.0, 0.0, 0.5, 0.5, 0.0],
+            [3.0, 3.0, 3.0, 3.0, 3.0]]  # padded row: ignored
+    sums, real = headsim.behaviour_of(torch.tensor([[rows]]), ids, mask, cls_id=101, sep_id=102,
+                                      punctuation_ids=torch.tensor([1012]))
+    assert real == 4
+    means = (sums / real)[0].tolist()
+    entropy, cls, sep, punct, previous, following = means
+    assert entropy == pytest.approx((math.log(4) + 0 + 0 + math.log(2)) / 4)
+    assert cls == pytest.approx((0.25 + 1) / 4) and sep == pytest.approx((0.25 + 1 + 0.5) / 4)
+    assert punct == pytest.approx((0.25 + 0.5) / 4)
+    assert previous == pytest.approx((0 + 1 + 0 + 0.5) / 4)  # row 1 → key 0, row 3 → key 2
+    assert following == pytest.approx((0.25 + 0 + 1 + 0) / 4)  # row 0 → key 1, row 2 → key 3
+
+
+@pytest.fixture(scope="module")
+def sentences(sst2):
+    return sst2["validation"].select(range(12))
+
+
+def tiny(tokenizer, seed, layers):
+    return models.build_student("bert_tiny", tokenizer=tokenizer, seed=seed, hidden_size=32, num_attention_heads=2,
+                                intermediate_size=64, num_hidden_layers=layers)
+
+
+def test_a_model_against_itself_and_a_copy_of_its_layers(tokenizer, sentences):
+    teacher = tiny(tokenizer, 1, layers=3)
+    sim = headsim.head_similarity(teacher, teacher, sentences, tokenizer, n=10, batch_size=4)
+    assert sim.matrix.shape == (6, 6) and sim.sentences == 10
+    assert torch.allclose(sim.matrix.diagonal(), torch.zeros(6), atol=1e-6)
+    assert sim.closest_teacher_layer() == {1: 1, 2: 2, 3: 3}
+    assert sim.mapped_divergence(LayerMap.uniform(3, 3)) == pytest.approx({1: 0.0, 2: 0.0, 3: 0.0}, abs=1e-6)
+    assert ((sim.matrix >= -1e-7) & (sim.matrix <= headsim.MAX_JS + 1e-6)).all()
+    other = tiny(tokenizer, 2, layers=2)
+    mapped = headsim.head_similarity(teacher, other, sentences, tokenizer, n=10).mapped_divergence(LayerMap.uniform(2, 3))
+    assert set(mapped) == {1, 2} and all(v > 0 for v in mapped.values())
+    with pytest.raises(TinyBertLabError, match="Layers are 1..3"):
+        sim.block(4, 1)
+
+
+def test_head_behaviour_shapes_and_ranges(tokenizer, sentences):
+    model = tiny(tokenizer, 1, layers=2)
+    model.train()
+    stats = headsim.head_behaviour(model, sentences, tokenizer, n=8)
+    assert model.training  # the mode is restored
+    assert stats.shape == (2, 2, len(headsim.BEHAVIOURS))
+    assert (stats[..., 1:] >= 0).all() and (stats[..., 1:] <= 1).all()
+    assert (stats[..., 0] > 0).all()  # a random model spreads its attention
+    with pytest.raises(TinyBertLabError, match="at least 1 sentence"):
+        headsim.head_behaviour(model, sentences, tokenizer, n=0)

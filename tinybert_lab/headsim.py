@@ -1,0 +1,194 @@
+"""Attention heads compared over a dataset: which teacher head each student head resembles, and
+what each head looks at (Clark et al. 2019, "What does BERT look at?").
+
+- ``js_divergence(p, q, mask)``: Jensen–Shannon divergence between every head of ``p`` and every
+  head of ``q`` (attention probabilities of the same sentences), averaged over the real query
+  rows: ``(heads_p, heads_q)``; 0 for identical rows, at most ln 2.
+- ``head_similarity(teacher, student, sentences, tokenizer)``: that divergence for every student
+  head against every teacher head, over N sentences: a ``HeadSimilarity``.
+- ``HeadSimilarity.mapped_divergence(layer_map)``: per mapped layer pair, the mean divergence of
+  head i with head i (TinyBERT's attention loss pairs heads by index).
+- ``head_behaviour(model, sentences, tokenizer)``: per head, the row entropy and the share of
+  attention on [CLS], on [SEP], on punctuation, on the previous and on the next token.
+
+Attention probabilities come from HF's ``output_attentions`` (padded keys hold 0); padded query
+rows are left out of every mean.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from dataclasses import dataclass
+
+import torch
+
+from . import data as data_lib
+from .errors import TinyBertLabError
+
+BEHAVIOURS = ("entropy", "[CLS]", "[SEP]", "punctuation", "previous token", "next token")
+
+
+def _check_probs(p: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    if p.dim() != 4 or p.shape[-1] != p.shape[-2]:
+        raise TinyBertLabError(f"Attention probabilities must be (batch, heads, length, length); got {tuple(p.shape)}.")
+    if tuple(mask.shape) != (p.shape[0], p.shape[-1]):
+        raise TinyBertLabError(f"attention_mask {tuple(mask.shape)} does not match attention {tuple(p.shape)}: "
+                               "pass the batch's own (batch, length) mask.")
+    mask = mask.bool()
+    if not mask.any():
+        raise TinyBertLabError("attention_mask is all zeros: no real token to compare.")
+    return mask
+
+
+def _xlogy(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.special.xlogy(x, y)  # 0 · log 0 = 0
+
+
+def js_divergence(p: torch.Tensor, q: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Jensen–Shannon divergence (natural log) between the attention rows of every head of ``p``
+    and every head of ``q``, averaged over the real query rows of the batch.
+
+    p: (B, h_p, L, L), q: (B, h_q, L, L) attention probabilities of the same batch (rows sum to
+    1 over the real keys); attention_mask: (B, L), 1 = real token. Returns (h_p, h_q).
+    ``JS(P, Q) = ½ KL(P ‖ M) + ½ KL(Q ‖ M)`` with ``M = (P + Q) / 2``; symmetric, 0 for equal
+    rows, ≤ ln 2.
+    """
+    mask = _check_probs(p, attention_mask)
+    _check_probs(q, attention_mask)
+    if p.shape[0] != q.shape[0] or p.shape[-1] != q.shape[-1]:
+        raise TinyBertLabError(f"p {tuple(p.shape)} and q {tuple(q.shape)} must come from the same batch.")
+    rows = mask[:, None, None, :, None]  # (B, 1, 1, L, 1): real query rows
+    keys = mask[:, None, None, None, :]
+    a = torch.where(keys, p.float()[:, :, None], 0.0)  # (B, h_p, 1, L, L); padded keys dropped
+    b = torch.where(keys, q.float()[:, None], 0.0)  # (B, 1, h_q, L, L)
+    m = (a + b) / 2
+    per_row = 0.5 * (_xlogy(a, a) - _xlogy(a, m)).sum(-1) + 0.5 * (_xlogy(b, b) - _xlogy(b, m)).sum(-1)  # (B, h_p, h_q, L)
+    per_row = torch.where(rows[..., 0], per_row, 0.0)
+    return per_row.sum(dim=(0, 3)) / mask.sum()
+
+
+@dataclass
+class HeadSimilarity:
+    """Mean JS divergence of every student head (rows) with every teacher head (columns).
+
+    ``matrix``: (M·h_S, N·h_T), rows ordered layer by layer (student layer 1's heads first),
+    columns likewise; ``student_heads`` / ``teacher_heads`` per layer; ``sentences`` counted."""
+
+    matrix: torch.Tensor
+    student_layers: int
+    teacher_layers: int
+    student_heads: int
+    teacher_heads: int
+    sentences: int
+
+    def block(self, student_layer: int, teacher_layer: int) -> torch.Tensor:
+        """(h_S, h_T) divergences between student layer ``student_layer`` and teacher layer
+        ``teacher_layer`` (both 1-based)."""
+        if not 1 <= student_layer <= self.student_layers or not 1 <= teacher_layer <= self.teacher_layers:
+            raise TinyBertLabError(f"Layers are 1..{self.student_layers} (student) and 1..{self.teacher_layers} (teacher).")
+        hs, ht = self.student_heads, self.teacher_heads
+        return self.matrix[(student_layer - 1) * hs:student_layer * hs, (teacher_layer - 1) * ht:teacher_layer * ht]
+
+    def mapped_divergence(self, layer_map) -> dict[int, float]:
+        """``{student layer: mean JS of head i with head i}`` over the layer map's attention pairs
+        (all head pairs averaged when the head counts differ; many-to-one entries averaged)."""
+        result = {}
+        for match in layer_map.attention_matches:
+            values = []
+            for t in match.teacher:
+                block = self.block(match.student, t)
+                values.append(block.diagonal().mean() if self.student_heads == self.teacher_heads else block.mean())
+            result[match.student] = float(torch.stack(values).mean())
+        return result
+
+    def closest_teacher_layer(self) -> dict[int, int]:
+        """``{student layer: teacher layer whose heads it resembles most}`` (lowest mean of each
+        student head's best match in that teacher layer)."""
+        best = {}
+        for m in range(1, self.student_layers + 1):
+            scores = [self.block(m, n).min(dim=1).values.mean() for n in range(1, self.teacher_layers + 1)]
+            best[m] = int(torch.stack(scores).argmin()) + 1
+        return best
+
+
+def _attention_batches(models, sentences, tokenizer, n: int, batch_size: int):
+    """Yield ``(batch, [attention tuple per model])`` over the first ``n`` sentences (no grad, eval)."""
+    if n < 1:
+        raise TinyBertLabError(f"n must be at least 1 sentence, got {n}.")
+    subset = sentences.select(range(min(n, len(sentences))))
+    encoded = data_lib.encode(subset, tokenizer)
+    states = [model.training for model in models]
+    for model in models:
+        model.eval()
+    try:
+        with torch.no_grad():
+            for batch in data_lib.make_loader(encoded, tokenizer, batch_size=batch_size, shuffle=False):
+                inputs = data_lib.model_inputs(batch)
+                yield batch, [model(**inputs, output_attentions=True).attentions for model in models]
+    finally:
+        for model, state in zip(models, states):
+            model.train(state)
+
+
+def head_similarity(teacher, student, sentences, tokenizer, *, n: int = 200, batch_size: int = 32) -> HeadSimilarity:
+    """JS divergence of every student head with every teacher head, averaged over the real query
+    rows of the first ``n`` sentences of ``sentences`` (a dataset with a text column)."""
+    M, N = student.config.num_hidden_layers, teacher.config.num_hidden_layers
+    hs, ht = student.config.num_attention_heads, teacher.config.num_attention_heads
+    total = torch.zeros(M * hs, N * ht)
+    rows = 0
+    count = 0
+    for batch, (t_att, s_att) in _attention_batches([teacher, student], sentences, tokenizer, n, batch_size):
+        mask = batch["attention_mask"]
+        real = int(mask.sum())
+        for m in range(M):
+            for t in range(N):
+                total[m * hs:(m + 1) * hs, t * ht:(t + 1) * ht] += js_divergence(s_att[m], t_att[t], mask) * real
+        rows += real
+        count += mask.shape[0]
+    return HeadSimilarity(total / rows, M, N, hs, ht, count)
+
+
+def _punctuation_ids(tokenizer) -> torch.Tensor:
+    ids = {tokenizer.convert_tokens_to_ids(c) for c in string.punctuation}
+    return torch.tensor(sorted(i for i in ids if i is not None and i != tokenizer.unk_token_id))
+
+
+def behaviour_of(probs: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, cls_id: int,
+                 sep_id: int, punctuation_ids: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Sums over the real query rows of one layer's attention (B, h, L, L): ``(h, 6)`` in the order
+    of ``BEHAVIOURS`` (entropy in nats; attention mass on [CLS], [SEP], punctuation, the previous
+    and the next token), and the number of real rows. Divide by the rows for the means."""
+    mask = _check_probs(probs, attention_mask)
+    p = torch.where(mask[:, None, None, :], probs.float(), 0.0)
+    rows = mask[:, None, :].expand(-1, p.shape[1], -1)  # (B, h, L)
+    entropy = -_xlogy(p, p).sum(-1)
+    on = [input_ids == cls_id, input_ids == sep_id, torch.isin(input_ids, punctuation_ids)]
+    shares = [(p * key[:, None, None, :].float()).sum(-1) for key in on]
+    previous = torch.diagonal(p, offset=-1, dim1=-2, dim2=-1)  # row i, key i − 1
+    following = torch.diagonal(p, offset=1, dim1=-2, dim2=-1)  # row i, key i + 1
+    shares.append(torch.nn.functional.pad(previous, (1, 0)))
+    shares.append(torch.nn.functional.pad(following, (0, 1)))
+    values = torch.stack([entropy] + shares, dim=-1)  # (B, h, L, 6)
+    values = torch.where(rows[..., None], values, 0.0)
+    return values.sum(dim=(0, 2)), int(mask.sum())
+
+
+def head_behaviour(model, sentences, tokenizer, *, n: int = 200, batch_size: int = 32) -> torch.Tensor:
+    """(layers, heads, 6) means over the real query rows of the first ``n`` sentences, in the
+    order of ``BEHAVIOURS``: row entropy (nats; ln L for uniform attention over L tokens) and the
+    share of attention on [CLS], [SEP], punctuation, the previous and the next token."""
+    punctuation = _punctuation_ids(tokenizer)
+    layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
+    total, rows = torch.zeros(layers, heads, len(BEHAVIOURS)), 0
+    for batch, (attentions,) in _attention_batches([model], sentences, tokenizer, n, batch_size):
+        for layer, probs in enumerate(attentions):
+            sums, real = behaviour_of(probs, batch["input_ids"], batch["attention_mask"], cls_id=tokenizer.cls_token_id,
+                                      sep_id=tokenizer.sep_token_id, punctuation_ids=punctuation)
+            total[layer] += sums
+        rows += real
+    return total / rows
+
+
+MAX_JS = math.log(2)
