@@ -109,6 +109,12 @@ def _seeded_rows():
     return beyond.seeded_rows(runs)
 
 
+def _similarity():
+    from tinybert_lab.headsim import HeadSimilarity
+
+    return HeadSimilarity(torch.rand(2 * 4, 3 * 4) * 0.6, 2, 3, 4, 4, sentences=10)
+
+
 # name: (function, call, {(axes index, axis)} that must be log-scaled)
 CASES = {
     "history, log": ("plot_history", lambda: viz.plot_history(_history(), terms=True, log=True), {(0, "y")}),
@@ -131,6 +137,12 @@ CASES = {
         [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.001, 0.2, 0.799]], ["a", "b", "c"]), {(1, "y")}),
     "seeded rows": ("plot_seeded_rows", lambda: viz.plot_seeded_rows(
         _seeded_rows(), teacher_accuracy=0.876, eval_size=872), set()),
+    "head similarity": ("plot_head_similarity", lambda: viz.plot_head_similarity(_similarity(), LayerMap.uniform(2, 3)),
+                        set()),
+    "mapped divergence": ("plot_mapped_divergence", lambda: viz.plot_mapped_divergence(
+        {"distilled": {1: (0.2, 0.01), 2: (0.3, 0.02)}, "labels only": {1: 0.4, 2: 0.5}}), set()),
+    "head behaviour": ("plot_head_behaviour", lambda: viz.plot_head_behaviour(
+        {"teacher": torch.rand(3, 4, 6), "student": torch.rand(2, 4, 6)}), set()),
 }
 
 

@@ -513,3 +513,98 @@ def plot_seeded_rows(rows, *, teacher_accuracy: float, eval_size: int, title: st
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title or "every method next to its own labels-only baseline (orange: a method's row)", fontsize=10)
     return fig
+
+
+def plot_head_similarity(similarity, layer_map=None, title: str | None = None) -> Figure:
+    """Heatmap of ``headsim.HeadSimilarity``: student heads (rows) × teacher heads (columns), the
+    mean Jensen–Shannon divergence of their attention rows (dark = alike), layers separated by
+    lines, and the layer map's (student, teacher) layer pairs outlined."""
+    from matplotlib.patches import Rectangle
+
+    from .headsim import MAX_JS
+
+    values = similarity.matrix.detach().cpu().numpy()
+    hs, ht = similarity.student_heads, similarity.teacher_heads
+    M, N = similarity.student_layers, similarity.teacher_layers
+    fig = Figure(figsize=(min(2.2 + 0.14 * N * ht, 13), min(1.6 + 0.14 * M * hs, 9)), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(values, cmap="viridis_r", vmin=0, vmax=MAX_JS, aspect="auto")
+    for n in range(1, N):
+        ax.axvline(n * ht - 0.5, color="white", linewidth=0.8)
+    for m in range(1, M):
+        ax.axhline(m * hs - 0.5, color="white", linewidth=0.8)
+    if layer_map is not None:
+        for match in layer_map.attention_matches:
+            for t in match.teacher:
+                ax.add_patch(Rectangle(((t - 1) * ht - 0.5, (match.student - 1) * hs - 0.5), ht, hs, fill=False,
+                                       edgecolor="red", linewidth=1.8))
+    ax.set_xticks([(n + 0.5) * ht - 0.5 for n in range(N)], [f"T{n + 1}" for n in range(N)], fontsize=8)
+    ax.set_yticks([(m + 0.5) * hs - 0.5 for m in range(M)], [f"S{m + 1}" for m in range(M)], fontsize=8)
+    ax.set_xlabel(f"teacher layer (its {ht} heads, left to right)", fontsize=9)
+    ax.set_ylabel(f"student layer ({hs} heads, top to bottom)", fontsize=9)
+    bar = fig.colorbar(image, ax=ax)
+    bar.set_label("Jensen–Shannon divergence (0 = same attention, ln 2 = disjoint)", fontsize=8)
+    bar.ax.tick_params(labelsize=8)
+    outlined = "; mapped layer pairs outlined in red" if layer_map is not None else ""
+    ax.set_title(title or f"which teacher head each student head resembles ({similarity.sentences} sentences{outlined})",
+                 fontsize=10)
+    return fig
+
+
+def plot_mapped_divergence(divergences: dict, title: str | None = None) -> Figure:
+    """Grouped bars: per mapped student layer, the mean JS divergence to its teacher layer for each
+    student in ``divergences`` (``{student name: {layer: value}}``, or ``{name: {layer: (mean, std)}}``
+    for error bars over seeds). Lower = attends more like the teacher. The axis starts at 0."""
+    names = list(divergences)
+    if not names:
+        raise TinyBertLabError("Give at least one student: {'distilled': {1: 0.2, ...}, ...}.")
+    layers = sorted({layer for values in divergences.values() for layer in values})
+    fig = Figure(figsize=(1.6 + 1.1 * len(layers) * max(1, len(names) / 2), 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        cells = [divergences[name].get(layer) for layer in layers]
+        means = [c[0] if isinstance(c, tuple) else (c if c is not None else 0.0) for c in cells]
+        errors = [c[1] if isinstance(c, tuple) else 0.0 for c in cells]
+        ax.bar([k + (i - (len(names) - 1) / 2) * width for k in range(len(layers))], means, width, yerr=errors,
+               capsize=3, label=name)
+    ax.set_xticks(range(len(layers)), [f"student layer {m}" for m in layers], fontsize=8)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("mean JS divergence to its teacher layer", fontsize=9)
+    ax.set_xlabel("mapped layer pair (student layer ← the teacher layer of the layer map)", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "how far each student's attention is from its teacher's (lower = closer)", fontsize=10)
+    return fig
+
+
+def plot_head_behaviour(behaviours: dict, title: str | None = None) -> Figure:
+    """One panel per measure of ``headsim.BEHAVIOURS`` (row entropy, shares on [CLS], [SEP],
+    punctuation, previous and next token): per layer, each model's heads as dots and their mean
+    as a line. ``behaviours``: ``{model name: (layers, heads, 6) tensor}`` from ``head_behaviour``;
+    models may differ in depth (layers are drawn at their relative depth, 0 to 1)."""
+    from .headsim import BEHAVIOURS
+
+    if not behaviours:
+        raise TinyBertLabError("Give at least one model: {'teacher': head_behaviour(teacher, ...), ...}.")
+    fig = Figure(figsize=(11, 5.2), layout="constrained")
+    axes = fig.subplots(2, 3)
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    for k, (ax, measure) in enumerate(zip(axes.flat, BEHAVIOURS)):
+        for i, (name, stats) in enumerate(behaviours.items()):
+            values = stats[..., k].detach().cpu().numpy()
+            layers = values.shape[0]
+            depth = [(m + 1) / layers for m in range(layers)]
+            for m in range(layers):
+                ax.scatter([depth[m]] * values.shape[1], values[m], s=9, alpha=0.5, color=colors[i % len(colors)])
+            ax.plot(depth, values.mean(axis=1), marker="o", color=colors[i % len(colors)], label=name)
+        ax.set_title("row entropy (nats)" if measure == "entropy" else f"share of attention on {measure}", fontsize=9)
+        ax.set_xlabel("relative depth (layer / number of layers)", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.set_xlim(0, 1.05)
+        ax.set_ylabel("nats" if measure == "entropy" else "share (0 to 1)", fontsize=8)
+        if measure != "entropy":
+            ax.set_ylim(0, 1)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title or "what each head looks at (dots: heads, line: layer mean)", fontsize=10)
+    return fig
