@@ -103,3 +103,31 @@ def test_head_behaviour_shapes_and_ranges(tokenizer, sentences):
     assert (stats[..., 0] > 0).all()  # a random model spreads its attention
     with pytest.raises(TinyBertLabError, match="at least 1 sentence"):
         headsim.head_behaviour(model, sentences, tokenizer, n=0)
+
+
+def test_recording_attention_leaves_training_unchanged_and_survives_resume(tokenizer, sst2, sentences, tmp_path):
+    from tinybert_lab import training
+    from tinybert_lab.distill import INTERMEDIATE, DistillConfig, Distiller, Stage, run_stages
+
+    rows = data.subsample(sst2["train"], 48, seed=5)
+    teacher = tiny(tokenizer, 1, layers=2)
+
+    def run(record, **options):
+        student = tiny(tokenizer, 3, layers=2)
+        callbacks = [headsim.AttentionRecorder(student, teacher, sentences, tokenizer, every=2, probe_size=4)] if record else []
+        config = DistillConfig(steps=6, batch_size=8, learning_rate=3e-3, weights=INTERMEDIATE, log_every=1, **options)
+        histories = run_stages(Distiller(student, teacher), [Stage("intermediate", config)], rows, tokenizer,
+                               callbacks=callbacks, progress=False, **({"checkpoint_dir": tmp_path} if record else {}))
+        return student, histories["intermediate"]
+
+    plain, _ = run(False)
+    recorded, history = run(True, checkpoint_every=3)
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), recorded.parameters()))  # same weights
+    steps = [step for step, _ in history.records["attention_js"]]
+    assert steps == [2, 4, 6] and all(len(values) == 2 for _, values in history.records["attention_js"])
+    first_map = torch.tensor(history.records["attention_map"][0][1])
+    assert first_map.shape[:2] == (2, 2) and torch.allclose(first_map.sum(-1), torch.ones(first_map.shape[:3]))
+    saved = torch.load(tmp_path / "intermediate" / training.CHECKPOINT_FILE, weights_only=True)
+    assert [s for s, _ in saved["history"]["records"]["attention_js"]] == [2, 4, 6]  # kept with the checkpoint
+    with pytest.raises(TinyBertLabError, match="every must be a positive"):
+        headsim.AttentionRecorder(plain, teacher, sentences, tokenizer, every=0)

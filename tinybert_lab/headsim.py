@@ -192,3 +192,64 @@ def head_behaviour(model, sentences, tokenizer, *, n: int = 200, batch_size: int
 
 
 MAX_JS = math.log(2)
+
+
+class AttentionRecorder:
+    """A ``fit`` callback that watches the student's attention become the teacher's.
+
+    At every logged step that is a multiple of ``every``, the student runs (eval mode, no
+    gradients: training is unchanged) on a fixed probe batch (the first ``probe_size`` of
+    ``sentences``), and ``history.records`` gains:
+
+    - ``"attention_js"``: ``[step, [mean JS divergence of each mapped layer pair]]`` (head i with
+      head i, as in ``HeadSimilarity.mapped_divergence``), in the order of ``layers``;
+    - ``"attention_map"``: ``[step, (layers, heads, L, L) nested lists]``, the student's
+      attention on the probe's first sentence (for a slider over steps).
+
+    They are saved with the run's checkpoints, so a resumed run keeps them. ``every`` should be
+    a multiple of the run's ``log_every`` (callbacks run at logged steps).
+    """
+
+    def __init__(self, student, teacher, sentences, tokenizer, *, layer_map=None, every: int = 50, probe_size: int = 32):
+        from .mapping import default_map
+
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise TinyBertLabError(f"every must be a positive number of steps, got {every!r}.")
+        self.student, self.every = student, every
+        self.layer_map = layer_map or default_map(student.config, teacher.config)
+        self.pairs = [(m.student, m.teacher[0]) for m in self.layer_map.attention_matches]
+        encoded = data_lib.encode(sentences.select(range(min(probe_size, len(sentences)))), tokenizer)
+        self.batch = next(iter(data_lib.make_loader(encoded, tokenizer, batch_size=len(encoded), shuffle=False,
+                                                    bucket=False)))
+        self.inputs = data_lib.model_inputs(self.batch)
+        self.first_length = int(self.batch["attention_mask"][0].sum())
+        with torch.no_grad():
+            state = teacher.training
+            teacher.eval()
+            self.teacher_attention = teacher(**self.inputs, output_attentions=True).attentions
+            teacher.train(state)
+
+    @property
+    def layers(self) -> list[int]:
+        return [s for s, _ in self.pairs]
+
+    def __call__(self, step: int, history) -> None:
+        if step % self.every:
+            return
+        state = self.student.training
+        self.student.eval()
+        try:
+            with torch.no_grad():
+                device = next(self.student.parameters()).device
+                attention = self.student(**{k: v.to(device) for k, v in self.inputs.items()}, output_attentions=True).attentions
+        finally:
+            self.student.train(state)
+        mask = self.batch["attention_mask"]
+        values = []
+        for s, t in self.pairs:
+            block = js_divergence(attention[s - 1].cpu(), self.teacher_attention[t - 1], mask)
+            values.append(float(block.diagonal().mean() if block.shape[0] == block.shape[1] else block.mean()))
+        n = self.first_length
+        first = torch.stack([layer[0, :, :n, :n].float().cpu() for layer in attention])
+        history.records.setdefault("attention_js", []).append([step, values])
+        history.records.setdefault("attention_map", []).append([step, first.tolist()])

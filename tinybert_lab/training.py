@@ -102,7 +102,9 @@ class History:
     Per logged step: ``step``, ``loss`` (the weighted total), ``lr`` and ``terms[name]`` (each
     term *unweighted*), all averaged over the micro-batches since the previous log. ``weights``
     gives each term's weight, so ``weighted(name)`` is its contribution to ``loss``. ``eval``:
-    ``(step, accuracy)`` pairs; ``seconds``: wall time of the loop.
+    ``(step, accuracy)`` pairs; ``seconds``: wall time of the loop. ``records``: what callbacks
+    measured along the way (e.g. ``headsim.AttentionRecorder``), plain lists saved with each
+    checkpoint, so a resumed run keeps them.
     """
 
     step: list[int] = field(default_factory=list)
@@ -112,6 +114,7 @@ class History:
     weights: dict[str, float] = field(default_factory=dict)
     eval: list[tuple[int, float]] = field(default_factory=list)
     seconds: float = 0.0
+    records: dict[str, list] = field(default_factory=dict)
 
     def weighted(self, name: str) -> list[float]:
         """A term's weighted contribution to the total loss, per logged step."""
