@@ -131,3 +131,15 @@ def test_recording_attention_leaves_training_unchanged_and_survives_resume(token
     assert [s for s, _ in saved["history"]["records"]["attention_js"]] == [2, 4, 6]  # kept with the checkpoint
     with pytest.raises(TinyBertLabError, match="every must be a positive"):
         headsim.AttentionRecorder(plain, teacher, sentences, tokenizer, every=0)
+
+
+def test_mapped_divergences_agree_with_the_full_matrix(tokenizer, sentences):
+    teacher, a, b = tiny(tokenizer, 1, layers=3), tiny(tokenizer, 2, layers=2), tiny(tokenizer, 3, layers=2)
+    layer_map = LayerMap.uniform(2, 3)
+    both = headsim.mapped_divergences(teacher, {"a": a, "b": b}, sentences, tokenizer, layer_map, n=10, batch_size=4)
+    for name, model in (("a", a), ("b", b)):
+        full = headsim.head_similarity(teacher, model, sentences, tokenizer, n=10, batch_size=4).mapped_divergence(layer_map)
+        assert both[name] == pytest.approx(full, rel=1e-5)
+    assert both["a"] != pytest.approx(both["b"])
+    with pytest.raises(TinyBertLabError, match="at least one student"):
+        headsim.mapped_divergences(teacher, {}, sentences, tokenizer, layer_map)

@@ -7,7 +7,8 @@ what each head looks at (Clark et al. 2019, "What does BERT look at?").
 - ``head_similarity(teacher, student, sentences, tokenizer)``: that divergence for every student
   head against every teacher head, over N sentences: a ``HeadSimilarity``.
 - ``HeadSimilarity.mapped_divergence(layer_map)``: per mapped layer pair, the mean divergence of
-  head i with head i (TinyBERT's attention loss pairs heads by index).
+  head i with head i (TinyBERT's attention loss pairs heads by index); ``mapped_divergences``
+  computes only that, for several students at once (distilled, label-only, untrained).
 - ``head_behaviour(model, sentences, tokenizer)``: per head, the row entropy and the share of
   attention on [CLS], on [SEP], on punctuation, on the previous and on the next token.
 
@@ -58,13 +59,15 @@ def js_divergence(p: torch.Tensor, q: torch.Tensor, attention_mask: torch.Tensor
     _check_probs(q, attention_mask)
     if p.shape[0] != q.shape[0] or p.shape[-1] != q.shape[-1]:
         raise TinyBertLabError(f"p {tuple(p.shape)} and q {tuple(q.shape)} must come from the same batch.")
-    rows = mask[:, None, None, :, None]  # (B, 1, 1, L, 1): real query rows
-    keys = mask[:, None, None, None, :]
-    a = torch.where(keys, p.float()[:, :, None], 0.0)  # (B, h_p, 1, L, L); padded keys dropped
-    b = torch.where(keys, q.float()[:, None], 0.0)  # (B, 1, h_q, L, L)
-    m = (a + b) / 2
-    per_row = 0.5 * (_xlogy(a, a) - _xlogy(a, m)).sum(-1) + 0.5 * (_xlogy(b, b) - _xlogy(b, m)).sum(-1)  # (B, h_p, h_q, L)
-    per_row = torch.where(rows[..., 0], per_row, 0.0)
+    keys = mask[:, None, None, :]
+    a = torch.where(keys, p.float(), 0.0)  # (B, h_p, L, L); padded keys dropped
+    b = torch.where(keys, q.float(), 0.0)  # (B, h_q, L, L)
+    # JS = ½ Σ a log a + ½ Σ b log b − Σ m log m (the cross terms a log m + b log m sum to 2 m log m),
+    # so only m = (a + b) / 2 needs every head pair: (B, h_p, h_q, L, L)
+    m = (a[:, :, None] + b[:, None]) / 2
+    per_row = (0.5 * _xlogy(a, a).sum(-1)[:, :, None] + 0.5 * _xlogy(b, b).sum(-1)[:, None]
+               - _xlogy(m, m).sum(-1))  # (B, h_p, h_q, L)
+    per_row = torch.where(mask[:, None, None, :], per_row, 0.0)  # real query rows only
     return per_row.sum(dim=(0, 3)) / mask.sum()
 
 
@@ -148,6 +151,31 @@ def head_similarity(teacher, student, sentences, tokenizer, *, n: int = 200, bat
         rows += real
         count += mask.shape[0]
     return HeadSimilarity(total / rows, M, N, hs, ht, count)
+
+
+def mapped_divergences(teacher, students: dict, sentences, tokenizer, layer_map, *, n: int = 200,
+                       batch_size: int = 32) -> dict[str, dict[int, float]]:
+    """``{student name: {student layer: mean JS of head i with head i}}`` over the layer map's
+    attention pairs, for several students of the same shape against one teacher (its attention
+    computed once per batch; only the mapped layer pairs are compared)."""
+    if not students:
+        raise TinyBertLabError("Give at least one student: {'distilled': model, ...}.")
+    names, models = list(students), list(students.values())
+    pairs = [(m.student, m.teacher) for m in layer_map.attention_matches]
+    sums = {name: dict.fromkeys((s for s, _ in pairs), 0.0) for name in names}
+    rows = 0
+    for batch, (t_att, *s_atts) in _attention_batches([teacher, *models], sentences, tokenizer, n, batch_size):
+        mask = batch["attention_mask"]
+        real = int(mask.sum())
+        for name, s_att in zip(names, s_atts):
+            for s, teachers in pairs:
+                values = []
+                for t in teachers:
+                    block = js_divergence(s_att[s - 1], t_att[t - 1], mask)
+                    values.append(block.diagonal().mean() if block.shape[0] == block.shape[1] else block.mean())
+                sums[name][s] += float(torch.stack(values).mean()) * real
+        rows += real
+    return {name: {s: value / rows for s, value in by_layer.items()} for name, by_layer in sums.items()}
 
 
 def _punctuation_ids(tokenizer) -> torch.Tensor:
