@@ -104,6 +104,89 @@ answer = "b"
 checks.check_choice("one_sentence", answer)
 
 # %% [markdown]
+# ## Over many sentences: which teacher head does each student head resemble?
+# One number per pair of heads: the **Jensen–Shannon divergence** between their attention rows
+# (0 when the two heads put the same weights on the same tokens, ln 2 ≈ 0.69 when they attend to
+# disjoint tokens), averaged over every real token of many dev sentences (padding excluded).
+# Rows: the student's heads, layer by layer; columns: the teacher's. Red boxes: the layer pairs
+# of the map.
+
+# %%
+from tinybert_lab import compress, headsim
+
+train, dev = tutorial.load_data(plan)
+n = 200 if not plan.fast else 16
+similarity = headsim.head_similarity(teacher, student, dev, tokenizer, n=n)
+fig = viz.plot_head_similarity(similarity, layer_map)
+viz.save_figure(fig, "08_head_similarity")
+closest = similarity.closest_teacher_layer()
+mapped = {m.student: m.teacher[0] for m in layer_map.attention_matches}
+print("teacher layer each student layer resembles most:", closest, "| the map:", mapped)
+print("they agree for", sum(closest[m] == mapped[m] for m in closest), "of", len(closest), "student layers")
+fig
+
+# %% [markdown]
+# ## How much of that resemblance did distillation put there?
+# The distilled student started from the teacher's weights, so it resembled the teacher before
+# any training. Three students of notebook 06 with the same architecture, on the same sentences:
+# the untrained teacher-projected start, that start trained on labels only, and that start
+# distilled. Lower bars: closer to the teacher, head i against head i of the mapped layer.
+
+# %%
+students = {"untrained start": compress.projected_student(teacher, tokenizer, train)[0],
+            "labels only, same start": tutorial.load_student("labels_teacher_init_student", plan),
+            "distilled (06)": student}
+divergence = headsim.mapped_divergences(teacher, students, dev, tokenizer, layer_map, n=n)
+for name, by_layer in divergence.items():
+    print(f"{name:24s}", "  ".join(f"layer {m}: {value:.3f}" for m, value in by_layer.items()),
+          f"  mean {sum(by_layer.values()) / len(by_layer):.3f}")
+fig = viz.plot_mapped_divergence(divergence, title="JS divergence to the teacher's mapped layer (one seed)")
+viz.save_figure(fig, "08_mapped_divergence")
+fig
+
+# %% [markdown]
+# Read the three rows layer by layer: training on labels alone moves the attention *away* from
+# the teacher's, or keeps it, or brings it closer? And distillation, whose attention loss pulls
+# toward the teacher, compared with both? These are one seed's students; the sentences after
+# the figure say which way each went here.
+
+# %%
+start, labels, kd = (sum(d.values()) / len(d) for d in divergence.values())
+print(f"labels only moved the mean divergence {start:.3f} → {labels:.3f} ({'closer to' if labels < start else 'away from'} the teacher); "
+      f"distillation {start:.3f} → {kd:.3f} ({'closer to' if kd < start else 'away from'} the teacher)")
+
+# %% [markdown]
+# ## What each head looks at
+# Clark et al. (2019) found BERT's heads specialise: some put most of their weight on `[CLS]`
+# or `[SEP]`, some on punctuation, some on the previous or the next token; the *entropy* of a
+# head's rows says how spread its attention is. Each dot below is one head; the lines are layer
+# means, drawn at relative depth so the 6-layer teacher and the 4-layer student line up.
+
+# %%
+behaviour = {"teacher": headsim.head_behaviour(teacher, dev, tokenizer, n=n),
+             "distilled student": headsim.head_behaviour(student, dev, tokenizer, n=n)}
+fig = viz.plot_head_behaviour(behaviour)
+viz.save_figure(fig, "08_head_behaviour")
+for k, measure in enumerate(headsim.BEHAVIOURS[1:], start=1):
+    t, s = (float(b[..., k].mean()) for b in behaviour.values())
+    print(f"mean share on {measure:15s} teacher {t:.2f}  student {s:.2f}  ({'student more' if s > t else 'teacher more'})")
+fig
+
+# %% [markdown]
+# ## Share it: one page, no kernel, no network
+# `write_attention_page` writes a single HTML file (the plotting library's JavaScript inside it)
+# that opens in any browser: teacher, student and their difference for up to three sentences,
+# a menu for sentence and layer pair, a slider for the head.
+
+# %%
+from tinybert_lab import attention_page, settings
+
+page = attention_page.write_attention_page(
+    teacher, student, [sentence, "a dull , lifeless film .", "it 's a charming and often affecting journey ."],
+    tokenizer, settings.out_dir() / "figures" / "08_attention_page.html")
+print(f"{page} ({page.stat().st_size / 1e6:.1f} MB): open it in a browser")
+
+# %% [markdown]
 # ## Try it: your own sentence
 # Type a sentence, pick a student layer and a head. The teacher layer shown is the one the layer
 # map pairs with it.
@@ -119,4 +202,9 @@ widgets.attention_widget(teacher, student, tokenizer, layer_map, sentence=senten
 #   (attending to `[CLS]`, `[SEP]`, the previous or the next token), and which only roughly? The
 #   difference map shows, for this sentence, which cells disagree most; one sentence is not a
 #   dataset, so read it as an example, not a finding.
-# - Figures export to PNG and SVG under `outputs/figures/`.
+# - Over 200 sentences, the similarity matrix says which teacher layer each student layer
+#   resembles most; the printed line says whether that is the layer the map distilled it toward.
+# - The three-student comparison separates what the teacher's *weights* gave the student's
+#   attention (the untrained start) from what training on labels and what distillation did to
+#   it: one seed, so read the direction, not the third decimal.
+# - Figures export to PNG and SVG under `outputs/figures/`; the HTML page travels on its own.
