@@ -23,7 +23,7 @@ import torch
 from . import data as data_lib
 from . import losses
 from .errors import TinyBertLabError
-from .objectives import _check_same_vocabulary, _checked_labels, _freeze, _TeachersStayInEval, check_weights
+from .objectives import _freeze, _TeachersStayInEval, check_teacher_and_student, check_weights, output_terms
 
 
 def default_relation_heads(student_width: int, teacher_width: int, cap: int = 48) -> int:
@@ -73,11 +73,7 @@ class MiniLMObjective(_TeachersStayInEval):
         super().__init__()
         losses._check_temperature(temperature)
         self.weights = check_weights(weights, self.DEFAULT_WEIGHTS, "MiniLMObjective weight")
-        _check_same_vocabulary(student, teacher, "the teacher")
-        if self.weights.get("prediction") and student.config.num_labels != teacher.config.num_labels:
-            raise TinyBertLabError(
-                f"The student has {student.config.num_labels} labels and the teacher {teacher.config.num_labels}: "
-                "the prediction term needs the same label set (or set its weight to 0).")
+        check_teacher_and_student(student, teacher, self.weights)
         self.student_layer = student_layer or student.config.num_hidden_layers
         self.teacher_layer = teacher_layer or teacher.config.num_hidden_layers
         qkv_modules(student, self.student_layer), qkv_modules(teacher, self.teacher_layer)  # range checks
@@ -102,8 +98,5 @@ class MiniLMObjective(_TeachersStayInEval):
             terms["relations"] = losses.minilm_relation_loss([x.float() for x in student_qkv],
                                                              [x.float() for x in teacher_qkv],
                                                              batch["attention_mask"], self.relation_heads)
-        if w.get("prediction"):
-            terms["prediction"] = losses.soft_kl(student.logits.float(), teacher.logits.float(), self.temperature)
-        if w.get("hard_label"):
-            terms["hard_label"] = losses.hard_ce(student.logits, _checked_labels(batch, student.logits.shape[-1]))
+        terms.update(output_terms(w, student.logits, teacher.logits, batch, self.temperature))
         return terms

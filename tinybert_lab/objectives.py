@@ -56,6 +56,26 @@ def _check_same_vocabulary(student, other, who: str) -> None:
         )
 
 
+def check_teacher_and_student(student, teacher, weights: dict) -> None:
+    """One vocabulary, and (when the ``prediction`` term is on) one label set."""
+    _check_same_vocabulary(student, teacher, "the teacher")
+    if weights.get("prediction") and student.config.num_labels != teacher.config.num_labels:
+        raise TinyBertLabError(
+            f"The student has {student.config.num_labels} labels and the teacher {teacher.config.num_labels}: "
+            "the prediction term needs the same label set (or set its weight to 0).")
+
+
+def output_terms(weights: dict, student_logits, teacher_logits, batch, temperature: float) -> dict:
+    """The prediction-layer terms an objective has on: ``prediction`` = ``T² · KL(p_T ‖ p_S)``
+    (``losses.soft_kl``) and ``hard_label`` = ``CE(z_S, y)``."""
+    terms = {}
+    if weights.get("prediction"):
+        terms["prediction"] = losses.soft_kl(student_logits.float(), teacher_logits.float(), temperature)
+    if weights.get("hard_label"):
+        terms["hard_label"] = losses.hard_ce(student_logits, _checked_labels(batch, student_logits.shape[-1]))
+    return terms
+
+
 def _freeze(teacher) -> None:
     """Teachers never learn: no gradients, no dropout."""
     teacher.requires_grad_(False)
@@ -309,12 +329,7 @@ class RelationalObjective(_TeachersStayInEval):
             raise TinyBertLabError(f"Unknown pooling {pooling!r}. Valid: {', '.join(map(repr, POOLINGS))}.")
         losses._check_temperature(temperature)
         self.weights = check_weights(weights, self.DEFAULT_WEIGHTS, "RelationalObjective weight")
-        _check_same_vocabulary(student, teacher, "the teacher")
-        if self.weights.get("prediction") and student.config.num_labels != teacher.config.num_labels:
-            raise TinyBertLabError(
-                f"The student has {student.config.num_labels} labels and the teacher {teacher.config.num_labels}: "
-                "the prediction term needs the same label set (or set its weight to 0)."
-            )
+        check_teacher_and_student(student, teacher, self.weights)
         _freeze(teacher)
         self.student, self.teacher = student, teacher
         self.pooling, self.temperature = pooling, temperature
@@ -339,8 +354,5 @@ class RelationalObjective(_TeachersStayInEval):
             terms["rkd_distance"] = losses.rkd_distance(s, t) if B >= 2 else s.sum() * 0.0
         if w.get("rkd_angle"):
             terms["rkd_angle"] = losses.rkd_angle(s, t) if B >= 3 else s.sum() * 0.0
-        if w.get("prediction"):
-            terms["prediction"] = losses.soft_kl(student_logits.float(), teacher_logits.float(), self.temperature)
-        if w.get("hard_label"):
-            terms["hard_label"] = losses.hard_ce(student_logits, _checked_labels(batch, student_logits.shape[-1]))
+        terms.update(output_terms(w, student_logits, teacher_logits, batch, self.temperature))
         return terms

@@ -20,7 +20,7 @@ from . import data as data_lib
 from . import losses
 from .errors import TinyBertLabError
 from .mapping import LayerMap
-from .objectives import _check_same_vocabulary, _checked_labels, _freeze, _TeachersStayInEval, check_weights
+from .objectives import _freeze, _TeachersStayInEval, check_teacher_and_student, check_weights, output_terms
 
 STRATEGIES = ("skip", "last")
 
@@ -64,16 +64,12 @@ class PatientObjective(_TeachersStayInEval):
         super().__init__()
         losses._check_temperature(temperature)
         self.weights = check_weights(weights, self.DEFAULT_WEIGHTS, "PatientObjective weight")
-        _check_same_vocabulary(student, teacher, "the teacher")
         if student.config.hidden_size != teacher.config.hidden_size:
             raise TinyBertLabError(
                 f"PKD compares [CLS] states of equal width: the student is {student.config.hidden_size} wide, the "
                 f"teacher {teacher.config.hidden_size}. Build the student from the teacher "
                 "(distilbert.student_from_teacher) or use the TinyBERT Distiller, whose projections bridge widths.")
-        if self.weights.get("prediction") and student.config.num_labels != teacher.config.num_labels:
-            raise TinyBertLabError(
-                f"The student has {student.config.num_labels} labels and the teacher {teacher.config.num_labels}: "
-                "the prediction term needs the same label set (or set its weight to 0).")
+        check_teacher_and_student(student, teacher, self.weights)
         self.pairs = pkd_pairs(student.config.num_hidden_layers, teacher.config.num_hidden_layers, strategy)
         _freeze(teacher)
         self.student, self.teacher, self.temperature = student, teacher, temperature
@@ -87,8 +83,5 @@ class PatientObjective(_TeachersStayInEval):
         if w.get("pkd"):
             terms["pkd"] = losses.pkd_loss([student.hidden_states[s][:, 0].float() for s, _ in self.pairs],
                                            [teacher.hidden_states[t][:, 0].float() for _, t in self.pairs])
-        if w.get("prediction"):
-            terms["prediction"] = losses.soft_kl(student.logits.float(), teacher.logits.float(), self.temperature)
-        if w.get("hard_label"):
-            terms["hard_label"] = losses.hard_ce(student.logits, _checked_labels(batch, student.logits.shape[-1]))
+        terms.update(output_terms(w, student.logits, teacher.logits, batch, self.temperature))
         return terms
