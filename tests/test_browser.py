@@ -43,8 +43,9 @@ def lab(tmp_path_factory):
         shutil.copy(path, root / path.name)
     env = {**os.environ, "TINYBERT_LAB_FAST": "1", "TINYBERT_LAB_CACHE": str(root / "cache"),
            "TINYBERT_LAB_OUT": str(root / "out")}
-    prepare = ("from tinybert_lab import models, tutorial; "
-               "tutorial.save_student(models.build_student('tinybert4', seed=0), 'kd_student')")
+    prepare = ("from tinybert_lab import models, tutorial; "  # what notebook 06 leaves for notebook 08
+               "[tutorial.save_student(models.build_student('tinybert4', seed=s), name) for s, name in "
+               "((0, 'kd_student'), (1, 'labels_teacher_init_student'))]")
     subprocess.run([sys.executable, "-c", prepare], env=env, check=True, capture_output=True)
     port, token = _free_port(), "tinybert-lab-test"
     server = subprocess.Popen(
