@@ -97,3 +97,19 @@ def test_a_hub_name_offline_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataNotFoundError, match="could not be loaded from the Hugging Face hub.*Offline, give the path"):
         data.load_text_classification("someone/no-such-dataset")
+
+
+def test_length_report_and_the_max_length_it_suggests(tmp_path, tokenizer):
+    short = ["a fine film ."] * 98
+    path = write(tmp_path, "lengths.tsv", "text\tlabel\n" + "".join(f"{t}\t1\n" for t in short)
+                 + "word " * 40 + "\t0\n" + "word " * 100 + "\t0\n")
+    report = data.length_report(data.load_text_classification(path), tokenizer, sample=None)
+    assert (report.p50, report.count, report.pairs) == (6, 100, False)  # [CLS] a fine film . [SEP]
+    assert report.p99 == 102 and report.longest == 102 and report.p95 == 6
+    assert report.covering(0.95) == 16 and report.covering(0.99) == 104 and report.covering(1.0, limit=64) == 64
+    assert "100 sentences: median 6 tokens" in str(report)
+    with pytest.raises(TinyBertLabError, match="coverage must be one of"):
+        report.covering(0.9)
+    pairs = datasets.Dataset.from_dict({"text": ["a b", "c"], "text_pair": ["d e f", "g"], "label": [0, 1]})
+    both = data.length_report(pairs, tokenizer)
+    assert both.pairs and both.longest == 8  # [CLS] a b [SEP] d e f [SEP]

@@ -276,6 +276,52 @@ def text_columns(dataset, text_column=None, text_pair_column=None):
     return text_column, text_pair_column
 
 
+@dataclass(frozen=True)
+class LengthReport:
+    """Token lengths of a dataset's examples ([CLS] and [SEP] included; pairs as one sequence):
+    percentiles, the longest, how many examples were measured, and whether they are pairs."""
+
+    p50: int
+    p95: int
+    p99: int
+    longest: int
+    count: int
+    pairs: bool
+
+    def covering(self, coverage: float = 0.99, *, multiple: int = 8, limit: int = 512) -> int:
+        """A ``max_length`` that keeps ``coverage`` of the examples whole: the p50/p95/p99/longest
+        length (whichever ``coverage`` names), rounded up to a multiple of ``multiple`` (friendly
+        to hardware), at least 16, at most ``limit`` (the model's position embeddings)."""
+        points = {0.5: self.p50, 0.95: self.p95, 0.99: self.p99, 1.0: self.longest}
+        if coverage not in points:
+            raise TinyBertLabError(f"coverage must be one of {sorted(points)}, got {coverage!r}.")
+        length = -(-points[coverage] // multiple) * multiple
+        return max(16, min(length, limit))
+
+    def __str__(self) -> str:
+        kind = "sentence pairs" if self.pairs else "sentences"
+        return (f"{self.count} {kind}: median {self.p50} tokens, 95 % within {self.p95}, 99 % within {self.p99}, "
+                f"longest {self.longest}")
+
+
+def length_report(dataset, tokenizer, *, sample: int | None = 5_000, text_column=None, text_pair_column=None,
+                  seed: int = 0) -> LengthReport:
+    """Token-length distribution of ``dataset`` (a seeded sample of ``sample`` examples; None: all),
+    to choose ``max_length`` from the data: ``length_report(train, tokenizer).covering(0.99)``."""
+    if len(dataset) == 0:
+        raise TinyBertLabError("The dataset is empty: no lengths to report.")
+    text_column, text_pair_column = text_columns(dataset, text_column, text_pair_column)
+    part = subsample(dataset, sample, seed=seed)
+    texts = list(part[text_column])
+    pairs = list(part[text_pair_column]) if text_pair_column else None
+    lengths = sorted(len(ids) for ids in tokenizer(texts, pairs, return_attention_mask=False)["input_ids"])
+
+    def at(fraction):
+        return lengths[min(len(lengths) - 1, int(fraction * len(lengths)))]
+
+    return LengthReport(at(0.5), at(0.95), at(0.99), lengths[-1], len(lengths), pairs is not None)
+
+
 def encode(dataset, tokenizer, *, max_length: int = 64, text_column=None, text_pair_column=None):
     """Tokenise a text-classification dataset (no padding: batches are padded dynamically).
 
