@@ -56,9 +56,9 @@ class TutorialPlan:
 
     ``train_size``: SST-2 train phrases used for student training (None = all);
     ``dev_size``: dev sentences evaluated (None = all 872); the rest are optimizer steps.
-    Task distillation gives a sixth of its budget to the intermediate stage: from the
-    teacher-initialised student, 100 + 500 steps reached 84.5 % on SST-2 dev against 83.1 % for
-    300 + 300 (3 seeds, ``benchmarks/distill_vs_labels.py``).
+    ``intermediate_steps + prediction_steps`` is task distillation's budget (``budget``); how
+    notebook 06 splits it between the two stages, and its learning rates, come from
+    ``selection.chosen()`` (chosen on a held-out validation slice, ``benchmarks/choose_recipe.py``).
     """
 
     fast: bool
