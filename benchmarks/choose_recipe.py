@@ -91,9 +91,10 @@ def identity(setting, seed):
 
 
 def todo(record):
-    """(setting, seed) pairs still to train: the whole grid for the selection seeds, then each
-    recipe's chosen setting for the other report seeds."""
-    pairs = [(s, seed) for seed in selection.SELECTION_SEEDS for recipe in ORDER for s in selection.GRID[recipe]]
+    """(setting, seed) pairs still to train: the whole grid for the selection seeds, one recipe
+    after the other (so an interrupted sweep leaves whole recipes chosen), then each recipe's
+    chosen setting for the other report seeds."""
+    pairs = [(s, seed) for recipe in ORDER for seed in selection.SELECTION_SEEDS for s in selection.GRID[recipe]]
     pairs = [(s, seed) for s, seed in pairs if not record.has(identity(s, seed))]
     if pairs:
         return pairs
