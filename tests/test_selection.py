@@ -90,3 +90,10 @@ def test_tables_mark_the_choice_and_print_dev_only_for_chosen_settings():
     dev = selection.dev_table(runs)
     assert "80.00 ± 0.00 % (2)" in dev and "85.00 ±" not in dev  # the other settings' dev never shown
     assert selection.dev_table([]) == ""
+
+
+def test_dev_table_leaves_out_the_differences_until_two_recipes_share_seeds():
+    alone = selection.dev_table(full_grid("kd-teacher", 0))
+    assert "two-step KD, teacher start" in alone and "difference" not in alone
+    both = selection.dev_table(full_grid("kd-teacher", 0) + full_grid("labels-teacher", 0))
+    assert "distillation: two-step KD vs labels only" in both and "too few seeds to tell" in both
