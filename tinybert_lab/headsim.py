@@ -71,6 +71,12 @@ def js_divergence(p: torch.Tensor, q: torch.Tensor, attention_mask: torch.Tensor
     return per_row.sum(dim=(0, 3)) / mask.sum()
 
 
+def paired_heads(block: torch.Tensor) -> torch.Tensor:
+    """The mean divergence of a (h_S, h_T) block as TinyBERT's attention loss pairs heads: head i
+    with head i when the counts match, else every pair."""
+    return block.diagonal().mean() if block.shape[0] == block.shape[1] else block.mean()
+
+
 @dataclass
 class HeadSimilarity:
     """Mean JS divergence of every student head (rows) with every teacher head (columns).
@@ -101,7 +107,7 @@ class HeadSimilarity:
             values = []
             for t in match.teacher:
                 block = self.block(match.student, t)
-                values.append(block.diagonal().mean() if self.student_heads == self.teacher_heads else block.mean())
+                values.append(paired_heads(block))
             result[match.student] = float(torch.stack(values).mean())
         return result
 
@@ -172,7 +178,7 @@ def mapped_divergences(teacher, students: dict, sentences, tokenizer, layer_map,
                 values = []
                 for t in teachers:
                     block = js_divergence(s_att[s - 1], t_att[t - 1], mask)
-                    values.append(block.diagonal().mean() if block.shape[0] == block.shape[1] else block.mean())
+                    values.append(paired_heads(block))
                 sums[name][s] += float(torch.stack(values).mean()) * real
         rows += real
     return {name: {s: value / rows for s, value in by_layer.items()} for name, by_layer in sums.items()}
@@ -257,10 +263,6 @@ class AttentionRecorder:
             self.teacher_attention = teacher(**self.inputs, output_attentions=True).attentions
             teacher.train(state)
 
-    @property
-    def layers(self) -> list[int]:
-        return [s for s, _ in self.pairs]
-
     def __call__(self, step: int, history) -> None:
         if step % self.every:
             return
@@ -276,7 +278,7 @@ class AttentionRecorder:
         values = []
         for s, t in self.pairs:
             block = js_divergence(attention[s - 1].cpu(), self.teacher_attention[t - 1], mask)
-            values.append(float(block.diagonal().mean() if block.shape[0] == block.shape[1] else block.mean()))
+            values.append(float(paired_heads(block)))
         n = self.first_length
         first = torch.stack([layer[0, :, :n, :n].float().cpu() for layer in attention])
         history.records.setdefault("attention_js", []).append([step, values])

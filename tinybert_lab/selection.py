@@ -175,19 +175,13 @@ def report(runs: list[dict], seeds=REPORT_SEEDS) -> list[Reported]:
 def compare(rows: list[Reported], better: str, worse: str) -> tuple[float, float, int, str] | None:
     """``better − worse`` dev accuracy over their shared seeds: ``(mean, std, count, verdict)``,
     or None when either recipe is missing or they share no seed."""
-    from .label_sources import verdict
+    from .label_sources import paired_difference, verdict
 
     by = {row.recipe: row for row in rows}
-    if better not in by or worse not in by:
+    if better not in by or worse not in by or not set(by[better].seeds) & set(by[worse].seeds):
         return None
-    a, b = by[better], by[worse]
-    common = [s for s in a.seeds if s in b.seeds]
-    if not common:
-        return None
-    diffs = [a.accuracies[a.seeds.index(s)] - b.accuracies[b.seeds.index(s)] for s in common]
-    mean = statistics.mean(diffs)
-    std = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
-    return mean, std, len(diffs), verdict(mean, std, len(diffs))
+    mean, std, count = paired_difference(by[better], by[worse])  # same seeds, seed by seed
+    return mean, std, count, verdict(mean, std, count)
 
 
 COMPARISONS = [  # (better, worse, what the difference measures)
