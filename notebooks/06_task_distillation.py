@@ -96,17 +96,33 @@ answer = "b"
 # %% tags=["check"]
 checks.check_choice("intermediate_stage", answer)
 
+# %% [markdown]
+# **Watching the attention move.** An `AttentionRecorder` rides along with a run: every few logged
+# steps it shows the student 32 fixed dev sentences (no gradients, so training is unchanged) and
+# records how far each mapped layer's attention is from its teacher layer's. Notebook 08 plots
+# what it records for this run and for the label-only run from the same start.
+
+# %%
+from tinybert_lab import headsim
+
+log_every = 10 if not plan.fast else 1
+kd_recorder = headsim.AttentionRecorder(kd_student, teacher, dev, tokenizer, layer_map=distiller.layer_map,
+                                        every=log_every)
+print(f"recording every {log_every} steps, pairs (student, teacher) {kd_recorder.pairs}; "
+      f"before training: mean divergence {sum(kd_recorder.start[0]) / len(kd_recorder.pairs):.3f}")
+
 # %%
 eval_every = plan.budget // 6  # dev accuracy every 100 steps (full mode): curves for the figure below
 kd_setting = choices["kd-teacher"].setting
 intermediate, prediction = kd_setting.stage_steps(plan.budget)
 print(f"intermediate stage {intermediate} steps, prediction stage {prediction} steps, lr {kd_setting.learning_rate:g}")
 stages = distill.two_step_stages(intermediate, prediction, batch_size=plan.batch_size, eval_every=eval_every,
-                                 learning_rate=kd_setting.learning_rate, log_every=10 if not plan.fast else 1)
+                                 learning_rate=kd_setting.learning_rate, log_every=log_every)
 histories = distill.run_stages(distiller, stages, train, tokenizer, eval_data=dev,
-                               callbacks=[widgets.live_loss_plot("task distillation")],
+                               callbacks=[widgets.live_loss_plot("task distillation"), kd_recorder],
                                checkpoint_dir=plan.artifacts / "kd", resume=True)
 tutorial.save_student(kd_student, "kd_student", plan)
+kd_recorder.track(histories).save(plan.artifacts / "attention_track_kd.json")
 for name, history in histories.items():
     print(f"after the {name} stage ({history.seconds:.0f} s): dev accuracy {history.eval[-1][1]:.1%}")
 
@@ -136,12 +152,15 @@ print(f"labels only: dev accuracy {baseline_history.eval[-1][1]:.1%}")
 # %%
 same_start = models.build_student("tinybert4", tokenizer=tokenizer, seed=0)
 compress.project_teacher(same_start, teacher, basis)  # the distilled student's start, from the same basis
+init_recorder = headsim.AttentionRecorder(same_start, teacher, dev, tokenizer, layer_map=distiller.layer_map,
+                                          every=log_every)
 config = training.TrainConfig(steps=plan.budget, batch_size=plan.batch_size, eval_every=eval_every,
                               learning_rate=choices["labels-teacher"].setting.learning_rate,
-                              log_every=10 if not plan.fast else 1, checkpoint_every=100)
-init_history = training.train_classifier(same_start, train, tokenizer, config, eval_data=dev,
+                              log_every=log_every, checkpoint_every=100)
+init_history = training.train_classifier(same_start, train, tokenizer, config, eval_data=dev, callbacks=[init_recorder],
                                          checkpoint_dir=plan.artifacts / "baseline_teacher_init", resume=True)
 tutorial.save_student(same_start, "labels_teacher_init_student", plan)
+init_recorder.track(init_history).save(plan.artifacts / "attention_track_labels_teacher_init.json")
 random_labels, init_labels = baseline_history.eval[-1][1], init_history.eval[-1][1]
 kd = histories["prediction"].eval[-1][1]
 print(f"labels only, random start {random_labels:.1%} -> teacher start {init_labels:.1%}: initialisation {100 * (init_labels - random_labels):+.1f} points")

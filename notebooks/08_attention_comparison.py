@@ -156,6 +156,32 @@ print(f"labels only moved the mean divergence {start:.3f} → {labels:.3f} ({'cl
       f"distillation {start:.3f} → {kd:.3f} ({'closer to' if kd < start else 'away from'} the teacher)")
 
 # %% [markdown]
+# ## Over training: when did the attention move?
+# Notebook 06 recorded both runs from the same start every few steps on the same 32 dev
+# sentences (`headsim.AttentionRecorder`): step 0 is the untrained start, the dotted line the end
+# of the distillation's intermediate stage, the only stage whose loss looks at attention.
+
+# %%
+tracks = {"two-step KD (06)": headsim.AttentionTrack.load(plan.artifacts / "attention_track_kd.json"),
+          "labels only, same start (06)": headsim.AttentionTrack.load(
+              plan.artifacts / "attention_track_labels_teacher_init.json")}
+fig = viz.plot_divergence_over_training(tracks)
+viz.save_figure(fig, "08_divergence_over_training")
+for name, track in tracks.items():
+    means = track.mean_divergence()
+    low = means.index(min(means))
+    print(f"{name}: mean divergence {means[0]:.3f} at step 0, lowest {means[low]:.3f} at step {track.steps[low]}, "
+          f"{means[-1]:.3f} at the last step ({track.steps[-1]})")
+fig
+
+# %% [markdown]
+# Slide over the recorded steps to watch one head of one sentence change (the divergence in the
+# title is over all 32 probe sentences).
+
+# %%
+widgets.attention_track_widget(tracks)
+
+# %% [markdown]
 # ## What each head looks at
 # Clark et al. (2019) found BERT's heads specialise: some put most of their weight on `[CLS]`
 # or `[SEP]`, some on punctuation, some on the previous or the next token; the *entropy* of a
@@ -207,4 +233,6 @@ widgets.attention_widget(teacher, student, tokenizer, layer_map, sentence=senten
 # - The three-student comparison separates what the teacher's *weights* gave the student's
 #   attention (the untrained start) from what training on labels and what distillation did to
 #   it: one seed, so read the direction, not the third decimal.
+# - The recordings over training show *when* it happened: the printed lines give each run's
+#   divergence at the start, at its lowest and at the end.
 # - Figures export to PNG and SVG under `outputs/figures/`; the HTML page travels on its own.

@@ -124,11 +124,14 @@ def test_recording_attention_leaves_training_unchanged_and_survives_resume(token
     recorded, history = run(True, checkpoint_every=3)
     assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), recorded.parameters()))  # same weights
     steps = [step for step, _ in history.records["attention_js"]]
-    assert steps == [2, 4, 6] and all(len(values) == 2 for _, values in history.records["attention_js"])
+    assert steps == [0, 2, 4, 6] and all(len(values) == 2 for _, values in history.records["attention_js"])
+    untrained = headsim.AttentionRecorder(tiny(tokenizer, 3, layers=2), teacher, sentences, tokenizer, probe_size=4)
+    assert history.records["attention_js"][0][1] == untrained.start[0]  # step 0: the student before training
+    assert history.records["attention_js"][-1][1] != untrained.start[0]
     first_map = torch.tensor(history.records["attention_map"][0][1])
     assert first_map.shape[:2] == (2, 2) and torch.allclose(first_map.sum(-1), torch.ones(first_map.shape[:3]))
     saved = torch.load(tmp_path / "intermediate" / training.CHECKPOINT_FILE, weights_only=True)
-    assert [s for s, _ in saved["history"]["records"]["attention_js"]] == [2, 4, 6]  # kept with the checkpoint
+    assert [s for s, _ in saved["history"]["records"]["attention_js"]] == [0, 2, 4, 6]  # kept with the checkpoint
     with pytest.raises(TinyBertLabError, match="every must be a positive"):
         headsim.AttentionRecorder(plain, teacher, sentences, tokenizer, every=0)
 
@@ -143,3 +146,24 @@ def test_mapped_divergences_agree_with_the_full_matrix(tokenizer, sentences):
     assert both["a"] != pytest.approx(both["b"])
     with pytest.raises(TinyBertLabError, match="at least one student"):
         headsim.mapped_divergences(teacher, {}, sentences, tokenizer, layer_map)
+
+
+def test_attention_track_joins_stages_and_round_trips(tokenizer, sst2, sentences, tmp_path):
+    from tinybert_lab.distill import INTERMEDIATE, PREDICTION, DistillConfig, Distiller, Stage, run_stages
+
+    rows = data.subsample(sst2["train"], 32, seed=5)
+    teacher, student = tiny(tokenizer, 1, layers=2), tiny(tokenizer, 3, layers=2)
+    recorder = headsim.AttentionRecorder(student, teacher, sentences, tokenizer, every=2, probe_size=4)
+    stages = [Stage("intermediate", DistillConfig(steps=4, batch_size=8, weights=INTERMEDIATE, log_every=1)),
+              Stage("prediction", DistillConfig(steps=4, batch_size=8, weights=PREDICTION, log_every=1))]
+    histories = run_stages(Distiller(student, teacher), stages, rows, tokenizer, callbacks=[recorder], progress=False)
+    assert [s for s, _ in histories["prediction"].records["attention_js"]] == [2, 4]  # step 0 only once, in the first stage
+    track = recorder.track(histories)
+    assert track.steps == [0, 2, 4, 6, 8] and track.pairs == [[1, 1], [2, 2]]
+    assert track.boundaries == {"intermediate → prediction": 4}
+    assert track.mean_divergence()[0] == pytest.approx(sum(recorder.start[0]) / 2)
+    assert recorder.track(histories["intermediate"]).steps == [0, 2, 4]
+    assert len(track.maps) == 5 and len(track.tokens) == len(track.maps[0][0][0]) == len(track.teacher_map[0][0])
+    assert headsim.AttentionTrack.load(track.save(tmp_path / "track.json")) == track
+    with pytest.raises(TinyBertLabError, match="Run notebook 06 first"):
+        headsim.AttentionTrack.load(tmp_path / "missing.json")

@@ -141,9 +141,33 @@ CASES = {
                         set()),
     "mapped divergence": ("plot_mapped_divergence", lambda: viz.plot_mapped_divergence(
         {"distilled": {1: (0.2, 0.01), 2: (0.3, 0.02)}, "labels only": {1: 0.4, 2: 0.5}}), set()),
+    "divergence over training": ("plot_divergence_over_training", lambda: viz.plot_divergence_over_training(
+        {"distilled": _track(0.3), "labels only": _track(0.5)}, boundaries={"intermediate → prediction": 20}), set()),
     "head behaviour": ("plot_head_behaviour", lambda: viz.plot_head_behaviour(
         {"teacher": torch.rand(3, 4, 6), "student": torch.rand(2, 4, 6)}), set()),
 }
+
+
+def _track(level: float, pairs=((1, 2), (2, 4))):
+    from tinybert_lab.headsim import AttentionTrack
+
+    steps = [0, 10, 20, 30]
+    return AttentionTrack(pairs=[list(p) for p in pairs], tokens=TOKENS, steps=steps,
+                          divergence=[[level / (1 + k), level / (2 + k)] for k in range(len(steps))],
+                          maps=[_attention(layers=2, heads=2).tolist()] * len(steps),
+                          teacher_map=_attention(layers=4, heads=2).tolist())
+
+
+def test_divergence_over_training_draws_one_panel_per_pair_and_refuses_mixed_maps():
+    fig = viz.plot_divergence_over_training({"distilled": _track(0.3), "labels only": _track(0.5)})
+    panels = [ax for ax in fig.axes if ax.lines]
+    assert [ax.get_title() for ax in panels] == ["student layer 1 ← teacher layer 2", "student layer 2 ← teacher layer 4"]
+    assert list(panels[1].lines[1].get_ydata()) == pytest.approx([0.25, 0.5 / 3, 0.125, 0.1])
+    assert panels[0].get_ylim()[0] == 0
+    with pytest.raises(viz.TinyBertLabError, match="different layer maps"):
+        viz.plot_divergence_over_training({"a": _track(0.3), "b": _track(0.3, pairs=((1, 1), (2, 2)))})
+    with pytest.raises(viz.TinyBertLabError, match="No recorded steps"):
+        viz.plot_divergence_over_training({})
 
 
 def test_every_public_plot_function_has_a_case():

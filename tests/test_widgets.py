@@ -88,3 +88,26 @@ def test_method_widget_highlights_the_chosen_methods_rows():
     assert [round(bar.get_width(), 6) for bar in fig.axes[0].patches] == [70.0, 80.0, 90.0]
     with pytest.raises(TinyBertLabError, match="No rows for method 'mutual'"):
         widgets.viz.plot_method_rows(ResultsTable(rows), "mutual")
+
+
+def test_attention_track_widget_slides_over_recorded_steps():
+    from tinybert_lab.headsim import AttentionTrack
+
+    tokens = ["[CLS]", "good", "[SEP]"]
+
+    def maps(layers, value):  # (layers, 2 heads, 3, 3): every row puts `value` on [CLS]
+        row = [value, (1 - value) / 2, (1 - value) / 2]
+        return [[[row] * 3] * 2] * layers
+
+    track = AttentionTrack(pairs=[[1, 2], [2, 4]], tokens=tokens, steps=[0, 50, 100],
+                           divergence=[[0.3, 0.4], [0.2, 0.3], [0.1, 0.2]],
+                           maps=[maps(2, 0.2), maps(2, 0.5), maps(2, 0.8)], teacher_map=maps(4, 0.9))
+    ui = widgets.attention_track_widget({"distilled": track})
+    assert "step 0: student layer 2 ← teacher layer 4, head 1" in ui.result.texts[0].get_text()
+    control(ui, "recorded step (0 = before training)").value = 2
+    fig = ui.result
+    assert "step 100" in fig.texts[0].get_text() and "0.200" in fig.texts[0].get_text()
+    assert fig.axes[1].images[0].get_array()[0, 0] == pytest.approx(0.8)  # the student at step 100
+    assert fig.axes[0].images[0].get_array()[0, 0] == pytest.approx(0.9)  # its teacher layer
+    with pytest.raises(widgets.TinyBertLabError, match="No recorded steps"):
+        widgets.attention_track_widget({})

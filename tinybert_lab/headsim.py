@@ -18,9 +18,11 @@ rows are left out of every mean.
 
 from __future__ import annotations
 
+import json
 import math
 import string
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -236,12 +238,15 @@ class AttentionRecorder:
     ``sentences``), and ``history.records`` gains:
 
     - ``"attention_js"``: ``[step, [mean JS divergence of each mapped layer pair]]`` (head i with
-      head i, as in ``HeadSimilarity.mapped_divergence``), in the order of ``layers``;
+      head i, as in ``HeadSimilarity.mapped_divergence``), in the order of ``pairs``;
     - ``"attention_map"``: ``[step, (layers, heads, L, L) nested lists]``, the student's
       attention on the probe's first sentence (for a slider over steps).
 
-    They are saved with the run's checkpoints, so a resumed run keeps them. ``every`` should be
-    a multiple of the run's ``log_every`` (callbacks run at logged steps).
+    The student as it is when the recorder is built is measured then and written as step 0 of
+    the first history it records into. The records are saved with the run's checkpoints, so a
+    resumed run keeps them; ``track(histories)`` gathers a run's stages into an
+    ``AttentionTrack`` to save and plot. ``every`` should be a multiple of the run's
+    ``log_every`` (callbacks run at logged steps).
     """
 
     def __init__(self, student, teacher, sentences, tokenizer, *, layer_map=None, every: int = 50, probe_size: int = 32):
@@ -257,15 +262,30 @@ class AttentionRecorder:
                                                     bucket=False)))
         self.inputs = data_lib.model_inputs(self.batch)
         self.first_length = int(self.batch["attention_mask"][0].sum())
+        self.tokens = tokenizer.convert_ids_to_tokens(self.batch["input_ids"][0][:self.first_length].tolist())
         with torch.no_grad():
             state = teacher.training
             teacher.eval()
             self.teacher_attention = teacher(**self.inputs, output_attentions=True).attentions
             teacher.train(state)
+        self.start = self.measure()  # the student before training: step 0 of the first run it records
+        self._wrote_start = False
 
     def __call__(self, step: int, history) -> None:
         if step % self.every:
             return
+        if not self._wrote_start and not history.records.get("attention_js"):
+            values, first = self.start
+            history.records["attention_js"] = [[0, values]]
+            history.records["attention_map"] = [[0, first]]
+        self._wrote_start = True
+        values, first = self.measure()
+        history.records.setdefault("attention_js", []).append([step, values])
+        history.records.setdefault("attention_map", []).append([step, first])
+
+    def measure(self) -> tuple[list[float], list]:
+        """The student's attention now: (mean JS divergence per mapped pair, the first probe
+        sentence's attention as (layers, heads, L, L) nested lists)."""
         state = self.student.training
         self.student.eval()
         try:
@@ -281,5 +301,68 @@ class AttentionRecorder:
             values.append(float(paired_heads(block)))
         n = self.first_length
         first = torch.stack([layer[0, :, :n, :n].float().cpu() for layer in attention])
-        history.records.setdefault("attention_js", []).append([step, values])
-        history.records.setdefault("attention_map", []).append([step, first.tolist()])
+        return values, first.tolist()
+
+    def track(self, histories) -> "AttentionTrack":
+        """The recordings of one run as an ``AttentionTrack``: ``histories`` is its ``History``,
+        or ``{stage name: History}`` in order (``distill.run_stages``' result), a later stage's
+        steps counted after the earlier stages' last step."""
+        if not isinstance(histories, dict):
+            histories = {"run": histories}
+        steps, divergence, maps, offset, boundaries, previous = [], [], [], 0, {}, None
+        for name, history in histories.items():
+            if previous is not None:
+                boundaries[f"{previous} → {name}"] = offset
+            previous = name
+            for (step, values), (_, first) in zip(history.records.get("attention_js", []),
+                                                  history.records.get("attention_map", [])):
+                if steps and offset + step <= steps[-1]:
+                    continue
+                steps.append(offset + step)
+                divergence.append(values)
+                maps.append(first)
+            offset += history.step[-1] if history.step else 0
+        n = self.first_length
+        teacher_first = torch.stack([layer[0, :, :n, :n].float() for layer in self.teacher_attention])
+        return AttentionTrack(pairs=[list(p) for p in self.pairs], tokens=list(self.tokens), steps=steps,
+                              divergence=divergence, maps=maps, teacher_map=teacher_first.tolist(),
+                              boundaries=boundaries)
+
+
+@dataclass
+class AttentionTrack:
+    """One run's attention, recorded over training by an ``AttentionRecorder``.
+
+    ``pairs``: the mapped (student layer, teacher layer) pairs, 1-based; ``steps``: the recorded
+    steps (0 = before training); ``divergence[k][j]``: mean JS divergence of pair j at
+    ``steps[k]`` over the probe batch; ``maps[k]``: the student's attention on the first probe
+    sentence at ``steps[k]``, (student layers, heads, L, L); ``teacher_map``: the teacher's on that
+    sentence, (teacher layers, heads, L, L); ``tokens``: its L tokens; ``boundaries``:
+    ``{"stage a → stage b": step}`` where a multi-stage run changed stage. Saved as JSON.
+    """
+
+    pairs: list
+    tokens: list
+    steps: list
+    divergence: list
+    maps: list
+    teacher_map: list
+    boundaries: dict = field(default_factory=dict)
+
+    def mean_divergence(self) -> list[float]:
+        """Per recorded step, the divergence averaged over the layer pairs."""
+        return [sum(values) / len(values) for values in self.divergence]
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self)))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "AttentionTrack":
+        path = Path(path)
+        if not path.is_file():
+            raise TinyBertLabError(f"No attention recording at {path}. Run notebook 06 first: its distillation and "
+                                   "its label-only run from the same start record the student's attention.")
+        return cls(**json.loads(path.read_text()))

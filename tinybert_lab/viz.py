@@ -578,6 +578,45 @@ def plot_mapped_divergence(divergences: dict, title: str | None = None) -> Figur
     return fig
 
 
+def plot_divergence_over_training(tracks: dict, *, boundaries: dict | None = None, title: str | None = None) -> Figure:
+    """One panel per mapped layer pair: the student's mean JS divergence to its teacher layer
+    (probe batch, head i with head i) against the optimizer step, one line per run.
+
+    ``tracks``: ``{run name: headsim.AttentionTrack}`` recorded with the same layer pairs;
+    ``boundaries``: ``{label: step}`` drawn as dotted lines (default: where the tracks' stages
+    change). The y axis starts at 0.
+    """
+    tracks = {name: track for name, track in tracks.items() if track.steps}
+    if not tracks:
+        raise TinyBertLabError("No recorded steps: train with callbacks=[headsim.AttentionRecorder(...)] "
+                               "and pass {name: recorder.track(histories)}.")
+    if boundaries is None:
+        boundaries = {label: step for track in tracks.values() for label, step in track.boundaries.items()}
+    pairs = [tuple(p) for p in next(iter(tracks.values())).pairs]
+    if any([tuple(p) for p in track.pairs] != pairs for track in tracks.values()):
+        raise TinyBertLabError("The runs were recorded along different layer maps; compare runs with the same pairs.")
+    fig = Figure(figsize=(2.6 * len(pairs) + 1.0, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(pairs), sharey=True, squeeze=False)[0]
+    top = max(value for track in tracks.values() for values in track.divergence for value in values)
+    for j, (ax, (student_layer, teacher_layer)) in enumerate(zip(axes, pairs)):
+        for name, track in tracks.items():
+            ax.plot(track.steps, [values[j] for values in track.divergence], marker="o", markersize=2.5, label=name)
+        for label, step in (boundaries or {}).items():
+            ax.axvline(step, color="0.3", linestyle=":", linewidth=1.2)
+        ax.set_title(f"student layer {student_layer} ← teacher layer {teacher_layer}", fontsize=9)
+        ax.set_xlabel("optimizer step", fontsize=9)
+        ax.set_ylim(0, 1.1 * top)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean JS divergence to the teacher", fontsize=9)
+    axes[-1].legend(fontsize=8)
+    if boundaries:
+        axes[0].annotate(", ".join(boundaries) + " (dotted)", (0, 0), xycoords="axes fraction", xytext=(4, 4),
+                         textcoords="offset points", fontsize=8, color="0.3")
+    fig.suptitle(title or "the student's attention moving toward (or away from) its teacher's during training", fontsize=10)
+    return fig
+
+
 def plot_head_behaviour(behaviours: dict, title: str | None = None) -> Figure:
     """One panel per measure of ``headsim.BEHAVIOURS`` (row entropy, shares on [CLS], [SEP],
     punctuation, previous and next token): per layer, each model's heads as dots and their mean

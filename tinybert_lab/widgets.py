@@ -158,6 +158,42 @@ def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = N
     )
 
 
+def attention_track_widget(tracks: dict):
+    """Slide over the recorded steps of one or more runs (``{name: headsim.AttentionTrack}``,
+    recorded on the same probe sentence): the student's attention on that sentence at the chosen
+    step next to its teacher layer's, for a chosen run, layer pair and head. ``ui.result``: the Figure.
+    """
+    from ipywidgets import Dropdown, IntSlider, interactive
+
+    if not tracks or not any(track.steps for track in tracks.values()):
+        raise TinyBertLabError("No recorded steps: pass {name: recorder.track(histories)} of runs trained with "
+                               "callbacks=[headsim.AttentionRecorder(...)].")
+    first = next(iter(tracks.values()))
+    heads = min(len(first.maps[0][0]), len(first.teacher_map[0]))
+
+    def show(run: str, pair: int, head: int, position: int):
+        track = tracks[run]
+        if not track.steps:
+            return Message(f"{run}: nothing recorded.")
+        k = min(position, len(track.steps) - 1)
+        student_layer, teacher_layer = track.pairs[pair]
+        return viz.plot_attention_comparison(
+            track.teacher_map[teacher_layer - 1][head - 1], track.maps[k][student_layer - 1][head - 1], track.tokens,
+            title=f"{run}, step {track.steps[k]}: student layer {student_layer} ← teacher layer {teacher_layer}, "
+                  f"head {head} (divergence over the probe batch {track.divergence[k][pair]:.3f})")
+
+    longest = max(len(track.steps) for track in tracks.values())
+    return interactive(
+        show, SHOW,
+        run=Dropdown(options=list(tracks), description="run", style=STYLE),
+        pair=Dropdown(options=[(f"student {s} ← teacher {t}", j) for j, (s, t) in enumerate(first.pairs)],
+                      value=len(first.pairs) - 1, description="layer pair", style=STYLE),
+        head=IntSlider(value=1, min=1, max=heads, description="head", style=STYLE),
+        position=IntSlider(value=0, min=0, max=longest - 1, description="recorded step (0 = before training)",
+                           style=STYLE),
+    )
+
+
 def live_loss_plot(title: str = "training loss", every: int = 1, *, log: bool = False):
     """A ``callback(step, history)`` for ``training.fit`` that redraws the loss curves in place
     (d2l's ProgressBoard idea, through a display handle rather than ``clear_output``, so the
