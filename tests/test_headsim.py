@@ -84,6 +84,10 @@ def test_a_model_against_itself_and_a_copy_of_its_layers(tokenizer, sentences):
     assert sim.matrix.shape == (6, 6) and sim.sentences == 10
     assert torch.allclose(sim.matrix.diagonal(), torch.zeros(6), atol=1e-6)
     assert sim.closest_teacher_layer() == {1: 1, 2: 2, 3: 3}
+    assert sim.suggested_map() == LayerMap.uniform(3, 3)
+    by_hand = headsim.HeadSimilarity(torch.tensor([[0.5, 0.1, 0.4], [0.3, 0.6, 0.05]]), 2, 3, 1, 1, sentences=1)
+    assert by_hand.closest_teacher_layer() == {1: 2, 2: 3}
+    assert by_hand.suggested_map() == LayerMap.from_list([0, 2, 3], 3)
     assert sim.mapped_divergence(LayerMap.uniform(3, 3)) == pytest.approx({1: 0.0, 2: 0.0, 3: 0.0}, abs=1e-6)
     assert ((sim.matrix >= -1e-7) & (sim.matrix <= headsim.MAX_JS + 1e-6)).all()
     other = tiny(tokenizer, 2, layers=2)

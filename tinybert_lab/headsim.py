@@ -122,6 +122,14 @@ class HeadSimilarity:
             best[m] = int(torch.stack(scores).argmin()) + 1
         return best
 
+    def suggested_map(self):
+        """A ``LayerMap`` pairing each student layer with ``closest_teacher_layer`` (embeddings
+        0 ← 0): the map the similarity suggests, to distil along instead of the uniform one."""
+        from .mapping import LayerMap
+
+        closest = self.closest_teacher_layer()
+        return LayerMap.from_list([0] + [closest[m] for m in range(1, self.student_layers + 1)], self.teacher_layers)
+
 
 def _attention_batches(models, sentences, tokenizer, n: int, batch_size: int):
     """Yield ``(batch, [attention tuple per model])`` over the first ``n`` sentences (no grad, eval)."""
