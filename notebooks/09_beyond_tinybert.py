@@ -12,13 +12,15 @@
 # ---
 
 # %% [markdown]
-# # 09 · Beyond TinyBERT: six more ways to distil
+# # 09 · Beyond TinyBERT: nine more ways to distil
 #
 # TinyBERT matches layers. The wider literature moves knowledge in other ways: by **copying
 # weights** (DistilBERT), into a **different architecture** (a BiLSTM), through **more data**
 # (augmentation), through **relations between examples** (RKD), between **peers without a
-# teacher** (mutual learning) and from **several teachers**. This notebook runs each one on
-# SST-2 with the same data, batch size and number of steps, and puts every result in one table.
+# teacher** (mutual learning), from **several teachers**, through the **relations inside
+# self-attention** (MiniLMv2), through **intermediate [CLS] states** (Patient KD) and through an
+# **assistant** that bridges a large capacity gap. This notebook runs each one on SST-2 with the
+# same data, batch size and number of steps, and puts every result in one table.
 #
 # `beyond.run(method, setup)` trains a method's models and saves them; running a cell again (or
 # after a kernel restart) loads what is finished instead of training it again.
@@ -142,6 +144,65 @@ trained["multi_teacher"] = beyond.run("multi_teacher", setup)
 beyond.accuracies("multi_teacher", setup)
 
 # %% [markdown]
+# ## 7 · MiniLMv2: relations inside self-attention
+# Wang et al. distil one layer's **self-attention relations**: the teacher's queries, keys and
+# values (before the split into heads) are cut into *relation heads* of their own, and the student
+# matches `softmax(Q·Qᵀ/√d_r)`, `softmax(K·Kᵀ/√d_r)` and `softmax(V·Vᵀ/√d_r)` of the teacher's last
+# layer (KL, padding excluded). The relation heads divide both widths, whatever the models' own
+# head counts, so no projection is learned. A 312-wide student with 6 heads against the 384-wide,
+# 12-head teacher:
+
+# %%
+from tinybert_lab import minilm, models
+
+narrow = models.build_student("tinybert4", tokenizer=setup.tokenizer, num_attention_heads=6)
+objective = minilm.MiniLMObjective(narrow, setup.teacher)
+print(f"student {narrow.config.hidden_size} wide, {narrow.config.num_attention_heads} heads; teacher "
+      f"{setup.teacher.config.hidden_size} wide, {setup.teacher.config.num_attention_heads} heads; "
+      f"{objective.relation_heads} relation heads of {narrow.config.hidden_size // objective.relation_heads} "
+      f"(student) and {setup.teacher.config.hidden_size // objective.relation_heads} (teacher) dimensions")
+
+# %% [markdown]
+# Two comparisons, each with its own baseline: the teacher-initialised TinyBERT-4 (the reference
+# rows' start) with relations + labels, and the 6-head student from random weights, trained on
+# labels alone and with relations + labels.
+
+# %%
+trained["minilm"] = beyond.run("minilm", setup)
+beyond.accuracies("minilm", setup)
+
+# %% [markdown]
+# ## 8 · Patient KD: learn from the middle, one [CLS] at a time
+# Sun et al. let a shallower BERT of the teacher's width learn from the teacher's *intermediate*
+# layers, not only its output: the squared distance between the **normalised** [CLS] states of
+# mapped layers (`losses.pkd_loss`, blind to the states' scale), weighted 100, plus soft and hard
+# labels at 0.5 each (T = 5). **PKD-skip** pairs the student with every second teacher layer,
+# **PKD-last** with the teacher's last layers. The student is DistilBERT-3's copied start, so the
+# baseline is section 1's *labels only* row. Feature-based, like TinyBERT's layer losses.
+
+# %%
+from tinybert_lab import patient
+
+print("PKD-skip pairs (student, teacher):", patient.pkd_pairs(3, 6, "skip"),
+      "| PKD-last:", patient.pkd_pairs(3, 6, "last"))
+trained["patient"] = beyond.run("patient", setup)
+beyond.accuracies("patient", setup)
+
+# %% [markdown]
+# ## 9 · A teacher assistant for a large capacity gap
+# Mirzadeh et al. found that a much smaller student can learn *less* from a strong teacher than
+# from a middle-sized **assistant** distilled from it first. Here the student is BERT-Tiny
+# (2 layers, 128 wide; the table below gives its size), the assistant a
+# teacher-initialised TinyBERT-4; every hop is prediction-layer KD for the same number of steps.
+# The three BERT-Tiny rows start from the same random weights, with one learning rate
+# (`beyond.TINY_LEARNING_RATE`; a small student from random weights needs a larger one than the
+# teacher-initialised rows).
+
+# %%
+trained["assistant"] = beyond.run("assistant", setup)
+beyond.accuracies("assistant", setup)
+
+# %% [markdown]
 # ## One table
 # Accuracy, size and speed of every model, measured side by side on the same sentences, batch
 # size and threads; the teacher is the first row.
@@ -195,12 +256,15 @@ checks.check_choice("seed_noise", answer)
 
 # %% [markdown]
 # ## What you saw
-# - Seven ways to move knowledge, all a few lines with the library: weights (DistilBERT's copied
+# - Ten ways to move knowledge, all a few lines with the library: weights (DistilBERT's copied
 #   layers, notebook 06's projection), logits into another architecture (the BiLSTM), more data
-#   (augmentation), relations between examples (RKD), peers (mutual learning), several teachers.
-# - In the taxonomy of surveys: prediction-layer KD, logit matching and the ensemble are
-#   **response-based**, RKD is **relation-based**, TinyBERT's layer losses (notebooks 04–06) are
-#   **feature-based** (as in FitNets); mutual learning is **online** (no pre-trained teacher), the
-#   rest **offline** (the teacher is trained first, then frozen).
+#   (augmentation), relations between examples (RKD), peers (mutual learning), several teachers,
+#   relations inside self-attention (MiniLMv2), intermediate [CLS] states (Patient KD) and an
+#   assistant between a strong teacher and a tiny student.
+# - In the taxonomy of surveys: prediction-layer KD, logit matching, the ensemble and the
+#   assistant chain are **response-based**, RKD and MiniLMv2 are **relation-based** (between
+#   examples; between the tokens of one layer), TinyBERT's layer losses (notebooks 04–06) and
+#   Patient KD are **feature-based** (as in FitNets); mutual learning is **online** (no pre-trained
+#   teacher), the rest **offline** (the teacher is trained first, then frozen).
 # - Over seeds, each method's gain over its own baseline is printed with its spread and a plain
 #   verdict: "within noise" means the seeds disagree. A ranking from one seed is not a ranking.

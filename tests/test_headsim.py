@@ -171,3 +171,6 @@ def test_attention_track_joins_stages_and_round_trips(tokenizer, sst2, sentences
     assert headsim.AttentionTrack.load(track.save(tmp_path / "track.json")) == track
     with pytest.raises(TinyBertLabError, match="Run notebook 06 first"):
         headsim.AttentionTrack.load(tmp_path / "missing.json")
+    empty = headsim.AttentionTrack([[1, 1]], ["a"], [], [], [], [[[[1.0]]]]).save(tmp_path / "empty.json")
+    with pytest.raises(TinyBertLabError, match="no recorded steps"):
+        headsim.AttentionTrack.load(empty)

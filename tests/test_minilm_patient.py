@@ -137,6 +137,10 @@ def test_teacher_assistant_chain_trains_assistant_then_student(tokenizer, sst2):
     stage = DistillConfig(steps=4, batch_size=8, learning_rate=3e-3, weights=PREDICTION, log_every=1)
     histories = teacher_assistant_chain(teacher, assistant, student, rows, tokenizer, stage=stage, progress=False)
     assert list(histories) == ["assistant", "student"] and len(histories["student"].loss) == 4
+    faster = DistillConfig(steps=2, batch_size=8, learning_rate=1e-2, weights=PREDICTION, log_every=1)
+    hops = teacher_assistant_chain(teacher, tiny(tokenizer, seed=2), tiny(tokenizer, seed=3, width=16), rows, tokenizer,
+                                   stage=stage, student_stage=faster, progress=False)
+    assert [len(h.loss) for h in hops.values()] == [4, 2] and hops["student"].lr[0] > hops["assistant"].lr[0]
     assert any(not torch.equal(a, b) for a, b in zip(before, student.parameters()))
     with pytest.raises(TinyBertLabError, match="sits between teacher and student in size"):
         teacher_assistant_chain(teacher, student, assistant, rows, tokenizer, stage=stage)

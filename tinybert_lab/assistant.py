@@ -23,14 +23,16 @@ def parameter_count(model) -> int:
 
 
 def teacher_assistant_chain(teacher, assistant, student, train_data, tokenizer, *, stage: DistillConfig | None = None,
-                            seed: int = 0, **run_options) -> dict:
-    """Distil ``teacher`` into ``assistant``, then ``assistant`` into ``student``, each with
-    ``stage`` (default: prediction-layer KD with ``DistillConfig``'s defaults). Returns
-    ``{"assistant": History, "student": History}``. ``run_options`` go to ``run_stages``
+                            student_stage: DistillConfig | None = None, seed: int = 0, **run_options) -> dict:
+    """Distil ``teacher`` into ``assistant`` with ``stage`` (default: prediction-layer KD with
+    ``DistillConfig``'s defaults), then ``assistant`` into ``student`` with ``student_stage``
+    (default: ``stage``; a small student from random weights may want a larger learning rate).
+    Returns ``{"assistant": History, "student": History}``. ``run_options`` go to ``run_stages``
     (``checkpoint_dir``, ``resume``, ``eval_data``, ``progress``...): each hop checkpoints in its own
     subfolder. The assistant is left frozen (it served as a teacher)."""
     config = stage or DistillConfig(weights=PREDICTION)
-    if config.weights.intermediate:
+    student_config = student_stage or config
+    if config.weights.intermediate or student_config.weights.intermediate:
         raise TinyBertLabError(
             "The teacher-assistant chain uses prediction-layer terms only (prediction, hard_label): set the "
             "embedding, attention and hidden weights to 0.")
@@ -44,6 +46,6 @@ def teacher_assistant_chain(teacher, assistant, student, train_data, tokenizer, 
         raise TinyBertLabError("Teacher, assistant and student must have the same number of labels.")
     first = run_stages(Distiller(assistant, teacher, seed=seed), [Stage("assistant", config)], train_data, tokenizer,
                        **run_options)
-    second = run_stages(Distiller(student, assistant, seed=seed), [Stage("student", config)], train_data, tokenizer,
-                        **run_options)
+    second = run_stages(Distiller(student, assistant, seed=seed), [Stage("student", student_config)], train_data,
+                        tokenizer, **run_options)
     return {**first, **second}

@@ -1,4 +1,4 @@
-"""Beyond TinyBERT: six more distillation methods, each trained on SST-2 at one budget.
+"""Beyond TinyBERT: more distillation methods, each trained on SST-2 at one budget.
 
 ``run(method, setup)`` trains what a method needs and returns ``{row name: trained model}``;
 each row is saved under the plan's artifacts (``beyond/<row>``) with its dev accuracy, so a
@@ -35,6 +35,12 @@ METHODS: dict[str, str] = {
               "from each other, no teacher; next to one trained alone.",
     "multi_teacher": "Two teachers (MiniLM fine-tuned with seeds 0 and 1): the student matches their "
                      "averaged soft targets.",
+    "minilm": "MiniLMv2: the student matches the teacher's last-layer self-attention relations (Q·Qᵀ, K·Kᵀ, "
+              "V·Vᵀ over 24 relation heads), plus the labels; no projection, any width and head count.",
+    "patient": "Patient KD: the DistilBERT-3 student matches the teacher's normalised [CLS] states at "
+               "intermediate layers (PKD-skip: layers 2, 4; PKD-last: 4, 5), plus soft and hard labels.",
+    "assistant": "Teacher assistant: a 2-layer, 128-wide BERT-Tiny learns from the teacher directly, or from a "
+                 "TinyBERT-4 assistant distilled from the teacher first.",
 }
 
 
@@ -107,6 +113,12 @@ BASELINES: dict[str, str] = {
     "TinyBERT-4 random init, mutual learning (a)": "TinyBERT-4 random init, labels alone",
     "TinyBERT-4 random init, mutual learning (b)": "TinyBERT-4 random init, labels alone",
     "TinyBERT-4, KD from 2 teachers": "TinyBERT-4, labels only",
+    "TinyBERT-4, MiniLMv2 relations + labels": "TinyBERT-4, labels only",
+    "TinyBERT-4 6 heads random init, MiniLMv2 relations + labels": "TinyBERT-4 6 heads random init, labels only",
+    "DistilBERT-3, PKD-skip": "DistilBERT-3 init, labels only",
+    "DistilBERT-3, PKD-last": "DistilBERT-3 init, labels only",
+    "BERT-Tiny, KD from the teacher": "BERT-Tiny random init, labels only",
+    "BERT-Tiny, KD via a TinyBERT-4 assistant": "BERT-Tiny random init, labels only",
 }
 AUGMENTATION_BASELINE = "TinyBERT-4, labels only"  # the augmentation row's name depends on the data size
 
@@ -194,8 +206,63 @@ def _multi_teacher(s: Setup) -> dict:
     return {"TinyBERT-4, KD from 2 teachers": student}
 
 
+def _minilm(s: Setup) -> dict:
+    from .minilm import MiniLMObjective
+
+    projected = s.tinybert()  # the reference rows' start: its baseline is "TinyBERT-4, labels only"
+    training.fit(MiniLMObjective(projected, s.teacher), s.encoded, s.tokenizer, s.config(), progress=False)
+    rows = {"TinyBERT-4, MiniLMv2 relations + labels": projected}
+    for name, relations in (("labels only", False), ("MiniLMv2 relations + labels", True)):
+        student = models.build_student("tinybert4", tokenizer=s.tokenizer, seed=s.seed, num_attention_heads=6)
+        objective = MiniLMObjective(student, s.teacher) if relations else training.LabelObjective(student)
+        training.fit(objective, s.encoded, s.tokenizer, s.config(learning_rate=3e-4), progress=False)
+        rows[f"TinyBERT-4 6 heads random init, {name}"] = student
+    return rows
+
+
+def _patient(s: Setup) -> dict:
+    from .patient import PatientObjective
+
+    pretrained = models.load_teacher(num_labels=s.teacher.config.num_labels)
+    rows = {}
+    for strategy in ("skip", "last"):
+        student = distilbert.student_from_teacher(pretrained)
+        training.fit(PatientObjective(student, s.teacher, strategy=strategy), s.encoded, s.tokenizer, s.config(),
+                     progress=False)
+        rows[f"DistilBERT-3, PKD-{strategy}"] = student
+    return rows
+
+
+TINY_LEARNING_RATE = 1e-3  # BERT-Tiny starts from random weights: every BERT-Tiny row uses this rate
+
+
+def _assistant(s: Setup) -> dict:
+    from .assistant import teacher_assistant_chain
+
+    def tiny():
+        return models.build_student("bert_tiny", tokenizer=s.tokenizer, seed=s.seed)
+
+    def stage(learning_rate):
+        return distill.DistillConfig(steps=s.steps, batch_size=s.plan.batch_size, learning_rate=learning_rate,
+                                     weights=distill.PREDICTION, seed=s.seed, log_every=max(s.steps // 20, 1))
+
+    labels = tiny()
+    training.fit(training.LabelObjective(labels), s.encoded, s.tokenizer, s.config(learning_rate=TINY_LEARNING_RATE),
+                 progress=False)
+    direct = tiny()
+    distiller = distill.Distiller(direct, s.teacher, logit_cache=s.logits)
+    distiller.configure(stage(TINY_LEARNING_RATE))
+    training.fit(distiller, s.encoded, s.tokenizer, s.config(learning_rate=TINY_LEARNING_RATE), progress=False)
+    chained = tiny()
+    teacher_assistant_chain(s.teacher, s.tinybert(), chained, s.train, s.tokenizer, stage=stage(1e-4),
+                            student_stage=stage(TINY_LEARNING_RATE), seed=s.seed, progress=False)
+    return {"BERT-Tiny random init, labels only": labels, "BERT-Tiny, KD from the teacher": direct,
+            "BERT-Tiny, KD via a TinyBERT-4 assistant": chained}
+
+
 _RUNNERS = {"reference": _reference, "distilbert": _distilbert, "bilstm": _bilstm, "augmentation": _augmentation,
-            "rkd": _rkd, "mutual": _mutual, "multi_teacher": _multi_teacher}
+            "rkd": _rkd, "mutual": _mutual, "multi_teacher": _multi_teacher, "minilm": _minilm, "patient": _patient,
+            "assistant": _assistant}
 
 
 # --------------------------------------------------------------------------------------------

@@ -373,4 +373,9 @@ class AttentionTrack:
         if not path.is_file():
             raise TinyBertLabError(f"No attention recording at {path}. Run notebook 06 first: its distillation and "
                                    "its label-only run from the same start record the student's attention.")
-        return cls(**json.loads(path.read_text()))
+        track = cls(**json.loads(path.read_text()))
+        if not track.steps:
+            raise TinyBertLabError(
+                f"{path.name} holds no recorded steps: notebook 06 resumed a run that had finished before attention "
+                f"was recorded. Delete that run's checkpoint folder in {path.parent} and run notebook 06 again.")
+        return track
