@@ -26,7 +26,6 @@ import shlex
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -38,9 +37,7 @@ PLAN = FULL_PLAN
 SEEDS = (0, 1, 2)
 SENTENCES = 200
 WARMUP_STEPS = 100
-RECORD = Path(__file__).parent / "results" / "attention_seeds.json"
-STUDENTS = {"untrained": "untrained start", "labels-teacher": "labels only, same start",
-            "kd-teacher": "two-step KD (default map)"}
+RECORD = headsim.SEED_RECORD
 
 
 def run_key(run):
@@ -94,7 +91,7 @@ def as_list(layer_map):
 
 def todo(record):
     """(student, seed, map name) still to run; maps beyond the default only where a suggestion differs."""
-    wanted = [(s, seed, "default") for seed in SEEDS for s in STUDENTS]
+    wanted = [(s, seed, "default") for seed in SEEDS for s in headsim.SEED_STUDENTS]
     wanted += [("suggestion", seed, "default") for seed in SEEDS]
     for seed in SEEDS:
         found = record.find({"student": "suggestion", "seed": seed})
@@ -129,38 +126,28 @@ def mean_std(values):
 
 
 def report(runs):
-    default = [r for r in runs if r.get("layer_map", "default") == "default" and r["student"] in STUDENTS]
-    if not default:
+    summary = headsim.divergence_over_seeds(runs)
+    if not summary:
         print("nothing measured yet")
         return
-    layers = sorted({int(k) for r in default for k in r["divergence"]})
+    layers = sorted({m for by_layer in summary.values() for m in by_layer})
     print(f"\n## Mean JS divergence to the mapped teacher layer ({SENTENCES} SST-2 dev sentences; "
           "mean ± std over seeds, lower = closer)")
-    print("| student | seeds | " + " | ".join(f"layer {m}" for m in layers) + " | mean over layers | dev accuracy |")
-    print("|---|---|" + "---|" * (len(layers) + 2))
-    by_student = {}
-    for name, label in STUDENTS.items():
-        rows = sorted((r for r in default if r["student"] == name), key=lambda r: r["seed"])
-        if not rows:
-            continue
-        by_student[name] = {r["seed"]: r for r in rows}
-        cells = [mean_std([r["divergence"][str(m)] for r in rows]) for m in layers]
-        overall = mean_std([statistics.mean(r["divergence"].values()) for r in rows])
-        dev = mean_std([100 * r["dev_accuracy"] for r in rows])
-        print(f"| {label} | {len(rows)} | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in cells)
-              + f" | {overall[0]:.3f} ± {overall[1]:.3f} | {dev[0]:.2f} ± {dev[1]:.2f} |")
-    pairs = (("labels-teacher", "untrained"), ("kd-teacher", "untrained"), ("kd-teacher", "labels-teacher"))
-    print("\n## Paired differences, seed by seed (negative = closer to the teacher)")
-    for a, b in pairs:
-        seeds = sorted(set(by_student.get(a, {})) & set(by_student.get(b, {})))
-        if not seeds:
-            continue
-        diffs = [statistics.mean(by_student[a][s]["divergence"].values()) - statistics.mean(by_student[b][s]["divergence"].values())
-                 for s in seeds]
-        mean, std = mean_std(diffs)
-        clear = len(diffs) > 1 and abs(mean) > 2 * std / len(diffs) ** 0.5
-        print(f"- {STUDENTS[a]} − {STUDENTS[b]}: {mean:+.3f} ± {std:.3f} over {len(seeds)} seeds "
-              f"({'clear' if clear else 'within seed noise'})")
+    print("| student | seeds | " + " | ".join(f"layer {m}" for m in layers) + " | dev accuracy |")
+    print("|---|---|" + "---|" * (len(layers) + 1))
+    for student, label in headsim.SEED_STUDENTS.items():
+        rows = [r for r in runs if r["student"] == student and r.get("layer_map", "default") == "default"]
+        if rows:
+            dev = mean_std([100 * r["dev_accuracy"] for r in rows])
+            print(f"| {label} | {len(rows)} | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in summary[label].values())
+                  + f" | {dev[0]:.2f} ± {dev[1]:.2f} |")
+    print("\n## Paired differences in the divergence averaged over layers, seed by seed (negative = closer)")
+    for a, b in (("labels-teacher", "untrained"), ("kd-teacher", "untrained"), ("kd-teacher", "labels-teacher")):
+        found = headsim.compare_divergence(runs, a, b)
+        if found:
+            mean, std, count, words = found
+            print(f"- {headsim.SEED_STUDENTS[a]} − {headsim.SEED_STUDENTS[b]}: {mean:+.3f} ± {std:.3f} over {count} seeds "
+                  f"({words})")
     suggestions = sorted((r for r in runs if r["student"] == "suggestion"), key=lambda r: r["seed"])
     if suggestions:
         print(f"\n## Layer map suggested by the head similarity after {WARMUP_STEPS} warm-up steps on labels")

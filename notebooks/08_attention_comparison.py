@@ -21,7 +21,10 @@
 
 # %%
 # %matplotlib inline
+import json
+
 import torch
+from IPython.display import display
 
 from tinybert_lab import attention, checks, mapping, models, tutorial, viz, widgets
 
@@ -154,6 +157,27 @@ fig
 start, labels, kd = (sum(d.values()) / len(d) for d in divergence.values())
 print(f"labels only moved the mean divergence {start:.3f} → {labels:.3f} ({'closer to' if labels < start else 'away from'} the teacher); "
       f"distillation {start:.3f} → {kd:.3f} ({'closer to' if kd < start else 'away from'} the teacher)")
+
+# %% [markdown]
+# ### Over three seeds
+# `benchmarks/attention_seeds.py` trained both students of notebook 06 for seeds 0, 1 and 2
+# (same start per seed, the settings notebook 06 uses) and measured the same divergences on the
+# same 200 dev sentences. Error bars: ± one standard deviation over seeds; the differences are
+# paired seed by seed.
+
+# %%
+seed_runs = json.loads(headsim.SEED_RECORD.read_text())["runs"] if headsim.SEED_RECORD.is_file() else []
+over_seeds = headsim.divergence_over_seeds(seed_runs)
+if over_seeds:
+    fig = viz.plot_mapped_divergence(over_seeds, title="JS divergence to the teacher's mapped layer (mean ± std over seeds)")
+    viz.save_figure(fig, "08_mapped_divergence_seeds")
+    display(fig)
+for a, b in (("labels-teacher", "untrained"), ("kd-teacher", "untrained"), ("kd-teacher", "labels-teacher")):
+    found = headsim.compare_divergence(seed_runs, a, b)
+    if found:
+        print(f"{headsim.SEED_STUDENTS[a]} − {headsim.SEED_STUDENTS[b]}: {found[0]:+.3f} ± {found[1]:.3f} "
+              f"over {found[2]} seeds ({found[3]})")
+print("" if over_seeds else "not measured yet: run benchmarks/attention_seeds.py")
 
 # %% [markdown]
 # ## Over training: when did the attention move?

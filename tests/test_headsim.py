@@ -174,3 +174,23 @@ def test_attention_track_joins_stages_and_round_trips(tokenizer, sst2, sentences
     empty = headsim.AttentionTrack([[1, 1]], ["a"], [], [], [], [[[[1.0]]]]).save(tmp_path / "empty.json")
     with pytest.raises(TinyBertLabError, match="no recorded steps"):
         headsim.AttentionTrack.load(empty)
+
+
+def test_divergence_over_seeds_and_paired_comparison():
+    def run(student, seed, values, layer_map="default"):
+        return {"student": student, "seed": seed, "layer_map": layer_map,
+                "divergence": {str(m): v for m, v in enumerate(values, start=1)}}
+
+    runs = [run("untrained", s, [0.2, 0.4]) for s in range(3)]
+    runs += [run("kd-teacher", s, [0.1 + 0.01 * s, 0.2]) for s in range(3)]
+    runs += [run("kd-teacher", 0, [0.9, 0.9], layer_map="uniform")]  # another map: left out
+    summary = headsim.divergence_over_seeds(runs)
+    assert list(summary) == ["untrained start", "two-step KD (06's map)"]
+    assert summary["two-step KD (06's map)"][1] == pytest.approx((0.11, 0.01))
+    assert summary["untrained start"][2] == pytest.approx((0.4, 0.0))
+    mean, std, seeds, words = headsim.compare_divergence(runs, "kd-teacher", "untrained")
+    assert mean == pytest.approx(-0.145) and std == pytest.approx(0.005) and seeds == 3
+    assert words == "closer to the teacher"
+    assert headsim.compare_divergence(runs, "untrained", "kd-teacher")[3] == "farther from the teacher"
+    assert headsim.compare_divergence(runs[:3] + runs[3:4], "kd-teacher", "untrained")[3] == "too few seeds to tell"
+    assert headsim.compare_divergence(runs, "labels-teacher", "untrained") is None

@@ -379,3 +379,53 @@ class AttentionTrack:
                 f"{path.name} holds no recorded steps: notebook 06 resumed a run that had finished before attention "
                 f"was recorded. Delete that run's checkpoint folder in {path.parent} and run notebook 06 again.")
         return track
+
+
+# --------------------------------------------------------------------------------------------
+# Over seeds: benchmarks/attention_seeds.py's record
+# --------------------------------------------------------------------------------------------
+SEED_RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "attention_seeds.json"
+SEED_STUDENTS = {"untrained": "untrained start", "labels-teacher": "labels only, same start",
+                 "kd-teacher": "two-step KD (06's map)"}
+
+
+def _default_map_runs(runs, student: str) -> dict[int, dict]:
+    return {r["seed"]: r for r in runs if r["student"] == student and r.get("layer_map", "default") == "default"}
+
+
+def divergence_over_seeds(runs) -> dict[str, dict[int, tuple[float, float]]]:
+    """``{student label: {student layer: (mean, std)}}`` of the mapped-layer divergence over the
+    seeds of ``benchmarks/attention_seeds.py``'s record (``runs``), for the students of
+    ``SEED_STUDENTS`` that it holds; ready for ``viz.plot_mapped_divergence``."""
+    import statistics
+
+    result = {}
+    for student, label in SEED_STUDENTS.items():
+        rows = list(_default_map_runs(runs, student).values())
+        if rows:
+            layers = sorted({int(k) for r in rows for k in r["divergence"]})
+            values = {m: [r["divergence"][str(m)] for r in rows] for m in layers}
+            result[label] = {m: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0)
+                             for m, v in values.items()}
+    return result
+
+
+def compare_divergence(runs, a: str, b: str) -> tuple[float, float, int, str] | None:
+    """Student ``a`` − student ``b`` (keys of ``SEED_STUDENTS``) in divergence averaged over the
+    mapped layers, paired seed by seed: ``(mean, std, seeds, words)`` with words "closer to the
+    teacher" / "farther from the teacher" when the mean is more than two standard errors from 0
+    over ≥ 3 seeds, else "within seed noise" (or "too few seeds to tell"); None without shared seeds."""
+    import statistics
+
+    from .label_sources import verdict
+
+    first, second = _default_map_runs(runs, a), _default_map_runs(runs, b)
+    seeds = sorted(set(first) & set(second))
+    if not seeds:
+        return None
+    diffs = [statistics.mean(first[s]["divergence"].values()) - statistics.mean(second[s]["divergence"].values())
+             for s in seeds]
+    mean, std = statistics.mean(diffs), (statistics.stdev(diffs) if len(diffs) > 1 else 0.0)
+    words = {"clear gain": "farther from the teacher", "clear loss": "closer to the teacher",
+             "within noise": "within seed noise"}.get(verdict(mean, std, len(diffs)), "too few seeds to tell")
+    return mean, std, len(diffs), words
