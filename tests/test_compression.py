@@ -33,7 +33,7 @@ def test_quantize_keeps_the_predictions_and_leaves_the_original(tokenizer):
         compression.quantize(model, engine="tpu")
 
 
-def test_onnx_logits_equal_pytorch_on_padded_batches(tokenizer, tmp_path):
+def test_onnx_logits_equal_pytorch_on_padded_batches(tokenizer, sst2, tmp_path):
     model = tiny(tokenizer, seed=1)
     path = compression.export_onnx(model, tokenizer, tmp_path / "m.onnx", SENTENCES[:2])
     session = compression.onnx_session(path, model.config)
@@ -42,6 +42,10 @@ def test_onnx_logits_equal_pytorch_on_padded_batches(tokenizer, tmp_path):
         with torch.no_grad():
             expected = model(**inputs).logits
         assert torch.allclose(session(**inputs).logits, expected, atol=1e-4)
+    from tinybert_lab import evaluation
+
+    dev = data.subsample(sst2["validation"], 16, seed=1)
+    assert evaluation.evaluate(session, dev, tokenizer).accuracy == evaluation.evaluate(model, dev, tokenizer).accuracy
     int8 = compression.onnx_session(compression.quantize_onnx(path, tmp_path / "m8.onnx"), model.config)
     assert int8.size_on_disk() < session.size_on_disk()
     assert torch.allclose(int8(**batch(tokenizer)).logits, model(**batch(tokenizer)).logits, atol=0.05)
@@ -117,3 +121,24 @@ def test_pruning_errors_and_choosing_the_least_important_heads(tokenizer):
     assert compression.least_important(importance, 6) == {0: [0, 2, 3], 1: [0, 1, 2]}  # one head stays per layer
     with pytest.raises(TinyBertLabError, match="Can prune 0..6 heads"):
         compression.least_important(importance, 7)
+
+
+def test_timing_size_and_flops(tokenizer, sst2, tmp_path):
+    model = tiny(tokenizer, seed=4)
+    rows = data.subsample(sst2["validation"], 12, seed=0)
+    session = compression.onnx_session(compression.export_onnx(model, tokenizer, tmp_path / "m.onnx", SENTENCES),
+                                       model.config, threads=1)
+    speeds = compression.time_models({"torch": model, "onnx": session}, rows, tokenizer, threads=1, repeats=2)
+    assert set(speeds) == {"torch", "onnx"} and all(v > 0 for v in speeds.values())
+    with pytest.raises(TinyBertLabError, match="threads=2"):
+        compression.time_models({"onnx": session}, rows, tokenizer, threads=2)
+    with pytest.raises(TinyBertLabError, match="repeats must be"):
+        compression.time_models({"torch": model}, rows, tokenizer, repeats=0)
+    fp32, int8 = compression.size_on_disk(model), compression.size_on_disk(compression.quantize(model))
+    assert int8 < fp32 and compression.size_on_disk(session) == (tmp_path / "m.onnx").stat().st_size
+    # 2 layers, hidden 32, 4 heads of 8, FFN 64, 10 tokens, by hand:
+    per_layer = 2 * 10 * (4 * 32 * 32) + 4 * 10 * 10 * 32 + 2 * 10 * 2 * 32 * 64
+    assert compression.encoder_flops(model, length=10) == 2 * per_layer
+    compression.prune_heads(model, {0: [0, 1]})  # layer 1 keeps 2 heads: 16 of 32 dimensions
+    pruned = 2 * 10 * (4 * 32 * 16) + 4 * 10 * 10 * 16 + 2 * 10 * 2 * 32 * 64
+    assert compression.encoder_flops(model, length=10) == per_layer + pruned

@@ -167,6 +167,78 @@ def quantize_onnx(path, out) -> Path:
 
 
 # --------------------------------------------------------------------------------------------
+# Measuring: speed, size, work
+# --------------------------------------------------------------------------------------------
+@torch.no_grad()
+def time_models(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_length: int = 64, threads: int = 2,
+                repeats: int = 5) -> dict[str, float]:
+    """Sentences per second of each model (PyTorch or ``OnnxModel``), model only: the sentences
+    are tokenised and batched once (length-sorted, ``batch_size``), every model gets the same
+    batches and ``threads`` threads, one untimed warm-up batch, then ``repeats`` timed passes;
+    the median pass counts. Returns ``{name: sentences/s}``."""
+    import statistics
+    import time
+
+    if not models:
+        raise TinyBertLabError("time_models needs at least one model: {'name': model, ...}.")
+    if len(dataset) == 0:
+        raise TinyBertLabError("time_models got an empty dataset.")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise TinyBertLabError(f"repeats must be a positive number of timed passes, got {repeats!r}.")
+    encoded = data_lib.encode(dataset, tokenizer, max_length=max_length)
+    batches = [data_lib.model_inputs(b) for b in data_lib.make_loader(encoded, tokenizer, batch_size=batch_size,
+                                                                       shuffle=False)]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    speeds = {}
+    try:
+        for name, model in models.items():
+            if isinstance(model, OnnxModel) and model.threads != threads:
+                raise TinyBertLabError(f"{name}: its ONNX session uses {model.threads} threads, the others {threads}; "
+                                       f"open it with onnx_session(..., threads={threads}).")
+            model.eval()
+            model(**batches[0])  # warm-up
+            passes = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                for batch in batches:
+                    model(**batch)
+                passes.append(time.perf_counter() - started)
+            speeds[name] = len(encoded) / statistics.median(passes)
+    finally:
+        torch.set_num_threads(previous)
+    return speeds
+
+
+def size_on_disk(model) -> int:
+    """Bytes the model takes on disk: the ONNX file for an ``OnnxModel``, else its saved
+    ``state_dict`` (int8 weights count as int8)."""
+    import io
+
+    if isinstance(model, OnnxModel):
+        return model.size_on_disk()
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell()
+
+
+def encoder_flops(model, length: int = 32) -> int:
+    """Floating-point operations (2 per multiply-add) of the Transformer layers for one sentence
+    of ``length`` tokens: Q/K/V/output projections, attention scores and mixing, feed-forward.
+    Read from the modules, so pruned heads count as gone. Ratios of this are the speed-up bound
+    of a smaller architecture (quantisation and runtimes change the cost per operation instead)."""
+    total = 0
+    for layer in _layers(model):
+        attention = layer.attention.self
+        hidden, inner = attention.query.in_features, attention.all_head_size
+        ffn = layer.intermediate.dense.out_features
+        total += 2 * length * (3 * hidden * inner + inner * hidden)  # query, key, value; output
+        total += 2 * 2 * length * length * inner  # Q·Kᵀ and probabilities · V
+        total += 2 * length * 2 * hidden * ffn  # feed-forward in and out
+    return total
+
+
+# --------------------------------------------------------------------------------------------
 # Attention heads: importance and pruning
 # --------------------------------------------------------------------------------------------
 def _layers(model):

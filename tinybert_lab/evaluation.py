@@ -18,6 +18,14 @@ from .errors import TinyBertLabError
 from .models import check_fits_positions, check_tokenizer_matches, parameter_counts, size_on_disk
 
 
+def device_of(model) -> torch.device:
+    """Where a model's weights live; the CPU for a model without torch parameters (an ONNX
+    Runtime session, ``compression.OnnxModel``)."""
+    parameters = getattr(model, "parameters", None)
+    first = next(parameters(), None) if parameters is not None else None
+    return first.device if first is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def predict(model, encoded, tokenizer, *, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits for every example of an ``encode``-d dataset.
@@ -26,7 +34,7 @@ def predict(model, encoded, tokenizer, *, batch_size: int = 64) -> tuple[torch.T
     internally for speed and put back in order here).
     """
     model.eval()
-    device = next(model.parameters()).device
+    device = device_of(model)
     loader = data_lib.make_loader(encoded, tokenizer, batch_size=batch_size, shuffle=False)
     rows, chunks = [], []
     position = {idx: row for row, idx in enumerate(list(encoded["idx"]))}
