@@ -143,9 +143,30 @@ CASES = {
         {"distilled": {1: (0.2, 0.01), 2: (0.3, 0.02)}, "labels only": {1: 0.4, 2: 0.5}}), set()),
     "divergence over training": ("plot_divergence_over_training", lambda: viz.plot_divergence_over_training(
         {"distilled": _track(0.3), "labels only": _track(0.5)}, boundaries={"intermediate → prediction": 20}), set()),
+    "compression": ("plot_compression", lambda: viz.plot_compression(_compression_rows()), {(0, "x")}),
+    "pruning curve": ("plot_pruning_curve", lambda: viz.plot_pruning_curve(
+        {"teacher": [(0, 0.87), (24, 0.85), (48, 0.6)], "student": [(0, 0.85), (16, 0.8), (32, 0.55)]}), set()),
     "head behaviour": ("plot_head_behaviour", lambda: viz.plot_head_behaviour(
         {"teacher": torch.rand(3, 4, 6), "student": torch.rand(2, 4, 6)}), set()),
 }
+
+
+def _compression_rows():
+    return [{"model": "teacher fp32", "accuracy": 0.876, "sentences_per_s": 60.0, "size_mb": 91.0},
+            {"model": "student fp32", "accuracy": 0.853, "sentences_per_s": 140.0, "size_mb": 58.0},
+            {"model": "student int8", "accuracy": 0.851, "sentences_per_s": 260.0, "size_mb": 20.0},
+            {"model": "student slow", "accuracy": 0.84, "sentences_per_s": 100.0, "size_mb": 58.0}]
+
+
+def test_compression_plot_draws_the_pareto_front():
+    from tinybert_lab import compression
+
+    front = compression.pareto_front(_compression_rows())
+    assert [r["model"] for r in front] == ["teacher fp32", "student fp32", "student int8"]  # "slow" is beaten
+    line = viz.plot_compression(_compression_rows()).axes[0].lines[0]
+    assert list(line.get_xdata()) == [60.0, 140.0, 260.0]
+    with pytest.raises(viz.TinyBertLabError, match="needs size_mb"):
+        viz.plot_compression([{"model": "a", "accuracy": 0.5, "sentences_per_s": 1.0}])
 
 
 def _track(level: float, pairs=((1, 2), (2, 4))):

@@ -345,6 +345,59 @@ def plot_results(table, title: str = "accuracy vs speed", eval_size: int | None 
     return fig
 
 
+def plot_compression(rows: list[dict], title: str | None = None) -> Figure:
+    """Accuracy (y) against sentences/s (x, log scale), one point per variant, marker area
+    proportional to the size on disk, the Pareto front (``compression.pareto_front``) drawn.
+    ``rows``: dicts with ``model``, ``accuracy`` (in [0, 1]), ``sentences_per_s``, ``size_mb``."""
+    from .compression import pareto_front
+
+    if not rows:
+        raise TinyBertLabError("No variants to plot: give rows with model, accuracy, sentences_per_s, size_mb.")
+    missing = [k for k in ("model", "accuracy", "sentences_per_s", "size_mb") if any(k not in r for r in rows)]
+    if missing:
+        raise TinyBertLabError(f"Every row needs {', '.join(missing)}.")
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    largest = max(r["size_mb"] for r in rows)
+    for row in rows:
+        ax.scatter(row["sentences_per_s"], 100 * row["accuracy"], s=30 + 400 * row["size_mb"] / largest, alpha=0.55)
+        ax.annotate(f"{row['model']}\n{row['size_mb']:.0f} MB", (row["sentences_per_s"], 100 * row["accuracy"]),
+                    fontsize=8, xytext=(7, -4), textcoords="offset points")
+    front = pareto_front(rows)
+    ax.plot([r["sentences_per_s"] for r in front], [100 * r["accuracy"] for r in front], color="0.3",
+            linestyle="--", linewidth=1, label="Pareto front (nothing is both faster and more accurate)")
+    ax.set_xscale("log")
+    ax.set_xlabel("sentences / second, model only (log scale)")
+    ax.set_ylabel("dev accuracy (%)")
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.margins(x=0.35, y=0.2)
+    ax.set_title(title or "compression: accuracy vs speed (marker area: size on disk)", fontsize=10)
+    return fig
+
+
+def plot_pruning_curve(curves: dict, title: str | None = None) -> Figure:
+    """Dev accuracy against the number of attention heads removed (least important first), one
+    line per model. ``curves``: ``{model name: [(heads removed, accuracy in [0, 1]), ...]}``."""
+    curves = {name: sorted(points) for name, points in curves.items() if points}
+    if not curves:
+        raise TinyBertLabError("No pruning results: give {model: [(heads removed, accuracy), ...]}.")
+    fig = Figure(figsize=(6, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    for name, points in curves.items():
+        removed, accuracy = zip(*points)
+        ax.plot(removed, [100 * a for a in accuracy], marker="o", markersize=4, label=name)
+    ax.set_xlabel("attention heads removed (least important first)")
+    ax.set_ylabel("dev accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "head pruning: how many heads can go?", fontsize=10)
+    return fig
+
+
 def plot_method_rows(table, method: str | None = None, title: str | None = None) -> Figure:
     """Every row of a results table as a horizontal accuracy bar, ``method``'s rows highlighted.
 
