@@ -142,3 +142,20 @@ def test_timing_size_and_flops(tokenizer, sst2, tmp_path):
     compression.prune_heads(model, {0: [0, 1]})  # layer 1 keeps 2 heads: 16 of 32 dimensions
     pruned = 2 * 10 * (4 * 32 * 16) + 4 * 10 * 10 * 16 + 2 * 10 * 2 * 32 * 64
     assert compression.encoder_flops(model, length=10) == per_layer + pruned
+
+
+def test_compare_variants_and_the_pruning_curve(tokenizer, sst2):
+    big, small = tiny(tokenizer, seed=5, layers=4), tiny(tokenizer, seed=6, layers=2)
+    dev = data.subsample(sst2["validation"], 16, seed=2)
+    table = compression.compare_variants({"big": (big, big), "small": (small, small),
+                                          "small int8": (compression.quantize(small), small)},
+                                         dev, tokenizer, threads=1, repeats=1)
+    rows = {r["model"]: r for r in table.rows}
+    assert rows["big"]["speedup"] == pytest.approx(1.0) and rows["big"]["flop_bound"] == pytest.approx(1.0)
+    assert rows["small"]["flop_bound"] == pytest.approx(2.0)  # half the layers, same width
+    assert rows["small int8"]["flop_bound"] == pytest.approx(2.0) and rows["small int8"]["size_mb"] < rows["small"]["size_mb"]
+    assert "FLOP-ratio bound" in table.to_markdown()
+    importance = compression.head_importance(small, dev, tokenizer, n=16)
+    curve = compression.pruning_curve(small, importance, dev, tokenizer, [0, 2, 6])
+    assert [c for c, _ in curve] == [0, 2, 6] and all(0 <= a <= 1 for _, a in curve)
+    assert small.bert.encoder.layer[0].attention.self.num_attention_heads == 4  # the model itself unchanged

@@ -401,3 +401,62 @@ def load_pruned(folder, *, num_labels: int | None = None):
     if missing or unexpected:
         raise TinyBertLabError(f"{folder} does not match its pruned config: missing {missing[:3]}, unexpected {unexpected[:3]}.")
     return model.eval()
+
+
+def pruning_curve(model, importance: torch.Tensor, dataset, tokenizer, counts) -> list[tuple[int, float]]:
+    """Dev accuracy of copies of ``model`` with the ``count`` least important heads removed, for
+    each of ``counts``: ``[(count, accuracy)]`` (the model itself is not changed)."""
+    from .evaluation import evaluate
+
+    curve = []
+    for count in counts:
+        pruned = prune_heads(copy.deepcopy(model), least_important(importance, count)) if count else model
+        curve.append((count, evaluate(pruned, dataset, tokenizer).accuracy))
+    return curve
+
+
+# --------------------------------------------------------------------------------------------
+# One table for every variant
+# --------------------------------------------------------------------------------------------
+def _compression_table_type():
+    from .evaluation import ResultsTable
+
+    class CompressionTable(ResultsTable):
+        """One row per variant: accuracy, parameters, size on disk, model-only sentences/s, the
+        speed-up over the first row and the FLOP-ratio bound of its architecture."""
+
+        COLUMNS = (
+            ("model", "variant", "{}"),
+            ("accuracy", "dev accuracy", "{:.1%}"),
+            ("params_m", "params (M)", "{:.1f}"),
+            ("size_mb", "size on disk (MB)", "{:.1f}"),
+            ("sentences_per_s", "sentences/s", "{:.0f}"),
+            ("speedup", "speed-up", "{:.2f}×"),
+            ("flop_bound", "FLOP-ratio bound", "{:.2f}×"),
+        )
+
+    return CompressionTable
+
+
+def compare_variants(variants: dict, dataset, tokenizer, *, timing_data=None, threads: int = 2, repeats: int = 3,
+                     length: int = 32):
+    """Measure every variant side by side: ``variants`` is ``{name: (model, architecture)}``, the
+    model to run (PyTorch, int8, or an ``OnnxModel``) and the fp32 PyTorch model whose layers it
+    computes (for parameters and FLOPs). Accuracy on ``dataset``; sentences/s on ``timing_data``
+    (default: ``dataset``) through ``time_models``; speed-up and FLOP-ratio bound (FLOPs of the
+    first variant's architecture over this one's, ``length`` tokens) relative to the first row."""
+    from .evaluation import evaluate
+
+    if not variants:
+        raise TinyBertLabError("compare_variants needs at least one variant: {'name': (model, fp32 model)}.")
+    speeds = time_models({name: model for name, (model, _) in variants.items()}, timing_data or dataset, tokenizer,
+                         threads=threads, repeats=repeats)
+    first_flops = encoder_flops(next(iter(variants.values()))[1], length)
+    rows = []
+    for name, (model, architecture) in variants.items():
+        rows.append({"model": name, "accuracy": evaluate(model, dataset, tokenizer).accuracy,
+                     "params_m": sum(p.numel() for p in architecture.parameters()) / 1e6,
+                     "size_mb": size_on_disk(model) / 1e6, "sentences_per_s": speeds[name],
+                     "speedup": speeds[name] / speeds[next(iter(variants))],
+                     "flop_bound": first_flops / encoder_flops(architecture, length), "threads": threads})
+    return _compression_table_type()(rows)
