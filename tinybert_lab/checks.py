@@ -275,6 +275,11 @@ QUESTIONS: dict[str, Question] = {
         "b": "the difference is smaller than two standard errors: it may be noise; more seeds could tell.",
         "c": "the mean difference is positive; the data give no sign that it hurts either.",
     }),
+    "pareto": Question("b", {
+        "a": "a variant that another beats on both speed and accuracy is dominated: only an unplotted property can justify it.",
+        "b": "on the plotted axes another variant is better; size, memory or a required engine can still decide.",
+        "c": "the plot shows two axes only: a dominated variant may still be the smallest, or the only one that runs where you ship.",
+    }),
     "curves_meet": Question("b", {
         "a": "with few gold labels the teacher's labels on the transfer set add the most: that is where curves are apart.",
         "b": "when (almost) every transfer example has its gold label, the teacher has little left to add.",

@@ -28,6 +28,7 @@ from torch import nn
 
 from . import data as data_lib
 from .errors import TinyBertLabError
+from .evaluation import ResultsTable
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -105,12 +106,26 @@ def export_onnx(model, tokenizer, path, sample, *, max_length: int = 64) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     batch, length = torch.export.Dim("batch", min=1), torch.export.Dim("length", min=1, max=512)
     wrapped = _LogitsOnly(copy.deepcopy(model).float().cpu().eval())
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), _quiet_logger("torch.onnx"):
         warnings.simplefilter("ignore")
         torch.onnx.export(wrapped, (), str(path), kwargs=inputs, input_names=list(INPUT_NAMES), output_names=["logits"],
                           dynamic_shapes={name: {0: batch, 1: length} for name in INPUT_NAMES},
                           external_data=False, verbose=False)
     return path
+
+
+@contextmanager
+def _quiet_logger(name: str):
+    """The exporter logs skipped torchvision operators: not for a learner's notebook."""
+    import logging
+
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 class OnnxModel:
@@ -418,24 +433,22 @@ def pruning_curve(model, importance: torch.Tensor, dataset, tokenizer, counts) -
 # --------------------------------------------------------------------------------------------
 # One table for every variant
 # --------------------------------------------------------------------------------------------
-def _compression_table_type():
-    from .evaluation import ResultsTable
+class CompressionTable(ResultsTable):
+    """One row per variant: accuracy, parameters, size on disk, model-only sentences/s, the
+    speed-up over the first row and the FLOP-ratio bound of its architecture."""
 
-    class CompressionTable(ResultsTable):
-        """One row per variant: accuracy, parameters, size on disk, model-only sentences/s, the
-        speed-up over the first row and the FLOP-ratio bound of its architecture."""
+    COLUMNS = (
+        ("model", "variant", "{}"),
+        ("accuracy", "dev accuracy", "{:.1%}"),
+        ("params_m", "params (M)", "{:.1f}"),
+        ("size_mb", "size on disk (MB)", "{:.1f}"),
+        ("sentences_per_s", "sentences/s", "{:.0f}"),
+        ("speedup", "speed-up", "{:.2f}×"),
+        ("flop_bound", "FLOP-ratio bound", "{:.2f}×"),
+    )
 
-        COLUMNS = (
-            ("model", "variant", "{}"),
-            ("accuracy", "dev accuracy", "{:.1%}"),
-            ("params_m", "params (M)", "{:.1f}"),
-            ("size_mb", "size on disk (MB)", "{:.1f}"),
-            ("sentences_per_s", "sentences/s", "{:.0f}"),
-            ("speedup", "speed-up", "{:.2f}×"),
-            ("flop_bound", "FLOP-ratio bound", "{:.2f}×"),
-        )
-
-    return CompressionTable
+    def __repr__(self) -> str:
+        return self.to_markdown()
 
 
 def compare_variants(variants: dict, dataset, tokenizer, *, timing_data=None, threads: int = 2, repeats: int = 3,
@@ -459,4 +472,4 @@ def compare_variants(variants: dict, dataset, tokenizer, *, timing_data=None, th
                      "size_mb": size_on_disk(model) / 1e6, "sentences_per_s": speeds[name],
                      "speedup": speeds[name] / speeds[next(iter(variants))],
                      "flop_bound": first_flops / encoder_flops(architecture, length), "threads": threads})
-    return _compression_table_type()(rows)
+    return CompressionTable(rows)
