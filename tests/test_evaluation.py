@@ -37,6 +37,24 @@ def test_evaluate_accuracy_agrees_with_its_error_list(tokenizer, sst2):
     confidences = [max(e["probabilities"]) for e in result.misclassified]
     assert confidences == sorted(confidences, reverse=True)
     assert 0.0 <= result.f1 <= 1.0
+    confusion = torch.tensor(result.confusion)
+    assert confusion.sum() == 872 and confusion.trace() == 872 - len(result.misclassified)
+    assert confusion.sum(1).tolist() == [sum(1 for x in sst2["validation"]["label"] if x == c) for c in (0, 1)]
+
+
+def test_confusion_matrix_and_macro_f1_by_hand():
+    gold = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2])
+    predicted = torch.tensor([0, 0, 1, 1, 2, 2, 2, 0])
+    assert evaluation.confusion_matrix(predicted, gold, 3).tolist() == [[2, 1, 0], [0, 1, 1], [1, 0, 2]]
+    # class 0: TP 2, FP 1, FN 1 -> 2/3; class 1: TP 1, FP 1, FN 1 -> 1/2; class 2: TP 2, FP 1, FN 1 -> 2/3
+    assert evaluation.macro_f1(predicted, gold, 3) == pytest.approx((2 / 3 + 1 / 2 + 2 / 3) / 3)
+    # class 3 never gold and never predicted: left out; binary F1 is macro's class-1 term
+    assert evaluation.macro_f1(predicted, gold, 4) == pytest.approx((2 / 3 + 1 / 2 + 2 / 3) / 3)
+    assert evaluation.binary_f1(torch.tensor([1, 0, 1]), torch.tensor([1, 1, 0])) == pytest.approx(0.5)
+    with pytest.raises(evaluation.TinyBertLabError, match="Class ids must be in 0..2"):
+        evaluation.confusion_matrix(torch.tensor([3]), torch.tensor([0]), 3)
+    with pytest.raises(evaluation.TinyBertLabError, match="2 predictions for 1 labels"):
+        evaluation.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0]), 3)
 
 
 def test_benchmark_table_side_by_side(tokenizer, sst2):

@@ -143,6 +143,8 @@ CASES = {
         {"distilled": {1: (0.2, 0.01), 2: (0.3, 0.02)}, "labels only": {1: 0.4, 2: 0.5}}), set()),
     "divergence over training": ("plot_divergence_over_training", lambda: viz.plot_divergence_over_training(
         {"distilled": _track(0.3), "labels only": _track(0.5)}, boundaries={"intermediate → prediction": 20}), set()),
+    "confusion matrix": ("plot_confusion_matrix", lambda: viz.plot_confusion_matrix(
+        [[50, 3, 1], [4, 40, 6], [0, 9, 30]], ["ABBR", "DESC", "ENTY"]), set()),
     "compression": ("plot_compression", lambda: viz.plot_compression(_compression_rows()), {(0, "x")}),
     "pruning curve": ("plot_pruning_curve", lambda: viz.plot_pruning_curve(
         {"teacher": [(0, 0.87), (24, 0.85), (48, 0.6)], "student": [(0, 0.85), (16, 0.8), (32, 0.55)]}), set()),

@@ -52,16 +52,44 @@ def predict(model, encoded, tokenizer, *, batch_size: int = 64) -> tuple[torch.T
 class EvalResult:
     """``accuracy`` in [0, 1]; ``f1`` of class 1 for two-class tasks (None otherwise); ``n``
     examples; ``misclassified``: one dict per error with ``idx``, ``text``, ``label``,
-    ``predicted`` and ``probabilities`` (list over classes), most confident mistakes first."""
+    ``predicted`` and ``probabilities`` (list over classes), most confident mistakes first;
+    ``macro_f1``: the unweighted mean of every class's F1 (for any number of classes);
+    ``confusion``: ``confusion[gold][predicted]`` counts (see ``confusion_matrix``)."""
 
     accuracy: float
     f1: float | None
     n: int
     misclassified: list[dict] = field(default_factory=list)
+    macro_f1: float | None = None
+    confusion: list[list[int]] | None = None
 
     def __repr__(self) -> str:
         f1 = f", f1={self.f1:.4f}" if self.f1 is not None else ""
-        return f"EvalResult(accuracy={self.accuracy:.4f}{f1}, n={self.n}, errors={len(self.misclassified)})"
+        macro = f", macro_f1={self.macro_f1:.4f}" if self.macro_f1 is not None and self.f1 is None else ""
+        return f"EvalResult(accuracy={self.accuracy:.4f}{f1}{macro}, n={self.n}, errors={len(self.misclassified)})"
+
+
+def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(C, C) counts: row = gold class, column = predicted class. predicted, labels: (N,) ids in 0..C-1."""
+    predicted, labels = torch.as_tensor(predicted).long().flatten(), torch.as_tensor(labels).long().flatten()
+    if predicted.shape != labels.shape:
+        raise TinyBertLabError(f"{predicted.numel()} predictions for {labels.numel()} labels.")
+    if len(labels) and (min(int(predicted.min()), int(labels.min())) < 0
+                        or max(int(predicted.max()), int(labels.max())) >= num_classes):
+        raise TinyBertLabError(f"Class ids must be in 0..{num_classes - 1}.")
+    return torch.bincount(labels * num_classes + predicted, minlength=num_classes * num_classes).view(num_classes, num_classes)
+
+
+def macro_f1(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """Mean over classes of F1 = 2·TP / (2·TP + FP + FN); a class never gold and never predicted is
+    left out (its F1 is undefined), one predicted but never gold counts as 0."""
+    matrix = confusion_matrix(predicted, labels, num_classes).double()
+    tp = matrix.diagonal()
+    fp, fn = matrix.sum(0) - tp, matrix.sum(1) - tp
+    present = (tp + fp + fn) > 0
+    if not present.any():
+        return 0.0
+    return float((2 * tp / (2 * tp + fp + fn).clamp_min(1))[present].mean())
 
 
 def binary_f1(predicted: torch.Tensor, labels: torch.Tensor) -> float:
@@ -106,8 +134,11 @@ def evaluate(model, dataset, tokenizer, *, max_length: int = 64, batch_size: int
         for i in wrong
     ]
     errors.sort(key=lambda e: -max(e["probabilities"]))
-    f1 = binary_f1(predicted, labels) if model.config.num_labels == 2 else None
-    return EvalResult(accuracy=(predicted == labels).float().mean().item(), f1=f1, n=len(labels), misclassified=errors)
+    classes = model.config.num_labels
+    f1 = binary_f1(predicted, labels) if classes == 2 else None
+    return EvalResult(accuracy=(predicted == labels).float().mean().item(), f1=f1, n=len(labels), misclassified=errors,
+                      macro_f1=macro_f1(predicted, labels, classes),
+                      confusion=confusion_matrix(predicted, labels, classes).tolist())
 
 
 def mean_soft_targets(logits: torch.Tensor, labels: torch.Tensor, num_classes: int,

@@ -398,6 +398,38 @@ def plot_pruning_curve(curves: dict, title: str | None = None) -> Figure:
     return fig
 
 
+def plot_confusion_matrix(confusion, class_names=None, title: str | None = None) -> Figure:
+    """A confusion matrix (``EvalResult.confusion`` or ``evaluation.confusion_matrix``: row = gold
+    class, column = predicted) as a heatmap of each gold class's shares, counts written in the cells."""
+    import torch
+
+    counts = torch.as_tensor(confusion, dtype=torch.float64)
+    if counts.dim() != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] < 2:
+        raise TinyBertLabError(f"A confusion matrix is (C, C) with C >= 2 classes; got {tuple(counts.shape)}.")
+    classes = counts.shape[0]
+    names = list(class_names) if class_names is not None else [str(c) for c in range(classes)]
+    if len(names) != classes:
+        raise TinyBertLabError(f"{len(names)} class names for {classes} classes.")
+    shares = counts / counts.sum(1, keepdim=True).clamp_min(1)
+    side = 1.6 + 0.55 * classes
+    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(shares.numpy(), cmap="Blues", vmin=0, vmax=1)
+    for i in range(classes):
+        for j in range(classes):
+            ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=8,
+                    color="white" if shares[i, j] > 0.6 else "black")
+    ax.set_xticks(range(classes), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(classes), names, fontsize=8)
+    ax.set_xlabel("predicted class", fontsize=9)
+    ax.set_ylabel("gold class", fontsize=9)
+    bar = fig.colorbar(image, ax=ax, shrink=0.8)
+    bar.set_label("share of the gold class", fontsize=9)
+    bar.ax.tick_params(labelsize=8)
+    ax.set_title(title or "confusion matrix (counts in the cells)", fontsize=10)
+    return fig
+
+
 def plot_method_rows(table, method: str | None = None, title: str | None = None) -> Figure:
     """Every row of a results table as a horizontal accuracy bar, ``method``'s rows highlighted.
 
