@@ -67,6 +67,10 @@ def test_every_notebook_runs_in_fast_mode(tmp_path):
     assert "reloaded with the same logits: True" in nb11
     gap = float(nb11.split("ONNX Runtime vs PyTorch, on ")[1].split(": ")[1].split()[0])
     assert gap < 1e-4  # the ONNX model computes the same logits
+    own = (out / "results_own_task.md").read_text()  # notebook 12: the learner's task, teacher and both students
+    assert all(row in own for row in ("teacher (MiniLM-L6, fine-tuned)", "TinyBERT-4, distilled",
+                                      "TinyBERT-4, labels only (same start)", "macro-F1"))
+    assert (out / "figures" / "12_confusion.png").is_file()
     times = (out / "run_times.md").read_text()
     assert "| **total** |" in times and "Reference measured in the same run: one teacher training step" in times
     # Computed claims that must hold whatever the numbers: the map printed is the map used.

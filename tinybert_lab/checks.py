@@ -275,6 +275,16 @@ QUESTIONS: dict[str, Question] = {
         "b": "the difference is smaller than two standard errors: it may be noise; more seeds could tell.",
         "c": "the mean difference is positive; the data give no sign that it hurts either.",
     }),
+    "truncation": Question("a", {
+        "a": "encode keeps the first max_length tokens and says once how many examples it cut.",
+        "b": "nothing is refused: long examples are cut to max_length, and the cut is reported once.",
+        "c": "no example is dropped; the longest keep their first max_length tokens.",
+    }),
+    "small_dev": Question("b", {
+        "a": "a 1-point gap on a few hundred dev examples is within the binomial noise of one run.",
+        "b": "on a small dev set one run's 1-point gap may be noise: more seeds (or more dev data) could tell.",
+        "c": "nothing here says distillation hurt either: the gap is within one run's noise.",
+    }),
     "pareto": Question("b", {
         "a": "a variant that another beats on both speed and accuracy is dominated: only an unplotted property can justify it.",
         "b": "on the plotted axes another variant is better; size, memory or a required engine can still decide.",

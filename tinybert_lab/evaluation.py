@@ -174,6 +174,7 @@ class ResultsTable:
     COLUMNS = (
         ("model", "model", "{}"),
         ("accuracy", "accuracy", "{:.1%}"),
+        ("macro_f1", "macro-F1", "{:.3f}"),
         ("params_m", "params (M)", "{:.1f}"),
         ("non_embedding_params_m", "non-emb. params (M)", "{:.1f}"),
         ("size_mb", "size (MB)", "{:.1f}"),

@@ -1,0 +1,36 @@
+"""own_task: a learner's file read as the loader reads it, split, lengths measured once, max_length
+chosen from them; the example file in SentEval's layout; clear refusals."""
+
+import pytest
+
+from tinybert_lab import own_task
+from tinybert_lab.errors import TinyBertLabError
+
+
+def test_the_example_file_loads_as_a_six_class_task(tmp_path):
+    path = own_task.write_example(tmp_path / "example.tsv", size=200)
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    assert first.split("\t")[0] in {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}  # label<TAB>question, no header
+    task = own_task.load_task(path, text_column=1, label_column=0, header=False)
+    assert (len(task.train), len(task.dev)) == (160, 40) and not task.pairs
+    assert sorted(task.label_names) == task.label_names and len(task.label_names) <= 6
+    assert sum(task.label_counts().values()) == 160
+    assert task.max_length == task.lengths.covering(0.99) and task.max_length % 8 == 0
+    assert task.lengths.p99 <= task.max_length <= 512
+    text = str(task)
+    assert "160 training and 40 dev examples" in text and f"max_length {task.max_length}" in text
+    assert own_task.load_task(path, text_column=1, label_column=0, header=False).dev["idx"] == task.dev["idx"]  # seeded
+
+
+def test_pairs_and_refusals(tmp_path):
+    path = tmp_path / "pairs.csv"
+    rows = [f"premise {i},hypothesis {i},{'yes' if i % 2 else 'no'}" for i in range(20)]
+    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    task = own_task.load_task(path, text_column="a", text_pair_column="b", dev_fraction=0.25)
+    assert task.pairs and task.label_names == ["no", "yes"] and len(task.dev) == 5
+    with pytest.raises(TinyBertLabError, match="dev_fraction must be between 0 and 1"):
+        own_task.load_task(path, text_column="a", dev_fraction=1.5)
+    tiny = tmp_path / "tiny.tsv"
+    tiny.write_text("pos\tgood\nneg\tbad\n")
+    with pytest.raises(TinyBertLabError, match="too few to train and evaluate on"):
+        own_task.load_task(tiny, text_column=1, label_column=0, header=False)

@@ -1,0 +1,130 @@
+"""Your own task, end to end: the tutorial's recipe on any classification file.
+
+    task = own_task.load_task("my_data.tsv", text_column=1, label_column=0, header=False)
+    print(task)                                        # labels, lengths, the max_length chosen
+    teacher = own_task.fine_tune_teacher(task, steps=300).model
+    runs = own_task.distil(task, teacher, steps=300)   # distilled student + labels-only baseline, same start
+    print(own_task.results_table(task, teacher, runs))
+
+``write_example`` writes a small offline example in the widespread SentEval layout
+(``label<TAB>sentence``, no header): TREC questions, 6 classes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import compress, data, distill, evaluation, models, selection, training
+from .errors import TinyBertLabError
+
+
+def write_example(path, *, size: int = 1_500, seed: int = 0) -> Path:
+    """``size`` TREC training questions as ``label<TAB>question`` lines, no header (Latin-1 source,
+    written as UTF-8): a stand-in for a learner's own file."""
+    trec = data.load_trec()["train"]
+    rows = data.subsample(trec, min(size, len(trec)), seed=seed)
+    names = trec.features["label"].names
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{names[label]}\t{text}\n" for label, text in zip(rows["label"], rows["text"])),
+                    encoding="utf-8")
+    return path
+
+
+@dataclass
+class OwnTask:
+    """A loaded task: ``train`` / ``dev`` (a seeded split of the file), ``label_names``, the
+    token-length report of the training part and the ``max_length`` chosen from it (covers 99 %
+    of the examples, capped by the model's 512 positions)."""
+
+    train: object
+    dev: object
+    label_names: list[str]
+    lengths: data.LengthReport
+    max_length: int
+    source: str
+
+    @property
+    def pairs(self) -> bool:
+        return "text_pair" in self.train.column_names
+
+    def label_counts(self) -> dict[str, int]:
+        counts = Counter(self.train["label"])
+        return {name: counts.get(i, 0) for i, name in enumerate(self.label_names)}
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{name} {count}" for name, count in self.label_counts().items())
+        truncated = "no example is cut" if self.max_length >= self.lengths.longest else \
+            f"examples longer than {self.max_length} tokens are cut (at most 1 %)"
+        return (f"{self.source}: {len(self.train)} training and {len(self.dev)} dev examples"
+                f"{' (sentence pairs)' if self.pairs else ''}, {len(self.label_names)} classes\n"
+                f"training labels: {counts}\n"
+                f"lengths: {self.lengths}; max_length {self.max_length}: {truncated}")
+
+
+def load_task(source, *, dev_fraction: float = 0.2, seed: int = 0, **options) -> OwnTask:
+    """Read ``source`` with ``data.load_text_classification(source, **options)`` (columns by
+    name or position, ``header``, ``encoding``, ``label_names``...), hold out ``dev_fraction`` of
+    it as a dev set (seeded), and choose ``max_length`` from the training part's lengths."""
+    if not 0 < dev_fraction < 1:
+        raise TinyBertLabError(f"dev_fraction must be between 0 and 1, got {dev_fraction!r}.")
+    table = data.load_text_classification(source, **options)
+    if len(table) < 10:
+        raise TinyBertLabError(f"{source} has {len(table)} examples: too few to train and evaluate on (use at least 10).")
+    parts = table.train_test_split(test_size=dev_fraction, seed=seed, shuffle=True)
+    tokenizer = models.load_tokenizer()
+    lengths = data.length_report(parts["train"], tokenizer)
+    names = list(table.features["label"].names)
+    return OwnTask(parts["train"], parts["test"], names, lengths, lengths.covering(0.99), str(source))
+
+
+def fine_tune_teacher(task: OwnTask, *, steps: int = 300, batch_size: int = 32, progress: bool = True):
+    """The offline MiniLM fine-tuned on the task's training part (cached like the tutorial's)."""
+    config = training.TrainConfig(steps=steps, batch_size=batch_size, max_length=task.max_length,
+                                  eval_every=max(steps // 4, 1))
+    return training.finetune_teacher(train_data=task.train, eval_data=task.dev, config=config, progress=progress)
+
+
+def distil(task: OwnTask, teacher, *, steps: int = 300, batch_size: int = 32, seed: int = 0, checkpoint_dir=None,
+           progress: bool = True) -> dict:
+    """Notebook 06's recipe on the task: a TinyBERT-4 started from the teacher, distilled in two
+    steps with the settings chosen for SST-2 (``selection.chosen``), next to the same start
+    trained on the labels alone for the same steps. Returns ``{"distilled": model, "labels only":
+    model, "histories": {...}}``; ``checkpoint_dir`` makes both runs resume after a crash."""
+    tokenizer = models.load_tokenizer()
+    choices = selection.chosen(selection.load_record()["runs"])
+    kd, labels = choices["kd-teacher"].setting, choices["labels-teacher"].setting
+    student, basis = compress.projected_student(teacher, tokenizer, task.train, seed=seed)
+    same_start = models.build_student("tinybert4", tokenizer=tokenizer, num_labels=len(task.label_names), seed=seed)
+    compress.project_teacher(same_start, teacher, basis)
+    distiller = distill.Distiller(student, teacher, seed=seed)
+    distiller.init_projections(basis)
+    intermediate, prediction = kd.stage_steps(steps)
+    folder = Path(checkpoint_dir) if checkpoint_dir else None
+    stages = distill.two_step_stages(intermediate, prediction, batch_size=batch_size, learning_rate=kd.learning_rate,
+                                     max_length=task.max_length, seed=seed)
+    histories = distill.run_stages(distiller, stages, task.train, tokenizer, progress=progress,
+                                   checkpoint_dir=folder / "kd" if folder else None, resume=folder is not None)
+    config = training.TrainConfig(steps=steps, batch_size=batch_size, learning_rate=labels.learning_rate,
+                                  max_length=task.max_length, seed=seed)
+    histories["labels only"] = training.train_classifier(same_start, task.train, tokenizer, config, progress=progress,
+                                                         checkpoint_dir=folder / "labels" if folder else None,
+                                                         resume=folder is not None)
+    return {"distilled": student.eval(), "labels only": same_start.eval(), "histories": histories}
+
+
+def results_table(task: OwnTask, teacher, runs: dict) -> evaluation.ResultsTable:
+    """Teacher, distilled student and labels-only student on the task's dev part: accuracy,
+    size, speed (``evaluation.benchmark_inference``); macro-F1 added to each row."""
+    tokenizer = models.load_tokenizer()
+    models_ = {"teacher (MiniLM-L6, fine-tuned)": teacher, "TinyBERT-4, distilled": runs["distilled"],
+               "TinyBERT-4, labels only (same start)": runs["labels only"]}
+    scores = {name: evaluation.evaluate(model, task.dev, tokenizer, max_length=task.max_length)
+              for name, model in models_.items()}
+    table = evaluation.benchmark_inference(models_, task.dev, tokenizer, max_length=task.max_length,
+                                           accuracy={name: s.accuracy for name, s in scores.items()})
+    for row in table.rows:
+        row["macro_f1"] = scores[row["model"]].macro_f1
+    return table
