@@ -177,7 +177,8 @@ for a, b in (("labels-teacher", "untrained"), ("kd-teacher", "untrained"), ("kd-
     if found:
         print(f"{headsim.SEED_STUDENTS[a]} − {headsim.SEED_STUDENTS[b]}: {found[0]:+.3f} ± {found[1]:.3f} "
               f"over {found[2]} seeds ({found[3]})")
-print("" if over_seeds else "not measured yet: run benchmarks/attention_seeds.py")
+if not over_seeds:
+    print("not measured yet: run benchmarks/attention_seeds.py")
 
 # %% [markdown]
 # ## Over training: when did the attention move?
@@ -199,6 +200,10 @@ for name, track in tracks.items():
 fig
 
 # %% [markdown]
+# Look at each panel after the dotted line: the prediction stage's loss no longer mentions
+# attention. Does the distilled student's attention stay where the intermediate stage put it?
+# The printed lowest and last values say how far it drifted in this run.
+#
 # Slide over the recorded steps to watch one head of one sentence change (the divergence in the
 # title is over all 32 probe sentences).
 
