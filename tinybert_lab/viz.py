@@ -356,23 +356,23 @@ def plot_compression(rows: list[dict], title: str | None = None) -> Figure:
     missing = [k for k in ("model", "accuracy", "sentences_per_s", "size_mb") if any(k not in r for r in rows)]
     if missing:
         raise TinyBertLabError(f"Every row needs {', '.join(missing)}.")
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
     ax = fig.add_subplot()
     largest = max(r["size_mb"] for r in rows)
-    for row in rows:
-        ax.scatter(row["sentences_per_s"], 100 * row["accuracy"], s=30 + 400 * row["size_mb"] / largest, alpha=0.55)
-        ax.annotate(f"{row['model']}\n{row['size_mb']:.0f} MB", (row["sentences_per_s"], 100 * row["accuracy"]),
-                    fontsize=8, xytext=(7, -4), textcoords="offset points")
+    markers = "osD^vP*Xhp<>"
+    for k, row in enumerate(rows):  # a legend names the points: labels on the plot would overlap
+        ax.scatter(row["sentences_per_s"], 100 * row["accuracy"], s=30 + 400 * row["size_mb"] / largest, alpha=0.6,
+                   marker=markers[k % len(markers)], label=f"{row['model']} ({row['size_mb']:.0f} MB)")
     front = pareto_front(rows)
     ax.plot([r["sentences_per_s"] for r in front], [100 * r["accuracy"] for r in front], color="0.3",
             linestyle="--", linewidth=1, label="Pareto front (nothing is both faster and more accurate)")
     ax.set_xscale("log")
     ax.set_xlabel("sentences / second, model only (log scale)")
     ax.set_ylabel("dev accuracy (%)")
-    ax.tick_params(labelsize=8)
+    ax.tick_params(which="both", labelsize=8)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    ax.margins(x=0.35, y=0.2)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), markerscale=0.5)
+    ax.margins(x=0.15, y=0.2)
     ax.set_title(title or "compression: accuracy vs speed (marker area: size on disk)", fontsize=10)
     return fig
 
