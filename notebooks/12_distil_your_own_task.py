@@ -28,7 +28,7 @@
 # %%
 FILE = None  # e.g. "my_reviews.csv"; None: the example file this notebook writes
 COLUMNS = dict(text_column=1, label_column=0, header=False)  # the example: label, then the question; no header row
-STEPS = 300  # teacher fine-tuning, and each student's training (fast mode uses a few)
+STEPS = 200  # teacher fine-tuning, and each student's training (fast mode uses a few)
 
 # %%
 # %matplotlib inline
