@@ -34,6 +34,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# Notebook 06 leaves notebook 08 two students and their attention recordings; untrained stand-ins
+# here (the browser test checks the page, not the numbers).
+PREPARE_08 = """
+from tinybert_lab import headsim, models, training, tutorial
+plan = tutorial.plan()
+_, dev = tutorial.load_data(plan)
+tokenizer, teacher = models.load_tokenizer(), models.load_teacher(num_labels=2)
+for seed, name, track in ((0, "kd_student", "kd"), (1, "labels_teacher_init_student", "labels_teacher_init")):
+    student = models.build_student("tinybert4", seed=seed)
+    tutorial.save_student(student, name)
+    recorder, history = headsim.AttentionRecorder(student, teacher, dev, tokenizer, every=1), training.History()
+    recorder(1, history)
+    recorder.track(history).save(plan.artifacts / f"attention_track_{track}.json")
+"""
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab serving a copy of the notebooks (autosave must not touch the repo), in fast
@@ -43,9 +59,7 @@ def lab(tmp_path_factory):
         shutil.copy(path, root / path.name)
     env = {**os.environ, "TINYBERT_LAB_FAST": "1", "TINYBERT_LAB_CACHE": str(root / "cache"),
            "TINYBERT_LAB_OUT": str(root / "out")}
-    prepare = ("from tinybert_lab import models, tutorial; "  # what notebook 06 leaves for notebook 08
-               "[tutorial.save_student(models.build_student('tinybert4', seed=s), name) for s, name in "
-               "((0, 'kd_student'), (1, 'labels_teacher_init_student'))]")
+    prepare = PREPARE_08  # what notebook 06 leaves for notebook 08
     subprocess.run([sys.executable, "-c", prepare], env=env, check=True, capture_output=True)
     port, token = _free_port(), "tinybert-lab-test"
     server = subprocess.Popen(

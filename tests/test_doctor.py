@@ -212,11 +212,11 @@ def test_memory(tmp_path, monkeypatch):
 
 
 def test_speed_reference_and_estimate():
-    assert doctor.tutorial_minutes(0.85) == 18  # 1,254 steps x 0.85 s
+    assert doctor.tutorial_minutes(0.60) == 22  # 2,223 steps x 0.60 s
     fast = doctor.check_speed(lambda: 0.75)
-    assert fast.status == OK and "about 16 minutes" in fast.detail and "estimate" in fast.detail
+    assert fast.status == OK and "about 28 minutes" in fast.detail and "estimate" in fast.detail
     slow = doctor.check_speed(lambda: 3.0)
-    assert slow.status == WARN and "about 63 minutes" in slow.detail and "TINYBERT_LAB_FAST=1" in slow.fix
+    assert slow.status == WARN and "about 111 minutes" in slow.detail and "TINYBERT_LAB_FAST=1" in slow.fix
 
 
 # ---------------------------------------------------------------- running, report, exit code

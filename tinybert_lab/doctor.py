@@ -37,7 +37,7 @@ CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 MIN_FREE_DISK_GB = 2.0
 MIN_AVAILABLE_MEMORY_GB = 4.0
 # The full tutorial took about 1,400 s on a machine where one reference step took ~0.75 s.
-TUTORIAL_REFERENCE_STEPS = 1_254  # python -m tinybert_lab.tutorial, full mode, teachers cached: 1,065 s at 0.85 s
+TUTORIAL_REFERENCE_STEPS = 2_223  # python -m tinybert_lab.tutorial, full mode, teachers cached, notebooks 01-11: 1,339 s at 0.60 s
 SLOW_REFERENCE_SECONDS = 1.7  # twice the machine above
 # Rough minutes on 2 cores (full mode) of each piece of --prepare; fast mode takes seconds.
 PREPARE_MINUTES = {("sst2", "teacher"): 2.5, ("trec", "teacher"): 2.0, ("sst2", "logits"): 1.5,
@@ -361,8 +361,8 @@ def check_speed(measure=None) -> Check:
             return reference_step_seconds(steps=2)
     seconds = measure()
     detail = (f"one teacher training step (32 sentences x 32 tokens) takes {seconds:.2f} s; the full tutorial "
-              f"would take about {tutorial_minutes(seconds)} minutes of computing here (an estimate: 1,254 such "
-              f"steps with the teachers cached; 1,065 s where a step took 0.85 s)")
+              f"would take about {tutorial_minutes(seconds)} minutes of computing here (an estimate: 2,223 such "
+              f"steps with the teachers cached; 1,339 s where a step took 0.60 s)")
     if seconds > SLOW_REFERENCE_SECONDS:
         return Check("speed", WARN, detail + ": a slow machine, or other programs are busy",
                      "close other programs, or use fast mode: TINYBERT_LAB_FAST=1 bash scripts/lab.sh")
