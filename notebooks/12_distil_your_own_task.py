@@ -96,9 +96,7 @@ checks.check_choice("small_dev", answer)
 # Rows are the true classes, columns the predictions; the colour is each true class's share.
 
 # %%
-from tinybert_lab import evaluation
-
-result = evaluation.evaluate(runs["distilled"], task.dev, models.load_tokenizer(), max_length=task.max_length)
+result = own_task.evaluate(task, runs["distilled"])
 fig = viz.plot_confusion_matrix(result.confusion, task.label_names, title="distilled student on your dev part")
 viz.save_figure(fig, "12_confusion")
 print(f"accuracy {result.accuracy:.1%}, macro-F1 {result.macro_f1:.3f} (every class counts the same)")

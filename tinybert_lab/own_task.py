@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +66,20 @@ class OwnTask:
                 f"lengths: {self.lengths}; max_length {self.max_length}: {truncated}")
 
 
+@contextmanager
+def _truncation_already_reported():
+    """The task's summary says how many examples max_length cuts: no repeat at every encoding."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*were truncated.*", category=UserWarning)
+        yield
+
+
+def evaluate(task: OwnTask, model) -> evaluation.EvalResult:
+    """``evaluation.evaluate`` on the task's dev part with its ``max_length``."""
+    with _truncation_already_reported():
+        return evaluation.evaluate(model, task.dev, models.load_tokenizer(), max_length=task.max_length)
+
+
 def load_task(source, *, dev_fraction: float = 0.2, seed: int = 0, **options) -> OwnTask:
     """Read ``source`` with ``data.load_text_classification(source, **options)`` (columns by
     name or position, ``header``, ``encoding``, ``label_names``...), hold out ``dev_fraction`` of
@@ -84,7 +100,8 @@ def fine_tune_teacher(task: OwnTask, *, steps: int = 300, batch_size: int = 32, 
     """The offline MiniLM fine-tuned on the task's training part (cached like the tutorial's)."""
     config = training.TrainConfig(steps=steps, batch_size=batch_size, max_length=task.max_length,
                                   eval_every=max(steps // 4, 1))
-    return training.finetune_teacher(train_data=task.train, eval_data=task.dev, config=config, progress=progress)
+    with _truncation_already_reported():
+        return training.finetune_teacher(train_data=task.train, eval_data=task.dev, config=config, progress=progress)
 
 
 def distil(task: OwnTask, teacher, *, steps: int = 300, batch_size: int = 32, seed: int = 0, checkpoint_dir=None,
@@ -105,13 +122,14 @@ def distil(task: OwnTask, teacher, *, steps: int = 300, batch_size: int = 32, se
     folder = Path(checkpoint_dir) if checkpoint_dir else None
     stages = distill.two_step_stages(intermediate, prediction, batch_size=batch_size, learning_rate=kd.learning_rate,
                                      max_length=task.max_length, seed=seed)
-    histories = distill.run_stages(distiller, stages, task.train, tokenizer, progress=progress,
-                                   checkpoint_dir=folder / "kd" if folder else None, resume=folder is not None)
     config = training.TrainConfig(steps=steps, batch_size=batch_size, learning_rate=labels.learning_rate,
                                   max_length=task.max_length, seed=seed)
-    histories["labels only"] = training.train_classifier(same_start, task.train, tokenizer, config, progress=progress,
-                                                         checkpoint_dir=folder / "labels" if folder else None,
-                                                         resume=folder is not None)
+    with _truncation_already_reported():
+        histories = distill.run_stages(distiller, stages, task.train, tokenizer, progress=progress,
+                                       checkpoint_dir=folder / "kd" if folder else None, resume=folder is not None)
+        histories["labels only"] = training.train_classifier(
+            same_start, task.train, tokenizer, config, progress=progress,
+            checkpoint_dir=folder / "labels" if folder else None, resume=folder is not None)
     return {"distilled": student.eval(), "labels only": same_start.eval(), "histories": histories}
 
 
@@ -121,10 +139,10 @@ def results_table(task: OwnTask, teacher, runs: dict) -> evaluation.ResultsTable
     tokenizer = models.load_tokenizer()
     models_ = {"teacher (MiniLM-L6, fine-tuned)": teacher, "TinyBERT-4, distilled": runs["distilled"],
                "TinyBERT-4, labels only (same start)": runs["labels only"]}
-    scores = {name: evaluation.evaluate(model, task.dev, tokenizer, max_length=task.max_length)
-              for name, model in models_.items()}
-    table = evaluation.benchmark_inference(models_, task.dev, tokenizer, max_length=task.max_length,
-                                           accuracy={name: s.accuracy for name, s in scores.items()})
+    scores = {name: evaluate(task, model) for name, model in models_.items()}
+    with _truncation_already_reported():
+        table = evaluation.benchmark_inference(models_, task.dev, tokenizer, max_length=task.max_length,
+                                               accuracy={name: s.accuracy for name, s in scores.items()})
     for row in table.rows:
         row["macro_f1"] = scores[row["model"]].macro_f1
     return table
