@@ -78,8 +78,8 @@ class Bench:
         return {"divergence": {str(k): round(v, 6) for k, v in divergence.items()},
                 "dev_accuracy": round(evaluation.evaluate(student, self.dev, self.tokenizer).accuracy, 6)}
 
-    def suggestion(self, seed):
-        student, _ = self.start(seed)
+    def suggestion(self, student, seed):
+        """The map the head similarity suggests after ``WARMUP_STEPS`` on labels from ``student``."""
         self.labels(student, seed, steps=WARMUP_STEPS)
         similarity = headsim.head_similarity(self.teacher, student, self.dev, self.tokenizer, n=SENTENCES)
         return similarity.suggested_map()
@@ -104,7 +104,7 @@ def run_one(bench, student_name, seed, map_name, record):
     start, basis = bench.start(seed)
     default = mapping.default_map(start.config, bench.teacher.config)
     if student_name == "suggestion":
-        suggested = bench.suggestion(seed)
+        suggested = bench.suggestion(start, seed)
         return {"suggested": as_list(suggested), "default": as_list(default),
                 "uniform": as_list(mapping.LayerMap.uniform(start.config.num_hidden_layers,
                                                             bench.teacher.config.num_hidden_layers))}

@@ -29,6 +29,7 @@ from torch import nn
 from . import data as data_lib
 from .errors import TinyBertLabError
 from .evaluation import ResultsTable
+from .models import encoder_layers
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -116,7 +117,8 @@ def export_onnx(model, tokenizer, path, sample, *, max_length: int = 64) -> Path
 
 @contextmanager
 def _quiet_logger(name: str):
-    """The exporter logs skipped torchvision operators: not for a learner's notebook."""
+    """Only errors from logger ``name`` within the block (the exporter's skipped torchvision operators,
+    ORT's quantiser hints): not for a learner's notebook."""
     import logging
 
     logger = logging.getLogger(name)
@@ -169,15 +171,13 @@ def onnx_session(path, config, *, threads: int = 2) -> OnnxModel:
 def quantize_onnx(path, out) -> Path:
     """ONNX Runtime's dynamic int8 quantisation of an exported file (weights int8, activations
     quantised at run time), written to ``out``."""
-    import logging
-
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     path, out = Path(path), Path(out)
     if not path.is_file():
         raise TinyBertLabError(f"No ONNX file at {path}: export the model first (export_onnx).")
-    logging.getLogger("root").setLevel(logging.ERROR)  # ORT's "consider pre-processing" hint
-    quantize_dynamic(str(path), str(out), weight_type=QuantType.QInt8)
+    with _quiet_logger(""):  # the root logger: ORT's "consider pre-processing" hint, for this call only
+        quantize_dynamic(str(path), str(out), weight_type=QuantType.QInt8)
     return out
 
 
@@ -267,10 +267,7 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 # Attention heads: importance and pruning
 # --------------------------------------------------------------------------------------------
 def _layers(model):
-    encoder = getattr(getattr(model, "bert", model), "encoder", None)
-    if encoder is None:
-        raise TinyBertLabError(f"{type(model).__name__} has no BERT encoder: head importance and pruning need one.")
-    return encoder.layer
+    return encoder_layers(model, "head importance and pruning need one")
 
 
 @contextmanager

@@ -23,6 +23,7 @@ import torch
 from . import data as data_lib
 from . import losses
 from .errors import TinyBertLabError
+from .models import encoder_layers
 from .objectives import _freeze, _TeachersStayInEval, check_teacher_and_student, check_weights, output_terms
 
 
@@ -38,10 +39,7 @@ def qkv_modules(model, layer: int):
     count = model.config.num_hidden_layers
     if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= count:
         raise TinyBertLabError(f"Layer {layer!r} is out of range: this model has layers 1..{count}.")
-    encoder = getattr(getattr(model, "bert", model), "encoder", None)
-    if encoder is None:
-        raise TinyBertLabError(f"{type(model).__name__} has no BERT encoder: MiniLM needs a BERT-style model.")
-    attention = encoder.layer[layer - 1].attention.self
+    attention = encoder_layers(model, "MiniLM needs a BERT-style model")[layer - 1].attention.self
     return attention.query, attention.key, attention.value
 
 

@@ -234,6 +234,15 @@ def _embedding_module(model):
     )
 
 
+def encoder_layers(model, needed_for: str):
+    """The Transformer layers (``encoder.layer``) of a BERT model or its classifier; a model
+    without them is refused with ``needed_for`` in the message (e.g. "MiniLM needs a BERT-style model")."""
+    encoder = getattr(getattr(model, "bert", model), "encoder", None)
+    if encoder is None:
+        raise TinyBertLabError(f"{type(model).__name__} has no BERT encoder: {needed_for}.")
+    return encoder.layer
+
+
 def parameter_counts(model) -> dict[str, int]:
     """Parameters: ``total``, ``embedding`` and ``non_embedding``.
 
