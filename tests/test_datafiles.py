@@ -3,7 +3,7 @@
 import datasets
 import pytest
 
-from tinybert_lab import data
+from tinybert_lab import data, models, training
 from tinybert_lab.errors import DataNotFoundError, TinyBertLabError
 
 
@@ -106,10 +106,35 @@ def test_length_report_and_the_max_length_it_suggests(tmp_path, tokenizer):
     report = data.length_report(data.load_text_classification(path), tokenizer, sample=None)
     assert (report.p50, report.count, report.pairs) == (6, 100, False)  # [CLS] a fine film . [SEP]
     assert report.p99 == 102 and report.longest == 102 and report.p95 == 6
-    assert report.covering(0.95) == 16 and report.covering(0.99) == 104 and report.covering(1.0, limit=64) == 64
+    assert report.covering(0.95) == data.SHORTEST_CAP == 64  # short texts: never below 64 (padding is per batch)
+    assert report.covering(0.95, at_least=8) == 8 and report.covering(0.99) == 104
+    assert report.covering(1.0, limit=96) == 96
     assert "100 sentences: median 6 tokens" in str(report)
     with pytest.raises(TinyBertLabError, match="coverage must be one of"):
         report.covering(0.9)
     pairs = datasets.Dataset.from_dict({"text": ["a b", "c"], "text_pair": ["d e f", "g"], "label": [0, 1]})
     both = data.length_report(pairs, tokenizer)
     assert both.pairs and both.longest == 8  # [CLS] a b [SEP] d e f [SEP]
+
+
+def test_max_length_is_chosen_from_the_data_when_not_given(tmp_path, tokenizer):
+    long_text = "word " * 150  # 152 tokens with [CLS] and [SEP]
+    rows = ["a fine film ."] * 150 + [long_text] * 3 + ["word " * 300]
+    table = datasets.Dataset.from_dict({"text": rows, "label": [1] * len(rows)})
+    assert data.choose_max_length(table, tokenizer) == 152  # p99 covers the 150-word rows: 152 is a multiple of 8
+    with pytest.warns(UserWarning, match=r"1 of 154 examples are longer than max_length=152 tokens \(chosen from the data"):
+        encoded = data.encode(table, tokenizer)
+    assert max(len(ids) for ids in encoded["input_ids"]) == 152
+    short = table.select(range(150))
+    assert data.choose_max_length(short, tokenizer) == data.SHORTEST_CAP
+    assert data.choose_max_length(table, tokenizer, limit=128) == 128  # a model with 128 positions caps it
+    student = models.build_student("bert_tiny", tokenizer=tokenizer, num_labels=2, seed=0, hidden_size=32,
+                                   num_attention_heads=2, intermediate_size=64, num_hidden_layers=1,
+                                   max_position_embeddings=128)
+    assert models.fitting_max_length(student, table, tokenizer) == 128
+    with pytest.raises(TinyBertLabError, match="exceeds the model's 128 position embeddings"):
+        models.fitting_max_length(student, table, tokenizer, 256)
+    config = training.TrainConfig(steps=1, batch_size=4)
+    assert config.max_length is None  # every path that encodes picks it from the data
+    with pytest.raises(TinyBertLabError, match="max_length must be a positive integer"):
+        training.TrainConfig(max_length=0)

@@ -556,7 +556,7 @@ class TransferSet(NamedTuple):
 
 
 def transfer_set(dataset, tokenizer, teacher, *, config: AugmentConfig | dict | None = None, mlm_model=None,
-                 max_length: int = 64, batch_size: int = 64, persist: bool = False) -> TransferSet:
+                 max_length: int | None = None, batch_size: int = 64, persist: bool = False) -> TransferSet:
     """Augment ``dataset`` and label every row with ``teacher``: the input of prediction-layer
     distillation on augmented data.
 

@@ -185,7 +185,7 @@ def quantize_onnx(path, out) -> Path:
 # Measuring: speed, size, work
 # --------------------------------------------------------------------------------------------
 @torch.no_grad()
-def time_models(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_length: int = 64, threads: int = 2,
+def time_models(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_length: int | None = None, threads: int = 2,
                 repeats: int = 5) -> dict[str, float]:
     """Sentences per second of each model (PyTorch or ``OnnxModel``), model only: the sentences
     are tokenised and batched once (length-sorted, ``batch_size``), every model gets the same

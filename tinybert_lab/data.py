@@ -3,7 +3,7 @@
 The pipeline a notebook uses::
 
     splits = load_sst2()                                   # DatasetDict: train / validation / test
-    train = encode(splits["train"], tokenizer, max_length=64)
+    train = encode(splits["train"], tokenizer)
     loader = make_loader(train, tokenizer, batch_size=32, shuffle=True, seed=0)
     for batch in loader:                                   # dict of tensors, see ``collate``
         logits = model(**model_inputs(batch)).logits
@@ -276,6 +276,12 @@ def text_columns(dataset, text_column=None, text_pair_column=None):
     return text_column, text_pair_column
 
 
+SHORTEST_CAP = 64
+"""The lowest ``max_length`` chosen from the data. Batches are padded to their own longest example,
+not to ``max_length``, so a lower cap saves no compute; it would only cut sentences. (SST-2's
+sentences all fit: its training phrases' p99 is 44 tokens, the longest dev sentence 55.)"""
+
+
 @dataclass(frozen=True)
 class LengthReport:
     """Token lengths of a dataset's examples ([CLS] and [SEP] included; pairs as one sequence):
@@ -288,15 +294,17 @@ class LengthReport:
     count: int
     pairs: bool
 
-    def covering(self, coverage: float = 0.99, *, multiple: int = 8, limit: int = 512) -> int:
+    def covering(self, coverage: float = 0.99, *, multiple: int = 8, at_least: int = None,
+                 limit: int = 512) -> int:
         """A ``max_length`` that keeps ``coverage`` of the examples whole: the p50/p95/p99/longest
         length (whichever ``coverage`` names), rounded up to a multiple of ``multiple`` (friendly
-        to hardware), at least 16, at most ``limit`` (the model's position embeddings)."""
+        to hardware), at least ``at_least`` (default ``SHORTEST_CAP``), at most ``limit`` (the
+        model's position embeddings)."""
         points = {0.5: self.p50, 0.95: self.p95, 0.99: self.p99, 1.0: self.longest}
         if coverage not in points:
             raise TinyBertLabError(f"coverage must be one of {sorted(points)}, got {coverage!r}.")
         length = -(-points[coverage] // multiple) * multiple
-        return max(16, min(length, limit))
+        return max(SHORTEST_CAP if at_least is None else at_least, min(length, limit))
 
     def __str__(self) -> str:
         kind = "sentence pairs" if self.pairs else "sentences"
@@ -322,19 +330,38 @@ def length_report(dataset, tokenizer, *, sample: int | None = 5_000, text_column
     return LengthReport(at(0.5), at(0.95), at(0.99), lengths[-1], len(lengths), pairs is not None)
 
 
-def encode(dataset, tokenizer, *, max_length: int = 64, text_column=None, text_pair_column=None):
+def choose_max_length(dataset, tokenizer, *, coverage: float = 0.99, limit: int | None = None, text_column=None,
+                      text_pair_column=None) -> int:
+    """The ``max_length`` used wherever none is given: long enough to keep ``coverage`` of the
+    examples whole (``length_report(...).covering``: a multiple of 8, at least ``SHORTEST_CAP``),
+    at most ``limit`` (default: the tokenizer's model limit, 512 for BERT)."""
+    limit = limit or _model_limit(tokenizer)
+    report = length_report(dataset, tokenizer, text_column=text_column, text_pair_column=text_pair_column)
+    return report.covering(coverage, limit=limit, at_least=min(SHORTEST_CAP, limit))
+
+
+def _model_limit(tokenizer) -> int:
+    limit = getattr(tokenizer, "model_max_length", None) or 512
+    return limit if limit < 10**6 else 512  # tokenizers without a limit report a huge sentinel
+
+
+def encode(dataset, tokenizer, *, max_length: int | None = None, text_column=None, text_pair_column=None):
     """Tokenise a text-classification dataset (no padding: batches are padded dynamically).
 
     Returns a ``datasets.Dataset`` with ``input_ids``, ``token_type_ids`` (lists of ints,
     lengths vary), ``label`` and ``idx``. Text columns default to ``sentence`` (SST-2) or
-    ``text``, plus ``text_pair`` when present. Sentences longer than ``max_length`` tokens are
-    truncated, with one warning that says how many. ``max_length`` beyond the tokenizer's
-    model limit (512 for BERT) is refused.
+    ``text``, plus ``text_pair`` when present. ``max_length`` (default: chosen from the data by
+    ``choose_max_length``, so 99 % of the examples stay whole) cuts longer examples, with one
+    warning that says how many. ``max_length`` beyond the tokenizer's model limit (512 for
+    BERT) is refused.
     """
     if len(dataset) == 0:
         raise TinyBertLabError("The dataset is empty: nothing to tokenise. Check the file or the subset size.")
-    limit = getattr(tokenizer, "model_max_length", None) or 512
-    if limit < 10**6 and max_length > limit:
+    limit = _model_limit(tokenizer)
+    chosen = max_length is None
+    if chosen:
+        max_length = choose_max_length(dataset, tokenizer, text_column=text_column, text_pair_column=text_pair_column)
+    if max_length > limit:
         raise TinyBertLabError(
             f"max_length={max_length} is longer than the model's {limit} position embeddings. "
             f"Use max_length <= {limit}."
@@ -352,9 +379,10 @@ def encode(dataset, tokenizer, *, max_length: int = 64, text_column=None, text_p
         )["input_ids"]
         n_cut = sum(len(ids) > max_length for ids in lengths)
         if n_cut:
+            how = " (chosen from the data: 99 % of the examples fit)" if chosen else ""
             warnings.warn(
-                f"{n_cut} of {len(texts)} examples are longer than max_length={max_length} tokens and "
-                "were truncated. Raise max_length (up to the model's limit) to keep them whole.",
+                f"{n_cut} of {len(texts)} examples are longer than max_length={max_length} tokens{how} and "
+                "were truncated. Pass a larger max_length (up to the model's limit) to keep them whole.",
                 stacklevel=2,
             )
     columns = {

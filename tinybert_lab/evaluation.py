@@ -15,7 +15,7 @@ import torch
 
 from . import data as data_lib
 from .errors import TinyBertLabError
-from .models import check_fits_positions, check_tokenizer_matches, parameter_counts, size_on_disk
+from .models import check_tokenizer_matches, fitting_max_length, parameter_counts, size_on_disk
 
 
 def device_of(model) -> torch.device:
@@ -100,11 +100,12 @@ def binary_f1(predicted: torch.Tensor, labels: torch.Tensor) -> float:
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
 
 
-def evaluate(model, dataset, tokenizer, *, max_length: int = 64, batch_size: int = 64) -> EvalResult:
+def evaluate(model, dataset, tokenizer, *, max_length: int | None = None, batch_size: int = 64) -> EvalResult:
     """Accuracy (and F1 for two-class tasks) of ``model`` on a labelled raw dataset, plus the
-    misclassified examples with their predicted probabilities, for error analysis."""
+    misclassified examples with their predicted probabilities, for error analysis.
+    ``max_length`` (default: chosen from the data, ``data.choose_max_length``) cuts longer examples."""
     check_tokenizer_matches(model, tokenizer)
-    check_fits_positions(model, max_length)
+    max_length = fitting_max_length(model, dataset, tokenizer, max_length)
     encoded = data_lib.encode(dataset, tokenizer, max_length=max_length)
     labels = torch.tensor(list(encoded["label"]))
     if (labels < 0).any():
@@ -199,7 +200,7 @@ class ResultsTable:
 
 
 @torch.no_grad()
-def benchmark_inference(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_length: int = 64,
+def benchmark_inference(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_length: int | None = None,
                         threads: int | None = None, repeats: int = 1, accuracy: dict | None = None) -> ResultsTable:
     """Sentences per second of each model on the same data, batch size and thread count.
 
@@ -216,6 +217,7 @@ def benchmark_inference(models: dict, dataset, tokenizer, *, batch_size: int = 3
     if threads is not None:
         torch.set_num_threads(threads)
     try:
+        max_length = fitting_max_length(list(models.values()), dataset, tokenizer, max_length)
         encoded = data_lib.encode(dataset, tokenizer, max_length=max_length)
         rows = []
         for name, model in models.items():

@@ -208,6 +208,20 @@ def check_tokenizer_matches(model, tokenizer) -> None:
         )
 
 
+def fitting_max_length(models, dataset, tokenizer, max_length: int | None = None) -> int:
+    """``max_length`` checked against every model's position embeddings; None: chosen from the
+    data (``data.choose_max_length``), at most what the smallest model holds."""
+    from . import data
+
+    models = list(models) if isinstance(models, (list, tuple)) else [models]
+    if max_length is None:
+        limit = min(model.config.max_position_embeddings for model in models)
+        return data.choose_max_length(dataset, tokenizer, limit=min(limit, data._model_limit(tokenizer)))
+    for model in models:
+        check_fits_positions(model, max_length)
+    return max_length
+
+
 def check_fits_positions(model, max_length: int) -> None:
     """Refuse sequences longer than the model's position embeddings."""
     limit = model.config.max_position_embeddings
