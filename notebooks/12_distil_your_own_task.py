@@ -28,24 +28,23 @@
 # %%
 FILE = None  # e.g. "my_reviews.csv"; None: the example file this notebook writes
 COLUMNS = dict(text_column=1, label_column=0, header=False)  # the example: label, then the question; no header row
-STEPS = 200  # teacher fine-tuning, and each student's training (fast mode uses a few)
+STEPS = 80  # teacher fine-tuning, and each student's training (fast mode uses a few)
 
 # %%
 # %matplotlib inline
-import torch
-
-from tinybert_lab import checks, mapping, models, own_task, settings, tutorial, viz
+from tinybert_lab import checks, models, own_task, settings, tutorial, viz, widgets
 
 plan = tutorial.plan()
 steps = STEPS if not plan.fast else 6
-path = FILE or own_task.write_example(settings.out_dir() / "own_task" / "example.tsv", size=1_500 if not plan.fast else 150)
+path = FILE or own_task.write_example(settings.out_dir() / "own_task" / "example.tsv", size=1_000 if not plan.fast else 150)
 task = own_task.load_task(path, **COLUMNS)
 print(task)
 
 # %% [markdown]
 # `max_length` was chosen from your data: the length that keeps 99 % of the training examples
-# whole (rounded up to a multiple of 8). Longer examples are cut, and the first encoding says how
-# many.
+# whole, rounded up to a multiple of 8, and never below 64 (batches are padded to their own
+# longest example, so a lower cap would save nothing). Every library call that is not given a
+# `max_length` chooses it the same way. Longer examples are cut, and the summary says so.
 #
 # **Exercise.** What happens to an example longer than `max_length`? (a) it keeps its first
 # `max_length` tokens; (b) the loader refuses the file; (c) it is left out of training.
@@ -104,21 +103,22 @@ fig
 
 # %% [markdown]
 # ## One example's attention, teacher vs student
-# The last student layer next to the teacher layer the map pairs with it, head 1 (for sentence
-# pairs, both segments are on the axes, separated by `[SEP]`).
+# The last student layer next to the teacher layer the map pairs with it, head 1. For sentence
+# pairs both segments are on the axes: a dashed line separates them and the second one's tokens
+# are blue.
 
 # %%
-tokenizer = models.load_tokenizer()
-example = task.dev[0]
-encoded = dict(tokenizer(example["text"], example.get("text_pair"), return_tensors="pt"))
-layer_map = mapping.default_map(runs["distilled"].config, teacher.config)
-last = layer_map.attention_matches[-1]
-with torch.no_grad():
-    t_att = teacher(**encoded, output_attentions=True).attentions[last.teacher[0] - 1][0, 0]
-    s_att = runs["distilled"](**encoded, output_attentions=True).attentions[last.student - 1][0, 0]
-tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
-fig = viz.plot_attention_comparison(t_att, s_att, tokens, title=f"student layer {last.student} ← teacher layer {last.teacher[0]}, head 1")
+fig = own_task.attention_figure(task, teacher, runs["distilled"], example=0)
 fig
+
+# %% [markdown]
+# To look at other examples, layers and heads, the widget of notebook 08 takes your sentences
+# too (for pairs, the second box holds the second sentence):
+
+# %%
+example = task.dev[0]
+widgets.attention_widget(teacher, runs["distilled"], models.load_tokenizer(), sentence=example["text"],
+                         pair=example.get("text_pair") if task.pairs else None)
 
 # %% [markdown]
 # ## What you saw

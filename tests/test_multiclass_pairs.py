@@ -68,3 +68,46 @@ def test_a_label_outside_the_model_is_refused(tokenizer):
     four = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, 3], "idx": [0, 1]})
     with pytest.raises(evaluation.TinyBertLabError, match="outside the model's label set 0..2"):
         evaluation.evaluate(tiny(tokenizer, 0, layers=1), four, tokenizer)
+
+
+def test_pair_attention_shows_both_segments(pairs, tokenizer, tmp_path):
+    from tinybert_lab import attention_page, widgets
+    from tinybert_lab.mapping import LayerMap
+
+    teacher, student = tiny(tokenizer, 1, layers=4), tiny(tokenizer, 2, layers=2)
+    ui = widgets.attention_widget(teacher, student, tokenizer, LayerMap.uniform(2, 4), sentence=PREMISES[0],
+                                  pair=HYPOTHESES[0])
+    fig = ui.result
+    tokens = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    start = tokens.index("[SEP]") + 1  # "a man plays a guitar [SEP]", then "someone makes music [SEP]"
+    assert viz.segment_boundary(tokens) == start and tokens[start:] == ["someone", "makes", "music", "[SEP]"]
+    dashed = [line for line in fig.axes[0].lines if line.get_linestyle() == "--"]
+    assert len(dashed) == 2  # one line across the keys, one across the queries, between the segments
+    blue = {t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_color() == "tab:blue"}
+    assert blue == {"someone", "makes", "music", "[SEP]"}
+    single = widgets.attention_widget(teacher, student, tokenizer, LayerMap.uniform(2, 4), sentence=PREMISES[0])
+    assert not [line for line in single.result.axes[0].lines if line.get_linestyle() == "--"]
+    assert viz.segment_boundary(["[CLS]", "a", "[SEP]"]) is None
+    page = attention_page.write_attention_page(teacher, student, [(PREMISES[1], HYPOTHESES[1])], tokenizer,
+                                               tmp_path / "pairs.html", layer_map=LayerMap.uniform(2, 4))
+    text = page.read_text(encoding="utf-8")
+    assert "two dogs run in a park | animals are" in text and '"dash":"dash"' in text
+    with pytest.raises(evaluation.TinyBertLabError, match=r"\(sentence, second\) pairs"):
+        attention_page.write_attention_page(teacher, student, [("only one",)], tokenizer, tmp_path / "x.html")
+
+
+def test_augmented_pairs_get_k_class_teacher_labels_and_distil(pairs, tokenizer):
+    from tinybert_lab import augment
+
+    teacher, student = tiny(tokenizer, 1, layers=4), tiny(tokenizer, 2, layers=2, width=32)
+    sources = pairs.select(range(6))
+    transfer = augment.transfer_set(sources, tokenizer, teacher, config=augment.AugmentConfig(n_per_sentence=2, probability=0.5))
+    augmented = transfer.augmented
+    assert len(augmented) > len(sources) and "text_pair" in augmented.column_names
+    assert all(row["text_pair"] == sources[row["source_idx"]]["text_pair"] for row in augmented)  # hypotheses kept
+    assert all(1 in ids for ids in transfer.encoded["token_type_ids"])  # both segments encoded
+    logits = transfer.logits.lookup(torch.tensor(transfer.encoded["idx"]))
+    assert logits.shape == (len(augmented), 3)  # the teacher's soft labels over the 3 classes
+    stages = distill.two_step_stages(2, 3, batch_size=4, learning_rate=1e-3, log_every=1)
+    histories = distill.run_stages(distill.Distiller(student, teacher), stages, augmented, tokenizer, progress=False)
+    assert len(histories["prediction"].loss) == 3 and all(torch.isfinite(torch.tensor(histories["prediction"].loss)))

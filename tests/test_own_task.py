@@ -34,3 +34,19 @@ def test_pairs_and_refusals(tmp_path):
     tiny.write_text("pos\tgood\nneg\tbad\n")
     with pytest.raises(TinyBertLabError, match="too few to train and evaluate on"):
         own_task.load_task(tiny, text_column=1, label_column=0, header=False)
+
+
+def test_attention_figure_shows_a_dev_pair_with_both_segments(tmp_path, tokenizer):
+    from tinybert_lab import models, viz
+
+    path = tmp_path / "pairs.csv"
+    path.write_text("a,b,label\n" + "\n".join(f"a cat sat {i},on the mat,{'yes' if i % 2 else 'no'}" for i in range(20)) + "\n")
+    task = own_task.load_task(path, text_column="a", text_pair_column="b")
+    teacher = models.build_student("bert_tiny", tokenizer=tokenizer, num_labels=2, seed=0, num_hidden_layers=4)
+    student = models.build_student("bert_tiny", tokenizer=tokenizer, num_labels=2, seed=1, num_hidden_layers=2)
+    fig = own_task.attention_figure(task, teacher, student, example=1, head=2)
+    tokens = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert tokens[viz.segment_boundary(tokens):] == ["on", "the", "mat", "[SEP]"]
+    assert "head 2" in fig.texts[0].get_text()
+    with pytest.raises(TinyBertLabError, match="example must be between 0 and 3"):
+        own_task.attention_figure(task, teacher, student, example=4)

@@ -30,10 +30,31 @@ def _attention(model, batch):
         model.train(state)
 
 
+def _segment_lines(tokens) -> list[dict]:
+    """Dashed lines between a sentence pair's segments on the three panels; none for one sentence."""
+    from .viz import segment_boundary
+
+    start = segment_boundary(tokens)
+    if start is None:
+        return []
+    edge, end = start - 0.5, len(tokens) - 0.5
+    line = dict(type="line", line=dict(color="royalblue", width=1.5, dash="dash"))
+    return [dict(line, xref=f"x{k}", yref=f"y{k}", x0=edge, x1=edge, y0=-0.5, y1=end) for k in ("", "2", "3")] + \
+        [dict(line, xref=f"x{k}", yref=f"y{k}", x0=-0.5, x1=end, y0=edge, y1=edge) for k in ("", "2", "3")]
+
+
+def _is_example(example) -> bool:
+    if isinstance(example, str):
+        return bool(example.strip())
+    return (isinstance(example, tuple) and len(example) == 2
+            and all(isinstance(part, str) and part.strip() for part in example))
+
+
 def write_attention_page(teacher, student, sentences, tokenizer, path, *, layer_map=None,
                          title: str = "teacher vs student attention") -> Path:
-    """Write the page to ``path`` (``.html``) and return it. ``sentences``: up to 3 strings (each
-    cut to 32 tokens to keep the file small). ``layer_map`` defaults to the student's default map
+    """Write the page to ``path`` (``.html``) and return it. ``sentences``: up to 3 strings, or
+    ``(sentence, second)`` pairs for sentence-pair tasks (both segments on the axes, a dashed line
+    between them); each cut to 32 tokens to keep the file small. ``layer_map`` defaults to the student's default map
     (the teacher layers it was built from, else uniform). Teacher and student must have the same
     number of heads (they are compared head by head)."""
     import plotly.graph_objects as go
@@ -41,9 +62,10 @@ def write_attention_page(teacher, student, sentences, tokenizer, path, *, layer_
 
     from .mapping import default_map
 
-    sentences = [sentences] if isinstance(sentences, str) else list(sentences)
-    if not 1 <= len(sentences) <= MAX_SENTENCES or not all(isinstance(s, str) and s.strip() for s in sentences):
-        raise TinyBertLabError(f"Give 1 to {MAX_SENTENCES} non-empty sentences (strings), got {sentences!r}.")
+    sentences = [sentences] if isinstance(sentences, (str, tuple)) else list(sentences)
+    if not 1 <= len(sentences) <= MAX_SENTENCES or not all(_is_example(s) for s in sentences):
+        raise TinyBertLabError(f"Give 1 to {MAX_SENTENCES} non-empty sentences (strings, or (sentence, second) pairs "
+                               f"of strings), got {sentences!r}.")
     heads = teacher.config.num_attention_heads
     if student.config.num_attention_heads != heads:
         raise TinyBertLabError(
@@ -57,7 +79,10 @@ def write_attention_page(teacher, student, sentences, tokenizer, path, *, layer_
 
     groups = []  # (label, tokens, [(teacher maps (h+1, L, L), student maps, difference)])
     for sentence in sentences:
-        encoded = tokenizer([sentence], truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        first, second = (sentence, None) if isinstance(sentence, str) else sentence
+        encoded = tokenizer([first], [second] if second else None, truncation=True, max_length=MAX_TOKENS,
+                            return_tensors="pt")
+        sentence = first if second is None else f"{first} | {second}"
         batch = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"],
                  "token_type_ids": encoded.get("token_type_ids", torch.zeros_like(encoded["input_ids"]))}
         t_att, s_att = _attention(teacher, batch), _attention(student, batch)
@@ -92,13 +117,15 @@ def write_attention_page(teacher, student, sentences, tokenizer, path, *, layer_
         fig.update_yaxes(title_text="query (attending)" if k == 0 else None, autorange="reversed",
                          tickfont=dict(size=9), row=1, col=k + 1)
     count = len(groups) * 3
-    menu = [dict(label=label, method="restyle", args=[{"visible": [i // 3 == g for i in range(count)]}])
-            for g, (label, *_rest) in enumerate(groups)]
+    menu = [dict(label=label, method="update", args=[{"visible": [i // 3 == g for i in range(count)]},
+                                                     {"shapes": _segment_lines(tokens)}])
+            for g, (label, tokens, *_rest) in enumerate(groups)]
     steps = [dict(label="mean" if h == heads else str(h + 1), method="restyle",
                   args=[{"z": [maps(group, h)[k].double().round(decimals=2).tolist() for group in groups for k in range(3)]}])
              for h in list(range(heads)) + [heads]]
     fig.update_layout(
         title=dict(text=title, font=dict(size=14), y=0.98), height=600, width=1300, margin=dict(t=130),
+        shapes=_segment_lines(groups[0][1]),
         updatemenus=[dict(buttons=menu, x=0.0, y=1.2, xanchor="left", yanchor="bottom", showactive=True)],
         sliders=[dict(steps=steps, active=heads, currentvalue=dict(prefix="head: "), y=-0.2, len=0.9)])
     path.parent.mkdir(parents=True, exist_ok=True)

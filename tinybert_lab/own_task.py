@@ -146,3 +146,26 @@ def results_table(task: OwnTask, teacher, runs: dict) -> evaluation.ResultsTable
     for row in table.rows:
         row["macro_f1"] = scores[row["model"]].macro_f1
     return table
+
+
+def attention_figure(task: OwnTask, teacher, student, *, example: int = 0, head: int = 1):
+    """Teacher vs student attention on dev example ``example`` (both segments for pairs): the
+    student's last mapped layer next to the teacher layer the default map pairs with it."""
+    import torch
+
+    from . import viz
+    from .mapping import default_map
+
+    if not 0 <= example < len(task.dev):
+        raise TinyBertLabError(f"example must be between 0 and {len(task.dev) - 1} (the dev part's rows), got {example}.")
+    row = task.dev[example]
+    tokenizer = models.load_tokenizer()
+    encoded = dict(tokenizer(row["text"], row.get("text_pair"), truncation=True, max_length=task.max_length,
+                             return_tensors="pt"))
+    last = default_map(student.config, teacher.config).attention_matches[-1]
+    with torch.no_grad():
+        t_att = teacher.eval()(**encoded, output_attentions=True).attentions[last.teacher[0] - 1][0, head - 1]
+        s_att = student.eval()(**encoded, output_attentions=True).attentions[last.student - 1][0, head - 1]
+    tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+    return viz.plot_attention_comparison(
+        t_att, s_att, tokens, title=f"student layer {last.student} ← teacher layer {last.teacher[0]}, head {head}")

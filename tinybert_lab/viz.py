@@ -132,6 +132,29 @@ def _describe_subset(kind: str, chosen: list, total: int) -> str:
     return f"{kind} {', '.join(map(str, numbers))} of {total}"
 
 
+def segment_boundary(tokens) -> int | None:
+    """Where a sentence pair's second segment starts: the position after the first ``[SEP]``
+    when more tokens follow it; None for a single sentence."""
+    tokens = list(tokens)
+    for i, token in enumerate(tokens[:-1]):
+        if token.split(":", 1)[-1] == "[SEP]":  # plain tokens, or the page's "3:[SEP]" labels
+            return i + 1
+    return None
+
+
+def _mark_segments(ax, tokens, labelled: bool = True) -> None:
+    """For a sentence pair: a line between the segments on both axes and, where tokens are
+    labelled, the second segment's labels in blue."""
+    start = segment_boundary(tokens)
+    if start is None:
+        return
+    for line in (ax.axvline, ax.axhline):
+        line(start - 0.5, color="tab:blue", linewidth=1.2, linestyle="--")
+    if labelled:
+        for label in list(ax.get_xticklabels())[start:] + list(ax.get_yticklabels())[start:]:
+            label.set_color("tab:blue")
+
+
 def plot_attention_grid(attention, tokens, *, layers=None, heads=None, title=None, cmap="Reds",
                         value_name: str = "attention probability") -> Figure:
     """d2l's ``show_heatmaps``: a layers × heads grid of attention maps, tokens on the axes.
@@ -140,7 +163,8 @@ def plot_attention_grid(attention, tokens, *, layers=None, heads=None, title=Non
     example is drawn) or a (layers, h, L, L) tensor. ``tokens``: the L token strings (bertviz's
     input contract: a length mismatch is an error). ``layers``/``heads``: indices to show
     (default all); the title then says which, e.g. "heads 1–6 of 12". One colour scale for the
-    whole grid, its bar labelled ``value_name``. Rows of a map are queries, columns keys.
+    whole grid, its bar labelled ``value_name``. Rows of a map are queries, columns keys. For a
+    sentence pair a dashed line separates the two segments and the second one's labels are blue.
     """
     maps = _as_square_maps(attention, "attention")
     if len(tokens) != maps.shape[-1]:
@@ -164,6 +188,7 @@ def plot_attention_grid(attention, tokens, *, layers=None, heads=None, title=Non
                           tokens if bottom and label_tokens else [], rotation=90, fontsize=8)
             ax.set_yticks(range(len(tokens)) if left and label_tokens else [],
                           tokens if left and label_tokens else [], fontsize=8)
+            _mark_segments(ax, tokens, label_tokens)
             if r == 0:
                 ax.set_title(f"head {head + 1}", fontsize=9)
             if left:
@@ -184,7 +209,8 @@ def plot_attention_comparison(teacher_map, student_map, tokens, *, title=None,
 
     ``teacher_map``, ``student_map``: (L, L) attention maps (probabilities or scores: say which
     with ``value_name``, the colour bars' label) of the same sentence; ``tokens``: its L tokens.
-    Rows are queries, columns keys.
+    Rows are queries, columns keys. For a sentence pair a dashed line separates the two segments
+    and the second one's labels are blue.
     """
     import torch
 
@@ -210,6 +236,7 @@ def plot_attention_comparison(teacher_map, student_map, tokens, *, title=None,
         ax.set_yticks(range(len(tokens)), tokens, fontsize=8)
         ax.set_xlabel("key token (attended to)", fontsize=9)
         ax.set_ylabel("query token (attending)", fontsize=9)
+        _mark_segments(ax, tokens)
         bar = fig.colorbar(image, ax=ax, shrink=0.75)
         bar.set_label(bar_label, fontsize=9)
         bar.ax.tick_params(labelsize=8)

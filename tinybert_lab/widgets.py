@@ -117,11 +117,13 @@ def loss_weights_widget(terms: dict):
     return interactive(show, SHOW, **sliders)
 
 
-def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = None, sentence: str = ""):
+def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = None, sentence: str = "",
+                     pair: str | None = None):
     """Type a sentence, pick a student layer and a head: teacher vs student attention side by
     side (probabilities, one colour scale) with their difference. The teacher layer shown is the
     one the layer map pairs with the student layer (the mean for a many-to-one entry).
-    ``ui.result``: the Figure.
+    ``pair`` (a string, "" allowed) adds a second box for sentence-pair tasks: both segments go
+    in, with their segment ids, and the figure separates them. ``ui.result``: the Figure.
     """
     from ipywidgets import IntSlider, Text, interactive
 
@@ -132,12 +134,13 @@ def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = N
     teacher_of = {m.student: m.teacher for m in layer_map.attention_matches}
     heads = min(s_cfg.num_attention_heads, t_cfg.num_attention_heads)
 
-    def show(text: str, student_layer: int, head: int):
+    def show(text: str, student_layer: int, head: int, second: str = ""):
         if not text.strip():
             return Message("Type a sentence.")
         if student_layer not in teacher_of:
             return Message(f"Student layer {student_layer} is not in the layer map.")
-        encoded = dict(tokenizer([text], return_tensors="pt", truncation=True, max_length=64))
+        encoded = dict(tokenizer([text], [second] if second.strip() else None, return_tensors="pt", truncation=True,
+                                 max_length=128))
         with torch.no_grad():
             t_feats, s_feats = forward_features(teacher.eval(), encoded), forward_features(student.eval(), encoded)
         sources = teacher_of[student_layer]
@@ -155,6 +158,8 @@ def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = N
         student_layer=IntSlider(value=1, min=1, max=s_cfg.num_hidden_layers, description="student layer",
                                 style=STYLE, continuous_update=False),
         head=IntSlider(value=1, min=1, max=heads, description="head", style=STYLE, continuous_update=False),
+        **({} if pair is None else {"second": Text(value=pair, description="second sentence", style=STYLE,
+                                                   continuous_update=False)}),
     )
 
 
