@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from . import data as data_lib
-from . import losses
+from . import losses, parallel
 from .attention import forward_features
 from .errors import TinyBertLabError, WeightsMixin
 from .mapping import LayerMap, default_map
@@ -127,7 +127,7 @@ class TeacherLogitCache:
             stored = load_file(str(path))
             return cls(stored["ids"], stored["logits"], key)
         logits, ids = predict(teacher, encoded, tokenizer, batch_size=batch_size)
-        if persist:
+        if persist and parallel.world().is_main:  # one writer when several processes train
             path.parent.mkdir(parents=True, exist_ok=True)
             save_file({"ids": ids, "logits": logits}, str(path.with_suffix(".tmp")))
             path.with_suffix(".tmp").replace(path)

@@ -23,7 +23,7 @@ import random
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -31,8 +31,9 @@ import torch
 from torch import nn
 
 from . import data as data_lib
+from . import parallel
 from .errors import TinyBertLabError, reject_unknown_keys
-from .models import (check_fits_positions, check_tokenizer_matches, load_teacher, load_tokenizer,
+from .models import (check_fits_positions, check_tokenizer_matches, fitting_max_length, load_teacher, load_tokenizer,
                      offline_teacher_identity, quiet_transformers)
 from .settings import cache_dir
 
@@ -56,7 +57,7 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     grad_accumulation: int = 1
-    max_length: int = 64
+    max_length: int | None = None
     seed: int = 0
     eval_every: int = 0
     log_every: int = 10
@@ -70,6 +71,8 @@ class TrainConfig:
         name = type(self).__name__
         for key in ("steps", "batch_size", "grad_accumulation", "max_length", "log_every"):
             value = getattr(self, key)
+            if key == "max_length" and value is None:
+                continue  # chosen from the data (data.choose_max_length)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise TinyBertLabError(f"{name}.{key} must be a positive integer, got {value!r}.")
         for key in ("eval_every", "checkpoint_every", "seed"):
@@ -206,17 +209,23 @@ def _same_run(folder: Path, run_key: str) -> bool:
     return path.is_file() and json.loads(path.read_text()).get("run") == run_key
 
 
-def _save_checkpoint(folder: Path, objective, optimizer, scheduler, run_key: str, state: dict) -> None:
-    """Everything needed to continue exactly: trainable weights, optimizer, scheduler, RNGs,
-    data position, history. Written to temporary files and renamed, so a crash mid-write
-    leaves the previous checkpoint intact."""
+def _save_checkpoint(folder: Path, objective, optimizer, scheduler, run_key: str, state: dict,
+                     world: parallel.World = parallel.World()) -> None:
+    """Everything needed to continue exactly: trainable weights, optimizer, scheduler, RNGs
+    (every process's), data position, history. Written by the main process to temporary files
+    and renamed, so a crash mid-write leaves the previous checkpoint intact. Tensors and plain
+    data only: ``torch.load(weights_only=True)`` reads it back."""
     from safetensors.torch import save_file
 
+    generators = world.gather(torch.get_rng_state())  # every process calls this: a collective
+    if not world.is_main:
+        return
     folder.mkdir(parents=True, exist_ok=True)
     trainable = {k: v.detach().contiguous() for k, v in objective.state_dict().items() if not k.startswith("teacher.")}
     save_file(trainable, str(folder / "trainable.safetensors.tmp"))
     payload = {**state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-               "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
+               "torch_rng": torch.get_rng_state(), "torch_rngs": generators, "world_size": world.size,
+               "python_rng": random.getstate(),
                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
     torch.save(payload, folder / (CHECKPOINT_FILE + ".tmp"))
     (folder / "trainable.safetensors.tmp").replace(folder / "trainable.safetensors")
@@ -224,7 +233,7 @@ def _save_checkpoint(folder: Path, objective, optimizer, scheduler, run_key: str
     (folder / RUN_FILE).write_text(json.dumps({"run": run_key}))
 
 
-def _load_checkpoint(folder: Path, objective, optimizer, scheduler) -> dict:
+def _load_checkpoint(folder: Path, objective, optimizer, scheduler, world: parallel.World = parallel.World()) -> dict:
     from safetensors.torch import load_file
 
     payload = torch.load(folder / CHECKPOINT_FILE, weights_only=True)  # tensors and plain data only: never runs code
@@ -237,7 +246,14 @@ def _load_checkpoint(folder: Path, objective, optimizer, scheduler) -> dict:
         )
     optimizer.load_state_dict(payload.pop("optimizer"))
     scheduler.load_state_dict(payload.pop("scheduler"))
-    torch.set_rng_state(payload.pop("torch_rng"))
+    generators, written_by = payload.pop("torch_rngs", None), payload.pop("world_size", 1)
+    main_generator = payload.pop("torch_rng")
+    if generators is not None and written_by == world.size:
+        torch.set_rng_state(generators[world.rank])  # same processes: each continues its own draws
+    elif world.is_main:
+        torch.set_rng_state(main_generator)
+    else:  # written by another number of processes: a fresh, seeded generator for this one (dropout draws differ)
+        torch.manual_seed(1_000_003 * world.rank + payload["step"])
     random.setstate(payload.pop("python_rng"))
     cuda_rng = payload.pop("cuda_rng", None)  # dropout on a GPU draws from the CUDA generators
     if cuda_rng is not None and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
@@ -248,14 +264,14 @@ def _load_checkpoint(folder: Path, objective, optimizer, scheduler) -> dict:
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
-def _batch_stream(sampler, collate, epoch: int, position: int):
-    """Yield ``(epoch, position, batch)`` forever, starting mid-epoch when resuming. Skipped
+def _batch_stream(sampler, epoch: int, position: int):
+    """Yield ``(epoch, position, rows)`` forever, starting mid-epoch when resuming. Skipped
     batches cost nothing: the sampler's order is computed, no batch is built."""
     while True:
         sampler.set_epoch(epoch)
         for index, rows in enumerate(sampler.batches()):
             if index >= position:
-                yield epoch, index, collate(rows)
+                yield epoch, index, rows
         epoch, position = epoch + 1, 0
 
 
@@ -291,10 +307,11 @@ def fit(
     from .evaluation import evaluate
 
     student = objective.student
+    world = parallel.world()
     check_tokenizer_matches(student, tokenizer)
-    check_fits_positions(student, config.max_length)
     if len(encoded) == 0:
         raise TinyBertLabError("The training data is empty: nothing to train on.")
+    check_fits_positions(student, config.max_length or max(len(ids) for ids in encoded["input_ids"]))
     if objective.weights.get("hard_label", 0) > 0:
         check_labels(encoded, student)
     if resume and checkpoint_dir is None:
@@ -313,65 +330,84 @@ def fit(
     history = History(weights=dict(objective.weights))
     state = {"step": 0, "epoch": 0, "position": 0, "running": {}, "micro": 0, "mask_rng": None}
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    run_key = _run_key(objective, config, encoded) if folder is not None else None
+    # keyed on the global schedule: 2 processes x accumulation 1 is the same run as 1 x 2
+    run_key = _run_key(objective, replace(config, grad_accumulation=config.grad_accumulation * world.size),
+                       encoded) if folder is not None else None
     if resume and (folder / CHECKPOINT_FILE).is_file() and not _same_run(folder, run_key):
         warnings.warn(
-            f"The checkpoint in {folder} belongs to a different run (other starting weights, settings or data): "
-            "this run starts from step 0 and replaces it.", stacklevel=2)
-        for name in (CHECKPOINT_FILE, "trainable.safetensors", RUN_FILE):
-            (folder / name).unlink(missing_ok=True)
+            f"The checkpoint in {folder} belongs to a different run (other starting weights, settings or data, "
+            f"or another global batch: batch_size x grad_accumulation x processes): this run starts from step 0 "
+            "and replaces it.", stacklevel=2)
+        world.barrier()  # every process has read the old run key before the main one deletes it
+        if world.is_main:
+            for name in (CHECKPOINT_FILE, "trainable.safetensors", RUN_FILE):
+                (folder / name).unlink(missing_ok=True)
         resume = False
     if resume and (folder / CHECKPOINT_FILE).is_file():
-        state = _load_checkpoint(folder, objective, optimizer, scheduler)
+        state = _load_checkpoint(folder, objective, optimizer, scheduler, world)
         history = History.from_dict(state.pop("history"))
-    stream = _batch_stream(loader.batch_sampler, loader.collate_fn, state["epoch"], state["position"])
+    stream = _batch_stream(loader.batch_sampler, state["epoch"], state["position"])
     mask_generator = torch.Generator().manual_seed(config.seed + 1)
     if state["mask_rng"] is not None:
         mask_generator.set_state(state["mask_rng"])
-    running, micro = state["running"], state["micro"]
+    running = {name: torch.tensor(value, dtype=torch.float64) for name, value in state["running"].items()}
+    micro = state["micro"]
+    trainable = [p for p in objective.parameters() if p.requires_grad]
 
     objective.train()
     _teacher_to_eval(objective)
     start = time.perf_counter() - history.seconds
-    bar, shown = _progress_bar(config.steps, state["step"], description, progress)
+    bar, shown = _progress_bar(config.steps, state["step"], description, progress and world.is_main)
     for step in range(state["step"] + 1, config.steps + 1):
         for _ in range(config.grad_accumulation):
-            epoch, position, batch = next(stream)
-            if config.mask_probability > 0:
-                batch = data_lib.mask_tokens(batch, tokenizer, config.mask_probability, mask_generator)
-            batch = {k: v.to(device) for k, v in batch.items()}
+            # the global stream of micro-batches; this process keeps every world.size-th one
+            for rank in range(world.size):
+                epoch, position, rows = next(stream)
+                if config.mask_probability > 0 or rank == world.rank:
+                    batch = loader.collate_fn(rows)
+                    if config.mask_probability > 0:  # every process draws every mask: one generator state
+                        batch = data_lib.mask_tokens(batch, tokenizer, config.mask_probability, mask_generator)
+                    if rank == world.rank:
+                        own = batch
+            batch = {k: v.to(device, non_blocking=True) for k, v in own.items()}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 terms = objective.loss_terms(batch)
             total = _weighted_total(terms, objective.weights, step)
             (total / config.grad_accumulation).backward()
-            for name, value in terms.items():
-                running[name] = running.get(name, 0.0) + value.item()
-            running["total"] = running.get("total", 0.0) + total.item()
+            for name, value in {**terms, "total": total}.items():  # no .item() here: no wait on the device
+                running[name] = running.get(name, 0.0) + value.detach().double()
             micro += 1
-        torch.nn.utils.clip_grad_norm_([p for p in objective.parameters() if p.requires_grad], config.max_grad_norm)
+        world.average_gradients(trainable)
+        torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         bar.update(1)
         if step % config.log_every == 0 or step == config.steps:
+            names = list(running)
+            means = (world.average(torch.stack([running[n].cpu() for n in names])) / micro).tolist()
+            logged = dict(zip(names, means))
             history.step.append(step)
-            history.loss.append(running.pop("total") / micro)
+            history.loss.append(logged.pop("total"))
             history.lr.append(scheduler.get_last_lr()[0])
-            for name, value in running.items():
-                history.terms.setdefault(name, []).append(value / micro)
+            for name, value in logged.items():
+                history.terms.setdefault(name, []).append(value)
             bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
             running, micro = {}, 0
-            for callback in callbacks or []:
-                callback(step, history)
-        if eval_data is not None and ((config.eval_every and step % config.eval_every == 0) or step == config.steps):
+            if world.is_main:
+                for callback in callbacks or []:
+                    callback(step, history)
+        if world.is_main and eval_data is not None and (
+                (config.eval_every and step % config.eval_every == 0) or step == config.steps):
             history.eval.append((step, evaluate(student, eval_data, tokenizer, max_length=config.max_length).accuracy))
             objective.train()
             _teacher_to_eval(objective)
         if folder is not None and config.checkpoint_every and (step % config.checkpoint_every == 0 or step == config.steps):
             history.seconds = time.perf_counter() - start
             _save_checkpoint(folder, objective, optimizer, scheduler, run_key, {
-                "step": step, "epoch": epoch, "position": position + 1, "running": running, "micro": micro,
-                "mask_rng": mask_generator.get_state(), "history": history.to_dict()})
+                "step": step, "epoch": epoch, "position": position + 1,
+                "running": {name: float(value) for name, value in running.items()}, "micro": micro,
+                "mask_rng": mask_generator.get_state(), "history": history.to_dict()}, world)
     history.seconds = time.perf_counter() - start
     _end_progress(bar, shown, history, config.steps, description)
     objective.eval()
@@ -421,7 +457,8 @@ def train_classifier(model, train_data, tokenizer, config: TrainConfig = TrainCo
                      callbacks=None, progress: bool = True, description: str = "training",
                      checkpoint_dir=None, resume: bool = False) -> History:
     """Train ``model`` on labelled raw ``train_data`` with cross-entropy (see ``fit``)."""
-    encoded = data_lib.encode(train_data, tokenizer, max_length=config.max_length)
+    encoded = data_lib.encode(train_data, tokenizer,
+                              max_length=fitting_max_length(model, train_data, tokenizer, config.max_length))
     return fit(LabelObjective(model), encoded, tokenizer, config, eval_data=eval_data, callbacks=callbacks,
                progress=progress, description=description, checkpoint_dir=checkpoint_dir, resume=resume)
 
@@ -515,7 +552,8 @@ def finetune_teacher(
         config = TrainConfig.from_dict({**config.to_dict(), "checkpoint_every": 100})
     history = fit(LabelObjective(teacher), encoded, tokenizer, config, eval_data=eval_data, progress=progress,
                   description="fine-tuning teacher", checkpoint_dir=checkpoints, resume=checkpoints is not None)
-    if folder is not None:
+    world = parallel.world()
+    if folder is not None and world.is_main:
         # Write to a temporary folder and rename, so a crash never leaves a half-written cache.
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
@@ -526,4 +564,5 @@ def finetune_teacher(
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
         shutil.rmtree(checkpoints, ignore_errors=True)
+    world.barrier()  # the other processes return once the cache is complete
     return FinetuneResult(teacher, history, False, folder)

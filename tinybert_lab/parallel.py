@@ -1,0 +1,101 @@
+"""Data-parallel training on several processes: what ``training.fit`` does when a launcher
+(``torchrun``, ``accelerate launch``) starts it on N processes.
+
+Every process holds the same student, sees the same seeded stream of micro-batches and keeps
+every N-th one (rank r: micro-batches r, r+N, r+2N, ...). After the backward passes of an
+optimizer step, the gradients are averaged over the processes with one ``all_reduce`` of a flat
+buffer: the arithmetic of PyTorch's DistributedDataParallel, without its overlap of
+communication and backward. So N processes with ``grad_accumulation=a`` take exactly the steps
+of one process with ``grad_accumulation=a·N``: the same global batch, split the same way.
+
+The teacher is frozen and never takes part (it has no gradients). Logging, evaluation, progress
+bars and checkpoints happen on the main process (rank 0). Without a launcher, ``World`` is one
+process and none of this runs: the single-process path is unchanged.
+
+    torchrun --nproc_per_node 2 my_training_script.py     # CPU: gloo; GPUs: nccl
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+from .errors import TinyBertLabError
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes."""
+
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def parallel(self) -> bool:
+        return self.size > 1
+
+    def average_gradients(self, parameters) -> None:
+        """Replace each gradient by its mean over the processes (one all_reduce of a flat buffer)."""
+        if not self.parallel:
+            return
+        grads = [p.grad for p in parameters if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat /= self.size
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def average(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` averaged over the processes (logged losses: one call per logging step)."""
+        if not self.parallel:
+            return values
+        values = values.clone()
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        return values / self.size
+
+    def gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
+        """Every process's ``tensor`` (same shape on all), in rank order."""
+        if not self.parallel:
+            return [tensor]
+        parts = [torch.empty_like(tensor) for _ in range(self.size)]
+        dist.all_gather(parts, tensor)
+        return parts
+
+    def barrier(self) -> None:
+        if self.parallel:
+            dist.barrier()
+
+
+def world() -> World:
+    """The current world: from the process group if one is running, else from the launcher's
+    environment (``WORLD_SIZE``, ``RANK``; the group is started here, gloo on CPU, nccl with
+    CUDA), else one process."""
+    if dist.is_available() and dist.is_initialized():
+        return World(dist.get_rank(), dist.get_world_size())
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    if not dist.is_available():
+        raise TinyBertLabError("WORLD_SIZE > 1 but this PyTorch has no torch.distributed: run one process.")
+    if "MASTER_ADDR" not in os.environ:
+        raise TinyBertLabError(
+            f"WORLD_SIZE={size} is set but MASTER_ADDR is not: start the processes with a launcher, "
+            "e.g. `torchrun --nproc_per_node 2 ...` or `accelerate launch ...`, or unset WORLD_SIZE.")
+    backend = "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend, timeout=timedelta(minutes=30))
+    return World(dist.get_rank(), dist.get_world_size())
+
