@@ -200,19 +200,24 @@ def evaluate(config: runconfig.RunConfig, models_: dict | None = None):
 def general(config: runconfig.RunConfig, *, progress: bool = True):
     """General distillation of the configured student on ``general.corpus``; saved to
     ``out_dir/general`` (use it as ``student.start`` for ``task``)."""
-    from . import data, distill, models, parallel
+    import itertools
+
+    import datasets
+
+    from . import distill, models, parallel, streaming
 
     g = config.general
     if not g.corpus:
         raise TinyBertLabError("general.corpus is empty: give a text file, a folder of .txt files or a hub dataset "
                                "name, e.g. --set general.corpus=corpus.txt.")
-    corpus = data.load_text_corpus(g.corpus, text_column=g.text_column)
     tokenizer = _tokenizer()
+    corpus = streaming.TextStream(g.corpus, tokenizer, max_length=g.max_length, text_column=g.text_column)
     pretrained = models.load_teacher(None if config.teacher.model == "offline" else config.teacher.model)
     if config.student.start == "teacher":
         from . import compress
 
-        student, _ = compress.projected_student(pretrained, tokenizer, corpus, config.student.preset, seed=config.seed)
+        sample = datasets.Dataset.from_dict({"text": list(itertools.islice(corpus.lines(), 2_048))})  # for the PCA basis
+        student, _ = compress.projected_student(pretrained, tokenizer, sample, config.student.preset, seed=config.seed)
     else:
         student = models.build_student(config.student.preset, tokenizer=tokenizer, seed=config.seed)
     settings = distill.DistillConfig(steps=g.steps, batch_size=g.batch_size, grad_accumulation=g.grad_accumulation,

@@ -545,36 +545,6 @@ def mask_tokens(batch: dict[str, torch.Tensor], tokenizer, probability: float = 
     return {**batch, "input_ids": masked_ids, "masked": picked, "mlm_labels": torch.where(picked, ids, -100)}
 
 
-def load_text_corpus(source: str | Path, *, text_column: str = "text"):
-    """Unlabelled text for general distillation: a text file (``load_text_file``), a folder
-    (every ``.txt`` file in it, sorted by name), or a hub dataset name (its ``train`` split,
-    ``text_column``). Columns: ``text``, ``label`` (-1), ``idx``."""
-    import datasets
-
-    path = Path(source).expanduser()
-    if path.is_file():
-        return load_text_file(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.txt"))
-        if not files:
-            raise DataNotFoundError(f"{path} holds no .txt files. Give a folder of text files, one example per line.")
-        return datasets.concatenate_datasets([load_text_file(f) for f in files]).map(
-            lambda row, i: {"idx": i}, with_indices=True)
-    if "/" not in str(source) or Path(str(source).split("/")[0]).exists():
-        raise DataNotFoundError(f"No file or folder {path}, and {str(source)!r} is not a hub dataset name "
-                                "(owner/name). Give a text file, a folder of .txt files or a hub dataset.")
-    try:
-        table = datasets.load_dataset(str(source), split="train")
-    except Exception as error:  # offline, unknown name: one clear message
-        raise DataNotFoundError(f"The hub dataset {source!r} could not be loaded ({type(error).__name__}). Offline, "
-                                "give a text file or a folder of .txt files instead.") from None
-    if text_column not in table.column_names:
-        raise TinyBertLabError(f"{source} has no column {text_column!r} (columns: {table.column_names}). "
-                               "Set general.text_column.")
-    texts = [t for t in table[text_column] if isinstance(t, str) and t.strip()]
-    return datasets.Dataset.from_dict({"text": texts, "label": [-1] * len(texts), "idx": list(range(len(texts)))})
-
-
 def load_text_file(path: str | Path):
     """Unlabeled text for general distillation: one example per non-empty line of a .txt file
     (``.tsv``/``.csv`` files go through ``load_text_classification``). Columns: ``text``,

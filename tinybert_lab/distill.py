@@ -30,6 +30,7 @@ from .attention import forward_features
 from .errors import TinyBertLabError, WeightsMixin
 from .mapping import LayerMap, default_map
 from .settings import cache_dir
+from .streaming import TextStream
 from .training import History, TrainConfig, fingerprint, fit
 
 TERMS = ("embedding", "attention", "hidden", "prediction", "hard_label")
@@ -345,10 +346,15 @@ def run_stages(distiller: Distiller, stages: list[Stage], train_data, tokenizer,
         config = stage.config
         distiller.configure(config)
         length = config.max_length
-        if length not in encoded_by_length:
+        if isinstance(train_data, TextStream):  # streamed text: tokenised as it is read
+            encoded_by_length[length] = train_data
+        elif length not in encoded_by_length:
             encoded_by_length[length] = data_lib.encode(train_data, tokenizer, max_length=length)
         encoded = encoded_by_length[length]
         weights = config.weights
+        if weights.prediction and isinstance(encoded, TextStream):
+            raise TinyBertLabError("A TextStream is unlabelled text for the intermediate layers (general "
+                                   "distillation); the prediction layer needs an encoded dataset.")
         if weights.prediction and not weights.intermediate and cache_teacher_logits and config.mask_probability == 0:
             key = fingerprint(distiller.teacher, encoded)
             if distiller.logit_cache is None or distiller.logit_cache.key != key:
@@ -367,7 +373,8 @@ def general_distillation(student, text_data, tokenizer, *, teacher=None, layer_m
     unlabeled text (labels are ignored), with 15 % dynamic masking by default.
 
     ``text_data``: any dataset with a ``text`` or ``sentence`` column (``data.load_text_file``,
-    or SST-2 sentences). ``teacher`` defaults to the offline MiniLM as pre-trained.
+    or SST-2 sentences), or a ``streaming.TextStream`` for a corpus larger than memory.
+    ``teacher`` defaults to the offline MiniLM as pre-trained.
     """
     from .models import load_teacher
 

@@ -105,7 +105,7 @@ class StudentSettings:
 class GeneralSettings:
     """General distillation: the pre-trained teacher's intermediate layers on unlabelled text.
     ``corpus``: a text file (one sentence or paragraph per line), a folder of .txt files, or a
-    hub dataset name; read as a stream."""
+    hub dataset name; read as a stream (``streaming.TextStream``), never whole."""
 
     corpus: str = ""
     text_column: str = "text"

@@ -16,6 +16,7 @@ result, so a second call loads it in a second.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -32,6 +33,7 @@ from torch import nn
 
 from . import data as data_lib
 from . import parallel
+from .streaming import TextStream
 from .errors import TinyBertLabError, reject_unknown_keys
 from .models import (check_fits_positions, check_tokenizer_matches, fitting_max_length, load_teacher, load_tokenizer,
                      offline_teacher_identity, quiet_transformers)
@@ -196,7 +198,7 @@ def _run_key(objective, config, encoded) -> str:
     """What identifies a run: the starting trainable weights, the config and the data's ids.
     A checkpoint written under another key is not resumed (see ``fit``)."""
     digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
-    digest.update(json.dumps(list(encoded["idx"])).encode())
+    digest.update(encoded.key().encode() if isinstance(encoded, TextStream) else json.dumps(list(encoded["idx"])).encode())
     for name, tensor in sorted(objective.state_dict().items()):
         if not name.startswith("teacher."):
             digest.update(name.encode())
@@ -264,14 +266,16 @@ def _load_checkpoint(folder: Path, objective, optimizer, scheduler, world: paral
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
-def _batch_stream(sampler, epoch: int, position: int):
-    """Yield ``(epoch, position, rows)`` forever, starting mid-epoch when resuming. Skipped
-    batches cost nothing: the sampler's order is computed, no batch is built."""
+def _batch_stream(loader, epoch: int, position: int):
+    """Yield ``(epoch, position, build)`` forever, starting mid-epoch when resuming; ``build()``
+    makes the batch. Skipped batches cost nothing: the sampler's order is computed, no batch is
+    built."""
+    sampler = loader.batch_sampler
     while True:
         sampler.set_epoch(epoch)
         for index, rows in enumerate(sampler.batches()):
             if index >= position:
-                yield epoch, index, rows
+                yield epoch, index, functools.partial(loader.collate_fn, rows)
         epoch, position = epoch + 1, 0
 
 
@@ -309,11 +313,18 @@ def fit(
     student = objective.student
     world = parallel.world()
     check_tokenizer_matches(student, tokenizer)
-    if len(encoded) == 0:
-        raise TinyBertLabError("The training data is empty: nothing to train on.")
-    check_fits_positions(student, config.max_length or max(len(ids) for ids in encoded["input_ids"]))
-    if objective.weights.get("hard_label", 0) > 0:
-        check_labels(encoded, student)
+    streamed = isinstance(encoded, TextStream)
+    if streamed:
+        if objective.weights.get("hard_label", 0) > 0:
+            raise TinyBertLabError("A TextStream is unlabelled text: train on it without a hard-label term "
+                                   "(general distillation), or encode a labelled dataset.")
+        check_fits_positions(student, encoded.max_length)
+    else:
+        if len(encoded) == 0:
+            raise TinyBertLabError("The training data is empty: nothing to train on.")
+        check_fits_positions(student, config.max_length or max(len(ids) for ids in encoded["input_ids"]))
+        if objective.weights.get("hard_label", 0) > 0:
+            check_labels(encoded, student)
     if resume and checkpoint_dir is None:
         raise TinyBertLabError("resume=True needs checkpoint_dir=... (where the checkpoint was written).")
     device = next(student.parameters()).device
@@ -323,8 +334,8 @@ def fit(
 
     torch.manual_seed(config.seed)
     random.seed(config.seed)
-    loader = data_lib.make_loader(encoded, tokenizer, batch_size=config.batch_size, shuffle=True,
-                                  seed=config.seed, bucket=config.bucket)
+    loader = None if streamed else data_lib.make_loader(encoded, tokenizer, batch_size=config.batch_size,
+                                                         shuffle=True, seed=config.seed, bucket=config.bucket)
     optimizer = make_optimizer(objective, config.learning_rate, config.weight_decay)
     scheduler = linear_warmup_decay(optimizer, config.steps, config.warmup_ratio)
     history = History(weights=dict(objective.weights))
@@ -346,7 +357,8 @@ def fit(
     if resume and (folder / CHECKPOINT_FILE).is_file():
         state = _load_checkpoint(folder, objective, optimizer, scheduler, world)
         history = History.from_dict(state.pop("history"))
-    stream = _batch_stream(loader.batch_sampler, state["epoch"], state["position"])
+    stream = encoded.batches(config.batch_size, config.seed, state["epoch"], state["position"]) if streamed \
+        else _batch_stream(loader, state["epoch"], state["position"])
     mask_generator = torch.Generator().manual_seed(config.seed + 1)
     if state["mask_rng"] is not None:
         mask_generator.set_state(state["mask_rng"])
@@ -362,9 +374,9 @@ def fit(
         for _ in range(config.grad_accumulation):
             # the global stream of micro-batches; this process keeps every world.size-th one
             for rank in range(world.size):
-                epoch, position, rows = next(stream)
+                epoch, position, build = next(stream)
                 if config.mask_probability > 0 or rank == world.rank:
-                    batch = loader.collate_fn(rows)
+                    batch = build()
                     if config.mask_probability > 0:  # every process draws every mask: one generator state
                         batch = data_lib.mask_tokens(batch, tokenizer, config.mask_probability, mask_generator)
                     if rank == world.rank:
