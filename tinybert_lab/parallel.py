@@ -1,5 +1,6 @@
 """Data-parallel training on several processes: what ``training.fit`` does when a launcher
-(``torchrun``, ``accelerate launch``) starts it on N processes.
+(``torchrun``, or any that sets ``WORLD_SIZE``, ``RANK`` and ``MASTER_ADDR``) starts it on N
+processes.
 
 Every process holds the same student, sees the same seeded stream of micro-batches and keeps
 every N-th one (rank r: micro-batches r, r+N, r+2N, ...). After the backward passes of an
@@ -92,7 +93,7 @@ def world() -> World:
     if "MASTER_ADDR" not in os.environ:
         raise TinyBertLabError(
             f"WORLD_SIZE={size} is set but MASTER_ADDR is not: start the processes with a launcher, "
-            "e.g. `torchrun --nproc_per_node 2 ...` or `accelerate launch ...`, or unset WORLD_SIZE.")
+            "e.g. `torchrun --nproc_per_node 2 ...`, or unset WORLD_SIZE.")
     backend = "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))

@@ -329,6 +329,9 @@ def fit(
         raise TinyBertLabError("resume=True needs checkpoint_dir=... (where the checkpoint was written).")
     device = next(student.parameters()).device
     use_amp = config.amp and device.type == "cuda"
+    # bfloat16 where the GPU has it; else float16, whose small range needs the loss scaled
+    amp_dtype = torch.bfloat16 if not use_amp or torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     if config.gradient_checkpointing:
         student.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
@@ -381,17 +384,20 @@ def fit(
                         batch = data_lib.mask_tokens(batch, tokenizer, config.mask_probability, mask_generator)
                     if rank == world.rank:
                         own = batch
-            batch = {k: v.to(device, non_blocking=True) for k, v in own.items()}
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            pin = device.type == "cuda"  # page-locked memory: the copy to the GPU overlaps the work
+            batch = {k: (v.pin_memory() if pin else v).to(device, non_blocking=True) for k, v in own.items()}
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 terms = objective.loss_terms(batch)
             total = _weighted_total(terms, objective.weights, step)
-            (total / config.grad_accumulation).backward()
+            scaler.scale(total / config.grad_accumulation).backward()
             for name, value in {**terms, "total": total}.items():  # no .item() here: no wait on the device
                 running[name] = running.get(name, 0.0) + value.detach().double()
             micro += 1
         world.average_gradients(trainable)
+        scaler.unscale_(optimizer)  # float16 only: clip the true gradients
         torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-        optimizer.step()
+        scaler.step(optimizer)  # = optimizer.step(), skipped by float16 when a gradient overflowed
+        scaler.update()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         bar.update(1)
