@@ -140,13 +140,15 @@ def test_weight_without_a_mapped_layer_is_an_error(tokenizer, kd_teacher, batch)
 def test_logit_cache_looks_up_by_id_and_persists(tmp_cache, tokenizer, kd_teacher, tiny_train):
     enc = data.encode(tiny_train, tokenizer)
     cache = TeacherLogitCache.build(kd_teacher, enc, tokenizer)
-    assert len(list((tmp_cache / "teacher_logits").glob("*.safetensors"))) == 1
+    assert len(list((tmp_cache / "teacher_logits").glob("*/logits.npy"))) == 1
     shuffled = next(iter(data.make_loader(enc, tokenizer, batch_size=8, shuffle=True, seed=7)))
     with torch.no_grad():
         direct = kd_teacher(**data.model_inputs(shuffled)).logits
     torch.testing.assert_close(cache.lookup(shuffled["idx"]), direct, rtol=1e-4, atol=1e-5)
     again = TeacherLogitCache.build(kd_teacher, enc, tokenizer)
     assert again.key == cache.key and torch.equal(again.logits, cache.logits)
+    import numpy as np
+    assert isinstance(np.load(tmp_cache / "teacher_logits" / cache.key / "logits.npy", mmap_mode="r"), np.memmap)
     with pytest.warns(UserWarning, match="truncated"):
         short_enc = data.encode(tiny_train, tokenizer, max_length=8)
     shorter = TeacherLogitCache.build(kd_teacher, short_enc, tokenizer)

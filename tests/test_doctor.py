@@ -119,7 +119,7 @@ def test_doctor_keys_are_the_folders_finetune_teacher_and_the_logit_cache_write(
     assert cached.from_cache  # what a later notebook (or make_setup) builds its logits from
     built = distill.TeacherLogitCache.build(cached.model, data.encode(small_train, tokenizer), tokenizer)
     key = doctor.logits_cache_key(doctor.load_cached_teacher(trained.path), small_train, tokenizer)
-    assert key == built.key and (tmp_cache / "teacher_logits" / f"{key}.safetensors").is_file()
+    assert key == built.key and (tmp_cache / "teacher_logits" / key / "logits.npy").is_file()
 
 
 @pytest.mark.parametrize("plan", [settings.FULL_PLAN, settings.FAST_PLAN], ids=["full", "fast"])
@@ -156,11 +156,13 @@ def test_caches_missing_then_present(tmp_cache, monkeypatch):
     assert checks[1].status == WARN and "20,000 transfer" in checks[1].detail  # the teacher is there, its logits not
     logits = tmp_cache / "teacher_logits"
     logits.mkdir()
-    (logits / "teacher67349-20000.safetensors").write_bytes(b"")
+    (logits / "teacher67349-20000").mkdir()
+    (logits / "teacher67349-20000" / "logits.npy").write_bytes(b"")
     trec_folder = tmp_cache / "teachers" / "teacher5452"
     trec_folder.mkdir()
     (trec_folder / "history.json").write_text("{}")
-    (logits / "teacher5452-5452.safetensors").write_bytes(b"")
+    (logits / "teacher5452-5452").mkdir()
+    (logits / "teacher5452-5452" / "logits.npy").write_bytes(b"")
     assert [c.status for c in doctor.check_caches(plan)] == [OK] * 4
 
 

@@ -103,13 +103,16 @@ class TeacherLogitCache:
     Prediction-layer distillation only needs the teacher's logits, which never change: compute
     them once (one eval pass) and each training step costs a student step. Lookups go by the
     ``idx`` each batch carries, never by position, so a shuffled, bucketed loader gets the right
-    rows. Saved under ``$TINYBERT_LAB_CACHE/teacher_logits/<key>.safetensors``, where the key
-    hashes the teacher's weights, the token ids (so the max length) and the labels: change any
-    of them and the cache is rebuilt.
+    rows. Saved under ``$TINYBERT_LAB_CACHE/teacher_logits/<key>/`` as two ``.npy`` files that are
+    memory-mapped when read back (a large transfer set's logits stay on disk until looked up);
+    the key hashes the teacher's weights, the token ids (so the max length) and the labels:
+    change any of them and the cache is rebuilt. When several processes train, the main one
+    computes and writes the file and the others map it.
     """
 
     def __init__(self, ids: torch.Tensor, logits: torch.Tensor, key: str = ""):
-        self.ids, self.logits, self.key = ids.long(), logits.float(), key
+        self.ids, self.key = ids.long(), key
+        self.logits = logits if logits.dtype == torch.float32 else logits.float()  # a mapped file stays mapped
         self.row_of_id = torch.full((int(ids.max()) + 1,), -1, dtype=torch.long)
         self.row_of_id[self.ids] = torch.arange(len(ids))
 
@@ -118,20 +121,45 @@ class TeacherLogitCache:
               key: str | None = None) -> "TeacherLogitCache":
         """Load the cache for (teacher, encoded) or compute it; ``key``: their ``fingerprint``
         when the caller has it already (hashing the teacher's weights is not free)."""
-        from safetensors.torch import load_file, save_file
-
         from .evaluation import predict
 
         key = key or fingerprint(teacher, encoded)
-        path = cache_dir() / "teacher_logits" / f"{key}.safetensors"
-        if persist and path.is_file():
-            stored = load_file(str(path))
-            return cls(stored["ids"], stored["logits"], key)
+        folder = cache_dir() / "teacher_logits" / key
+        world = parallel.world()
+        if persist and (folder / "logits.npy").is_file():
+            return cls.open(folder, key)
+        if persist and not world.is_main:  # the main process computes and writes; this one maps its file
+            world.barrier()
+            return cls.open(folder, key)
         logits, ids = predict(teacher, encoded, tokenizer, batch_size=batch_size)
-        if persist and parallel.world().is_main:  # one writer when several processes train
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_file({"ids": ids, "logits": logits}, str(path.with_suffix(".tmp")))
-            path.with_suffix(".tmp").replace(path)
+        if persist:
+            cls(ids, logits, key).save(folder)
+            world.barrier()
+        return cls(ids, logits, key)
+
+    def save(self, folder) -> None:
+        """``ids.npy`` and ``logits.npy`` in ``folder``, written to a temporary folder and renamed."""
+        import shutil
+
+        import numpy as np
+
+        folder = Path(folder)
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        np.save(partial / "ids.npy", self.ids.numpy())
+        np.save(partial / "logits.npy", self.logits.numpy())
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+
+    @classmethod
+    def open(cls, folder, key: str = "") -> "TeacherLogitCache":
+        """A saved cache, its logits memory-mapped (copy-on-write: read from disk as rows are used)."""
+        import numpy as np
+
+        folder = Path(folder)
+        ids = torch.from_numpy(np.load(folder / "ids.npy"))
+        logits = torch.from_numpy(np.load(folder / "logits.npy", mmap_mode="c"))
         return cls(ids, logits, key)
 
     def lookup(self, idx: torch.Tensor) -> torch.Tensor:

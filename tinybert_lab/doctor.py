@@ -264,10 +264,10 @@ def check_caches(plan=None) -> list[Check]:
         shown = f", held-out accuracy {accuracy:.1%}" if isinstance(accuracy, float) else ""
         checks.append(Check(f"cache {name} teacher", OK, f"{mode}-mode teacher in {folder}{shown}"))
         transfer, _ = label_sources.load_task(task, plan)
-        stored = list((root / "teacher_logits").glob("*.safetensors"))
+        stored = list((root / "teacher_logits").glob("*/logits.npy"))
         # No logits stored at all: missing, without encoding the transfer set to compute the key.
         key = logits_cache_key(load_cached_teacher(folder), transfer, tokenizer) if stored else None
-        path = root / "teacher_logits" / f"{key}.safetensors"
+        path = root / "teacher_logits" / f"{key}" / "logits.npy"
         if key is not None and path.is_file():
             checks.append(Check(f"cache {name} teacher logits", OK, f"{len(transfer):,} sentences in {path}"))
         else:
