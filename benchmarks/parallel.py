@@ -3,7 +3,8 @@
 Parity: the same tiny teacher and student (dropout off), the same 96 sentences and the same global
 batch, trained 20 steps by one process with ``grad_accumulation=2`` and by two processes under
 ``torchrun`` with ``grad_accumulation=1``; once on the labels alone, once by TinyBERT's two steps
-(10 intermediate + 10 prediction); and a run interrupted after step 12 (checkpoint at step 10) by one
+(10 intermediate + 10 prediction, the teacher's logits cached on disk by the main process and
+mapped by the other); and a run interrupted after step 12 (checkpoint at step 10) by one
 process and resumed by two, and the other way round. Prints the largest weight difference
 (target: <= 1e-4) and a control that must differ: one process without accumulation.
 
@@ -18,6 +19,7 @@ side, with a teacher training step measured in the same run as the reference.
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -38,14 +40,19 @@ def free_port() -> int:
 
 def launch(args: list[str], processes: int, threads: int, crash: bool = False) -> None:
     """Run this script's worker in ``processes`` processes (torchrun when more than one)."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    # a fresh cache per launch: under two processes the teacher's logits are computed and written
+    # by the main process while the other waits and maps the file
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TINYBERT_LAB_CACHE": tempfile.mkdtemp(prefix="tbl-cache-")}
     env.pop("WORLD_SIZE", None)
     if processes == 1:
         command = [sys.executable, str(HERE), *args]
     else:
         command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
                    f"--master_port={free_port()}", "--master_addr=127.0.0.1", str(HERE), *args]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+    finally:
+        shutil.rmtree(env["TINYBERT_LAB_CACHE"], ignore_errors=True)
     if done.returncode != 0 and not (crash and processes > 1):
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
@@ -102,8 +109,7 @@ def parity_worker(kind: str, accumulation: int, out: str, checkpoint: str | None
         teacher = models.build_student("bert_tiny", tokenizer=tokenizer, seed=1, num_hidden_layers=4, hidden_size=64,
                                        num_attention_heads=2, intermediate_size=128, **quiet)
         stages = distill.two_step_stages(10, 10, **settings)
-        distill.run_stages(distill.Distiller(student, teacher, seed=0), stages, train, tokenizer, progress=False,
-                           cache_teacher_logits=False)
+        distill.run_stages(distill.Distiller(student, teacher, seed=0), stages, train, tokenizer, progress=False)
     if parallel.world().is_main:
         save_file({k: v.contiguous() for k, v in student.state_dict().items()}, out)
 

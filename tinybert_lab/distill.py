@@ -126,7 +126,7 @@ class TeacherLogitCache:
         key = key or fingerprint(teacher, encoded)
         folder = cache_dir() / "teacher_logits" / key
         world = parallel.world()
-        if persist and (folder / "logits.npy").is_file():
+        if persist and world.main_says((folder / "logits.npy").is_file()):
             return cls.open(folder, key)
         if persist and not world.is_main:  # the main process computes and writes; this one maps its file
             world.barrier()

@@ -74,6 +74,15 @@ class World:
         dist.all_gather(parts, tensor)
         return parts
 
+    def main_says(self, value: bool) -> bool:
+        """The main process's ``value`` on every process (e.g. "is the cache file there?"), so all
+        take the same branch even when a file appears while they look."""
+        if not self.parallel:
+            return value
+        flag = torch.tensor([int(value)])
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
+
     def barrier(self) -> None:
         if self.parallel:
             dist.barrier()
