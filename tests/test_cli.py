@@ -96,3 +96,34 @@ def test_every_command_end_to_end_on_a_tiny_run(tmp_path, tmp_cache, capsys):
         assert cli.main(["task", *common, "--set", f"student.start={run / 'general'}", "--set", "task.baseline=false",
                          "--set", "task.intermediate_fraction=0"]) == 0
     assert "saved distilled to" in capsys.readouterr().out
+
+
+def test_task_trains_notebook_06s_student(tmp_cache, tmp_path):
+    """The command's defaults are notebook 06's calls: at the fast plan's sizes both end with the
+    same weights (the full plan differs only in its numbers)."""
+    import torch
+
+    from tinybert_lab import compress, distill, models, selection, settings, tutorial
+
+    plan = settings.FAST_PLAN
+    tokenizer = models.load_tokenizer()
+    teacher = tutorial.fine_tuned_teacher(plan, progress=False).model  # notebook 06's cells, in order
+    train, dev = tutorial.load_data(plan)
+    kd_student, basis = compress.projected_student(teacher, tokenizer, train)
+    distiller = distill.Distiller(kd_student, teacher)
+    distiller.init_projections(basis)
+    setting = selection.chosen(selection.load_record()["runs"])["kd-teacher"].setting
+    stages = distill.two_step_stages(*setting.stage_steps(plan.budget), batch_size=plan.batch_size, eval_every=2,
+                                     learning_rate=setting.learning_rate, log_every=1)
+    distill.run_stages(distiller, stages, train, tokenizer, eval_data=dev, progress=False,
+                       checkpoint_dir=tmp_path / "kd", resume=True)
+    config = runconfig.load(None, [f"out_dir={tmp_path / 'cli'}", f"data.train_size={plan.train_size}",
+                                   f"data.teacher_train_size={plan.teacher_train_size}", f"data.dev_size={plan.dev_size}",
+                                   f"teacher.steps={plan.teacher_steps}", f"teacher.batch_size={plan.batch_size}",
+                                   f"task.steps={plan.budget}", f"task.batch_size={plan.batch_size}", "task.eval_every=2",
+                                   "task.baseline=false"])
+    cli_teacher = cli.teacher(config, progress=False)  # the tutorial's cached teacher: same settings, same key
+    assert all(torch.equal(a, b) for a, b in zip(cli_teacher.state_dict().values(), teacher.state_dict().values()))
+    distilled = cli.task(config, cli_teacher, progress=False)["distilled"]
+    for (name, a), b in zip(kd_student.state_dict().items(), distilled.state_dict().values()):
+        assert torch.equal(a, b), name

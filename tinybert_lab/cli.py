@@ -142,19 +142,19 @@ def task(config: runconfig.RunConfig, teacher_model=None, *, progress: bool = Tr
         kd_data = augment.transfer_set(train, tokenizer, teacher_model, max_length=config.data.max_length or None,
                                        config=augment.AugmentConfig(n_per_sentence=k.augment_per_sentence)).augmented
     shared = dict(batch_size=k.batch_size, grad_accumulation=k.grad_accumulation, seed=config.seed,
-                  max_length=config.data.max_length or None, checkpoint_every=k.checkpoint_every)
+                  max_length=config.data.max_length or None, checkpoint_every=k.checkpoint_every, eval_every=k.eval_every)
     stages = distill.two_step_stages(max(intermediate, 1), prediction, learning_rate=k.learning_rate or kd.learning_rate,
                                      **shared)
     if intermediate == 0:  # intermediate_fraction = 0: the prediction layer only
         stages = stages[1:]
     folder = Path(config.out_dir)
-    distill.run_stages(distiller, stages, kd_data, tokenizer, progress=progress, checkpoint_dir=folder / "checkpoints" / "kd",
-                       resume=True)
+    distill.run_stages(distiller, stages, kd_data, tokenizer, eval_data=dev, progress=progress,
+                       checkpoint_dir=folder / "checkpoints" / "kd", resume=True)
     trained = {"distilled": student}
     if k.baseline:
         settings = training.TrainConfig(steps=k.steps, learning_rate=k.baseline_learning_rate or labels.learning_rate,
                                         **shared)
-        training.train_classifier(baseline, train, tokenizer, settings, progress=progress,
+        training.train_classifier(baseline, train, tokenizer, settings, eval_data=dev, progress=progress,
                                   checkpoint_dir=folder / "checkpoints" / "labels", resume=True)
         trained["labels only"] = baseline
     if parallel.world().is_main:

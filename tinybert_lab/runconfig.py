@@ -124,7 +124,10 @@ class GeneralSettings:
 class TaskSettings:
     """Task distillation, TinyBERT's two steps. ``intermediate_fraction`` and ``learning_rate``
     left out: the settings chosen on the held-out slice (``benchmarks/choose_recipe.py``).
-    ``baseline``: also train the labels-only student from the same start, for the same steps."""
+    ``baseline``: also train the labels-only student from the same start, for the same steps.
+    ``eval_every``: dev accuracy every that many steps (0: at the end only), as notebook 06 does;
+    it is part of the recipe because each evaluation draws from the random generator that
+    dropout uses next (PyTorch's DataLoader takes its base seed from it)."""
 
     steps: int = 600
     intermediate_fraction: float | None = None
@@ -136,9 +139,12 @@ class TaskSettings:
     augment_per_sentence: int = 4
     baseline: bool = True
     checkpoint_every: int = 100
+    eval_every: int = 100
 
     def __post_init__(self):
         _check_types(self)
+        if self.eval_every < 0 or self.checkpoint_every < 0:
+            raise TinyBertLabError("task.eval_every and task.checkpoint_every must be >= 0 (0: at the end only).")
         _positive(self, "steps", "learning_rate", "baseline_learning_rate", "batch_size", "grad_accumulation",
                   "augment_per_sentence")
         if self.intermediate_fraction is not None and not 0 <= self.intermediate_fraction < 1:
