@@ -16,6 +16,9 @@ Modules, one job each:
 - ``label_sources``: notebook 10, when distillation pays: few gold labels, a transfer set the
   teacher labels, gold vs hard pseudo-labels vs soft targets from the same start, seeded records
 - ``evaluation``: accuracy, error analysis, the inference-speed results table
+- ``own_task``: the recipe on your own classification file (notebook 12)
+- ``parallel``, ``streaming``: data-parallel training under a launcher; corpora read as a stream
+- ``cli``, ``runconfig``: the command line (``tinybert-lab``) and its validated settings
 
 Import the module you need (``from tinybert_lab import data``); importing the package itself
 loads nothing heavy.
