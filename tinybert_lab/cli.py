@@ -13,6 +13,7 @@ evaluate). Settings: ``tinybert_lab.runconfig``; ``--print-config`` shows them a
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -47,7 +48,9 @@ A value in --set is read as TOML (numbers, true/false) or else as a plain string
 """
 
 
+@functools.lru_cache(maxsize=1)
 def _tokenizer():
+    """The tokenizer, read from disk once per run (every command and save needs it)."""
     from . import models
 
     return models.load_tokenizer()
@@ -183,13 +186,7 @@ def evaluate(config: runconfig.RunConfig, models_: dict | None = None):
             raise TinyBertLabError(f"Nothing to evaluate in {', '.join(missing)}: run `tinybert-lab teacher` and "
                                    "`tinybert-lab task` with the same out_dir first.")
         models_ = {name: models.load_teacher(path, num_labels=data.num_labels(dev)).eval() for name, path in names.items()}
-    scores = {name: evaluation.evaluate(model, dev, tokenizer, max_length=config.data.max_length or None)
-              for name, model in models_.items()}
-    table = evaluation.benchmark_inference(models_, dev, tokenizer, max_length=config.data.max_length or None,
-                                           accuracy={name: s.accuracy for name, s in scores.items()})
-    for row in table.rows:
-        if scores[row["model"]].macro_f1 is not None:
-            row["macro_f1"] = scores[row["model"]].macro_f1
+    table = evaluation.scored_table(models_, dev, tokenizer, max_length=config.data.max_length or None)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.md").write_text(table.to_markdown() + "\n")
     (folder / "results.json").write_text(json.dumps({"config": config.to_dict(), "rows": table.rows}, indent=1))

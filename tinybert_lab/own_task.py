@@ -139,13 +139,8 @@ def results_table(task: OwnTask, teacher, runs: dict) -> evaluation.ResultsTable
     tokenizer = models.load_tokenizer()
     models_ = {"teacher (MiniLM-L6, fine-tuned)": teacher, "TinyBERT-4, distilled": runs["distilled"],
                "TinyBERT-4, labels only (same start)": runs["labels only"]}
-    scores = {name: evaluate(task, model) for name, model in models_.items()}
     with _truncation_already_reported():
-        table = evaluation.benchmark_inference(models_, task.dev, tokenizer, max_length=task.max_length,
-                                               accuracy={name: s.accuracy for name, s in scores.items()})
-    for row in table.rows:
-        row["macro_f1"] = scores[row["model"]].macro_f1
-    return table
+        return evaluation.scored_table(models_, task.dev, tokenizer, max_length=task.max_length)
 
 
 def attention_figure(task: OwnTask, teacher, student, *, example: int = 0, head: int = 1):
