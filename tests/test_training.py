@@ -201,6 +201,30 @@ def test_resume_after_interruption_ends_with_the_same_weights(tokenizer, small_t
     assert h_resumed.loss == h_straight.loss and h_resumed.step == list(range(1, 7))
 
 
+def test_float16_loss_scale_survives_a_checkpoint(tokenizer, small_train, tmp_path):
+    """The scaler's state goes into the checkpoint as plain data and comes back on resume; on
+    this CPU the loop's own scaler is off, so the state is checked through the same helpers."""
+    enc = data.encode(small_train, tokenizer)
+    config = training.TrainConfig(steps=2, batch_size=8, checkpoint_every=2)
+    objective = training.LabelObjective(_tiny_student(tokenizer))
+    training.fit(objective, enc, tokenizer, config, progress=False, checkpoint_dir=tmp_path)
+    saved = torch.load(tmp_path / training.CHECKPOINT_FILE, weights_only=True)
+    assert saved["grad_scaler"] == {}  # no float16 scaling on a CPU: nothing to restore
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    weight = torch.nn.Parameter(torch.ones(1))
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    scaler.scale(weight.sum() * float("inf")).backward()  # an overflow: the step is skipped, the scale halves
+    scaler.step(optimizer)
+    scaler.update()
+    torch.save({"grad_scaler": scaler.state_dict()}, tmp_path / "scaler.pt")
+    restored = torch.amp.GradScaler("cpu")
+    training._restore_scaler(restored, torch.load(tmp_path / "scaler.pt", weights_only=True)["grad_scaler"])
+    assert restored.get_scale() == scaler.get_scale() == 512.0
+    off = torch.amp.GradScaler("cpu", enabled=False)
+    training._restore_scaler(off, scaler.state_dict())  # a GPU float16 checkpoint resumed without float16
+    assert not off.is_enabled()
+
+
 def test_nan_loss_stops_training_and_names_the_term(tokenizer, small_train):
     class Broken(training.LabelObjective):
         def __init__(self, student):

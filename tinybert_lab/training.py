@@ -263,6 +263,14 @@ def _load_checkpoint(folder: Path, objective, optimizer, scheduler, world: paral
     return payload
 
 
+def _restore_scaler(scaler, saved: dict) -> None:
+    """Continue float16 loss scaling where the checkpoint left it (its scale and growth count).
+    Nothing to do when either side trained without it (bfloat16, CPU): ``saved`` is then ``{}``
+    or the scaler is disabled, and a fresh scale adapts within a few steps."""
+    if saved and scaler.is_enabled():
+        scaler.load_state_dict(saved)
+
+
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
@@ -360,6 +368,7 @@ def fit(
     if resume and (folder / CHECKPOINT_FILE).is_file():
         state = _load_checkpoint(folder, objective, optimizer, scheduler, world)
         history = History.from_dict(state.pop("history"))
+        _restore_scaler(scaler, state.pop("grad_scaler", {}))
     stream = encoded.batches(config.batch_size, config.seed, state["epoch"], state["position"]) if streamed \
         else _batch_stream(loader, state["epoch"], state["position"])
     mask_generator = torch.Generator().manual_seed(config.seed + 1)
@@ -425,7 +434,8 @@ def fit(
             _save_checkpoint(folder, objective, optimizer, scheduler, run_key, {
                 "step": step, "epoch": epoch, "position": position + 1,
                 "running": {name: float(value) for name, value in running.items()}, "micro": micro,
-                "mask_rng": mask_generator.get_state(), "history": history.to_dict()}, world)
+                "mask_rng": mask_generator.get_state(), "history": history.to_dict(),
+                "grad_scaler": scaler.state_dict()}, world)
     history.seconds = time.perf_counter() - start
     _end_progress(bar, shown, history, config.steps, description)
     objective.eval()
