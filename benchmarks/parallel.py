@@ -4,7 +4,8 @@ Parity: the same tiny teacher and student (dropout off), the same 96 sentences a
 batch, trained 20 steps by one process with ``grad_accumulation=2`` and by two processes under
 ``torchrun`` with ``grad_accumulation=1``; once on the labels alone, once by TinyBERT's two steps
 (10 intermediate + 10 prediction, the teacher's logits cached on disk by the main process and
-mapped by the other); and a run interrupted after step 12 (checkpoint at step 10) by one
+mapped by the other); the labels again with ``accelerate launch`` as the launcher (when Accelerate
+is installed); and a run interrupted after step 12 (checkpoint at step 10) by one
 process and resumed by two, and the other way round. Prints the largest weight difference
 (target: <= 1e-4) and a control that must differ: one process without accumulation.
 
@@ -17,6 +18,7 @@ side, with a teacher training step measured in the same run as the reference.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -38,14 +40,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(args: list[str], processes: int, threads: int, crash: bool = False) -> None:
-    """Run this script's worker in ``processes`` processes (torchrun when more than one)."""
+def launch(args: list[str], processes: int, threads: int, crash: bool = False, launcher: str = "torchrun") -> None:
+    """Run this script's worker in ``processes`` processes (``torchrun``, or ``accelerate launch``,
+    when more than one)."""
     # a fresh cache per launch: under two processes the teacher's logits are computed and written
     # by the main process while the other waits and maps the file
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TINYBERT_LAB_CACHE": tempfile.mkdtemp(prefix="tbl-cache-")}
     env.pop("WORLD_SIZE", None)
     if processes == 1:
         command = [sys.executable, str(HERE), *args]
+    elif launcher == "accelerate":  # Accelerate starts torchrun's agent for --multi_gpu, GPUs or not
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", f"--num_processes={processes}",
+                   "--num_machines=1", "--mixed_precision=no", "--dynamo_backend=no",
+                   f"--main_process_port={free_port()}", str(HERE), *args]
     else:
         command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
                    f"--master_port={free_port()}", "--master_addr=127.0.0.1", str(HERE), *args]
@@ -156,6 +163,11 @@ def parity(folder: Path) -> dict[str, float]:
         launch(["--worker", "parity", "--kind", kind, "--accumulation", "1", "--out", str(two)], processes=2, threads=1)
         gaps[kind] = largest_gap(one, two)
     reference = folder / "labels-1.safetensors"
+    if importlib.util.find_spec("accelerate") is not None:
+        launched = folder / "labels-2-accelerate.safetensors"
+        launch(["--worker", "parity", "--kind", "labels", "--accumulation", "1", "--out", str(launched)],
+               processes=2, threads=1, launcher="accelerate")
+        gaps["labels, 2 processes under accelerate launch"] = largest_gap(reference, launched)
     for first, then in ((1, 2), (2, 1)):
         checkpoint, out = folder / f"resume-{first}-{then}", folder / f"resume-{first}-{then}.safetensors"
         for processes, stop in ((first, 12), (then, 0)):  # a crash after step 12 (checkpoint at 10), then resume

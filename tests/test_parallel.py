@@ -1,5 +1,6 @@
 """Data-parallel fit: two CPU processes under torchrun (gloo) take exactly the steps of one
-process with the same global batch, for the labels alone and for TinyBERT's two steps; a
+process with the same global batch, for the labels alone and for TinyBERT's two steps (and for
+the labels under `accelerate launch`); a
 checkpoint written by one process resumes under two and the other way round. The control (one
 process, half the global batch) must differ, so the comparison can fail. Runs in CI (about a
 minute): benchmarks/parallel.py --parity is the same code, printed."""
@@ -31,6 +32,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     assert sorted(resumed) == ["1 process, stopped after step 12, resumed by 2 at step 11",
                                "2 processes, stopped after step 12, resumed by 1 at step 11"]
     assert all(gap <= 1e-4 for gap in resumed.values())
+    assert gaps["labels, 2 processes under accelerate launch"] <= 1e-4  # the other launcher the README names
     assert gaps["control: 1 process, half the global batch"] > 1e-3
 
 

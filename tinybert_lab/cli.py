@@ -41,6 +41,8 @@ TinyBERT-4 at paper scale (Jiao et al. 2020) on 8 GPUs, one process per GPU:
            --set task.batch_size=4 --set task.steps=<23 epochs> --set task.intermediate_fraction=0.87 \\
            --set task.learning_rate=5e-5 --set data.train_size=0
 
+(`accelerate launch --multi_gpu --num_processes 8 -m tinybert_lab.cli ...` launches the same processes.)
+
 Small default run: the tutorial's notebook 06 student and its labels-only baseline (SST-2, the
 offline MiniLM teacher, TinyBERT-4 from the teacher's weights, 600 steps), with the results table:
        tinybert-lab all                 # or: python -m tinybert_lab.cli all

@@ -14,10 +14,12 @@ bars and checkpoints happen on the main process (rank 0). Without a launcher, ``
 process and none of this runs: the single-process path is unchanged.
 
     torchrun --nproc_per_node 2 my_training_script.py     # CPU: gloo; GPUs: nccl
+    accelerate launch --multi_gpu --num_processes 8 my_training_script.py    # the same, via Accelerate
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -88,6 +90,12 @@ class World:
             dist.barrier()
 
 
+def _close_group() -> None:
+    """At exit, close the process group ``world()`` started (unless the script already did)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def world() -> World:
     """The current world: from the process group if one is running, else from the launcher's
     environment (``WORLD_SIZE``, ``RANK``; the group is started here, gloo on CPU, nccl with
@@ -107,5 +115,6 @@ def world() -> World:
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend, timeout=timedelta(minutes=30))
+    atexit.register(_close_group)
     return World(dist.get_rank(), dist.get_world_size())
 
