@@ -157,6 +157,31 @@ def test_logit_cache_looks_up_by_id_and_persists(tmp_cache, tokenizer, kd_teache
         cache.lookup(torch.tensor([10**7]))
 
 
+def test_logit_cache_built_in_shares_equals_one_process(tmp_path, tokenizer, kd_teacher, tiny_train):
+    """Under several processes each scores a contiguous share and the main one joins them; played
+    here in one process, rank 1 first (it writes its share and waits), then the main rank 0."""
+    from tinybert_lab import parallel
+
+    class Played(parallel.World):
+        def barrier(self):  # the other rank is played before or after this one
+            pass
+
+    enc = data.encode(tiny_train, tokenizer)
+    folder = tmp_path / "joined"
+    for world in (Played(rank=1, size=2), Played(rank=0, size=2)):
+        TeacherLogitCache._build_in_shares(kd_teacher, enc, tokenizer, folder, 64, world)
+    joined = TeacherLogitCache.open(folder)
+    whole = TeacherLogitCache.build(kd_teacher, enc, tokenizer, persist=False)
+    assert joined.ids.tolist() == whole.ids.tolist() == list(enc["idx"])  # dataset order, every example once
+    torch.testing.assert_close(joined.logits, whole.logits, rtol=1e-4, atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["joined"]  # the shares are gone
+    three = tmp_path / "three"  # more processes than examples: the empty shares are fine
+    few = enc.select(range(2))
+    for rank in (2, 1, 0):
+        TeacherLogitCache._build_in_shares(kd_teacher, few, tokenizer, three, 64, Played(rank=rank, size=3))
+    assert TeacherLogitCache.open(three).ids.tolist() == list(few["idx"])
+
+
 # ---------------------------------------------------------------- stages, resume, determinism
 def _stages(**kw):
     return distill.two_step_stages(4, 4, batch_size=8, learning_rate=1e-3, log_every=1, **kw)

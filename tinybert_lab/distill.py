@@ -97,6 +97,22 @@ class DistillConfig(TrainConfig):
 # --------------------------------------------------------------------------------------------
 # Teacher logits, computed once per example
 # --------------------------------------------------------------------------------------------
+def _write_arrays(folder: Path, ids: torch.Tensor, logits: torch.Tensor) -> None:
+    """``ids.npy`` and ``logits.npy`` in ``folder``, written to a temporary folder and renamed, so
+    a crash mid-write leaves no half-written cache."""
+    import shutil
+
+    import numpy as np
+
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    np.save(partial / "ids.npy", ids.numpy())
+    np.save(partial / "logits.npy", logits.numpy())
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+
+
 class TeacherLogitCache:
     """Teacher logits for every example of an encoded dataset, looked up by example id.
 
@@ -106,8 +122,9 @@ class TeacherLogitCache:
     rows. Saved under ``$TINYBERT_LAB_CACHE/teacher_logits/<key>/`` as two ``.npy`` files that are
     memory-mapped when read back (a large transfer set's logits stay on disk until looked up);
     the key hashes the teacher's weights, the token ids (so the max length) and the labels:
-    change any of them and the cache is rebuilt. When several processes train, the main one
-    computes and writes the file and the others map it.
+    change any of them and the cache is rebuilt. When several processes train, each scores a
+    contiguous share of the examples, the main one joins the shares into the file, and every
+    process maps it.
     """
 
     def __init__(self, ids: torch.Tensor, logits: torch.Tensor, key: str = ""):
@@ -128,38 +145,53 @@ class TeacherLogitCache:
         world = parallel.world()
         if persist and world.main_says((folder / "logits.npy").is_file()):
             return cls.open(folder, key)
-        if persist and not world.is_main:  # the main process computes and writes; this one maps its file
-            world.barrier()
+        if persist and world.parallel:
+            cls._build_in_shares(teacher, encoded, tokenizer, folder, batch_size, world)
             return cls.open(folder, key)
         logits, ids = predict(teacher, encoded, tokenizer, batch_size=batch_size)
         if persist:
-            cls(ids, logits, key).save(folder)
-            world.barrier()
+            _write_arrays(folder, ids, logits)
         return cls(ids, logits, key)
+
+    @staticmethod
+    def _build_in_shares(teacher, encoded, tokenizer, folder: Path, batch_size: int, world) -> None:
+        """Several processes: each scores its contiguous share of the examples and writes it; the
+        main one joins the shares in order (the same file one process would write)."""
+        import shutil
+
+        from .evaluation import predict
+
+        n = len(encoded)
+        share = encoded.select(range(n * world.rank // world.size, n * (world.rank + 1) // world.size))
+        part = folder.with_name(f"{folder.name}.share{world.rank}")
+        if len(share):
+            logits, ids = predict(teacher, share, tokenizer, batch_size=batch_size)
+        else:  # fewer examples than processes
+            logits, ids = torch.empty(0, teacher.config.num_labels), torch.empty(0, dtype=torch.long)
+        _write_arrays(part, ids, logits)
+        world.barrier()
+        if world.is_main:
+            parts = [TeacherLogitCache._arrays(folder.with_name(f"{folder.name}.share{r}")) for r in range(world.size)]
+            _write_arrays(folder, torch.cat([ids for ids, _ in parts]), torch.cat([logits for _, logits in parts]))
+            for r in range(world.size):
+                shutil.rmtree(folder.with_name(f"{folder.name}.share{r}"), ignore_errors=True)
+        world.barrier()
 
     def save(self, folder) -> None:
         """``ids.npy`` and ``logits.npy`` in ``folder``, written to a temporary folder and renamed."""
-        import shutil
+        _write_arrays(Path(folder), self.ids, self.logits)
 
+    @staticmethod
+    def _arrays(folder: Path, mmap_mode: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         import numpy as np
 
-        folder = Path(folder)
-        partial = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        np.save(partial / "ids.npy", self.ids.numpy())
-        np.save(partial / "logits.npy", self.logits.numpy())
-        shutil.rmtree(folder, ignore_errors=True)
-        partial.rename(folder)
+        return (torch.from_numpy(np.load(folder / "ids.npy")),
+                torch.from_numpy(np.load(folder / "logits.npy", mmap_mode=mmap_mode)))
 
     @classmethod
     def open(cls, folder, key: str = "") -> "TeacherLogitCache":
         """A saved cache, its logits memory-mapped (copy-on-write: read from disk as rows are used)."""
-        import numpy as np
-
-        folder = Path(folder)
-        ids = torch.from_numpy(np.load(folder / "ids.npy"))
-        logits = torch.from_numpy(np.load(folder / "logits.npy", mmap_mode="c"))
+        ids, logits = cls._arrays(Path(folder), mmap_mode="c")
         return cls(ids, logits, key)
 
     def lookup(self, idx: torch.Tensor) -> torch.Tensor:
