@@ -30,8 +30,8 @@ import time
 import torch
 
 from tinybert_lab import compress, data, distill, evaluation, headsim, mapping, models, selection, training, tutorial
-from tinybert_lab.records import RunRecord
-from tinybert_lab.settings import FULL_PLAN
+from tinybert_lab.core.records import RunRecord
+from tinybert_lab.core.settings import FULL_PLAN
 
 PLAN = FULL_PLAN
 SEEDS = (0, 1, 2)

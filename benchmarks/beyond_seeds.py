@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from tinybert_lab import beyond, evaluation
-from tinybert_lab.records import RunRecord
-from tinybert_lab.settings import FULL_PLAN
+from tinybert_lab.core.records import RunRecord
+from tinybert_lab.core.settings import FULL_PLAN
 
 
 def ints(text):

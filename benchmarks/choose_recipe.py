@@ -28,8 +28,8 @@ import time
 import torch
 
 from tinybert_lab import compress, data, distill, evaluation, models, selection, training, tutorial
-from tinybert_lab.records import RunRecord
-from tinybert_lab.settings import FULL_PLAN, cache_dir
+from tinybert_lab.core.records import RunRecord
+from tinybert_lab.core.settings import FULL_PLAN, cache_dir
 
 PLAN = FULL_PLAN
 ORDER = ["kd-teacher", "labels-teacher", "labels", "kd-general"]  # the fair comparison first

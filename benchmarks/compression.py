@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from tinybert_lab import compression, data, models, tutorial
-from tinybert_lab.settings import FULL_PLAN
+from tinybert_lab.core.settings import FULL_PLAN
 
 
 def main():

@@ -34,9 +34,9 @@ import statistics
 import torch
 
 from tinybert_lab import compress, data, distill, evaluation, models, training
-from tinybert_lab.mapping import LayerMap
-from tinybert_lab.settings import FULL_PLAN, cache_dir
-from tinybert_lab.tutorial import teacher_config
+from tinybert_lab.core.mapping import LayerMap
+from tinybert_lab.core.settings import FULL_PLAN, cache_dir
+from tinybert_lab.teaching.tutorial import teacher_config
 
 TEACHER_CONFIG = teacher_config(FULL_PLAN)
 TUTORIAL_BUDGET = FULL_PLAN.intermediate_steps + FULL_PLAN.prediction_steps

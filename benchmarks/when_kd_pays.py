@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from tinybert_lab import label_sources as ls
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 RECORD = Path(__file__).resolve().parent / "results" / "when_kd_pays.json"
 DEFAULT_N_GOLD = {"sst2": [500, 100, 20000, 2000], "trec": [300, 5452]}  # run order: the target point first

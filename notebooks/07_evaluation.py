@@ -20,7 +20,7 @@
 # %%
 # %matplotlib inline
 from tinybert_lab import checks, evaluation, label_sources, models, tutorial, viz
-from tinybert_lab.settings import out_dir
+from tinybert_lab.core.settings import out_dir
 
 plan = tutorial.plan()
 tokenizer = models.load_tokenizer()

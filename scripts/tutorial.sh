@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
-exec .venv/bin/python -m tinybert_lab.tutorial "$@"
+exec .venv/bin/python -m tinybert_lab.teaching.tutorial "$@"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tinybert_lab import attention_page, models
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 CHROMIUM = Path("/usr/bin/chromium")
 SENTENCES = ["the movie is not bad at all , and often very funny , says everyone who saw it twice .",

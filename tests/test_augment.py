@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tinybert_lab import augment as aug
-from tinybert_lab.augment import AugmentConfig
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.methods.augment import AugmentConfig
+from tinybert_lab.core.errors import TinyBertLabError
 
 SENTENCES = [
     "a gripping , un-missable film .",

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from tinybert_lab import beyond, data, models
-from tinybert_lab.errors import TinyBertLabError
-from tinybert_lab.settings import FAST_PLAN
+from tinybert_lab.core.errors import TinyBertLabError
+from tinybert_lab.core.settings import FAST_PLAN
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from tinybert_lab import bilstm, data, distill, evaluation, models, training
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 SMALL = dict(embedding_dim=32, hidden_size=16, mlp_size=16, dropout=0.0)
 

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from tinybert_lab import cli, runconfig
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 
 def test_defaults_are_the_tutorials():
-    from tinybert_lab.settings import FULL_PLAN
+    from tinybert_lab.core.settings import FULL_PLAN
 
     config = runconfig.load()
     assert (config.data.task, config.data.train_size, config.teacher.model) == ("sst2", FULL_PLAN.train_size, "offline")

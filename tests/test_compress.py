@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tinybert_lab import compress, models
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 
 @pytest.fixture(scope="module")

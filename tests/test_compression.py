@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tinybert_lab import compression, data, models
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 SENTENCES = ["a gorgeous , witty , seductive movie .", "dull .", "it 's a charming and often affecting journey .",
              "the plot is predictable , but the performances are wonderful and the ending lands ."]

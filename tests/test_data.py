@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tinybert_lab import data
-from tinybert_lab.errors import DataNotFoundError, TinyBertLabError
+from tinybert_lab.core.errors import DataNotFoundError, TinyBertLabError
 
 
 # ---------------------------------------------------------------- SST-2 loading and lookup order

@@ -4,7 +4,7 @@ import datasets
 import pytest
 
 from tinybert_lab import data, models, training
-from tinybert_lab.errors import DataNotFoundError, TinyBertLabError
+from tinybert_lab.core.errors import DataNotFoundError, TinyBertLabError
 
 
 def write(tmp_path, name, content, encoding="utf-8"):

@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from tinybert_lab import data, distill, models, training
-from tinybert_lab.attention import SCORES_ATTENTION
-from tinybert_lab.distilbert import (GENERAL_WEIGHTS, PAPER_WEIGHTS, TASK_WEIGHTS, DistilBertObjective,
+from tinybert_lab.core.attention import SCORES_ATTENTION
+from tinybert_lab.methods.distilbert import (GENERAL_WEIGHTS, PAPER_WEIGHTS, TASK_WEIGHTS, DistilBertObjective,
                                      DistilBertWeights, TiedMLMHead, copy_teacher_layers, every_other_layer,
                                      mlm_targets, student_from_teacher)
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 
 # ---------------------------------------------------------------- tiny models and data

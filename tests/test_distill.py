@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from tinybert_lab import data, distill, losses, models, training
-from tinybert_lab.distill import DistillConfig, Distiller, LossWeights, Stage, TeacherLogitCache
-from tinybert_lab.errors import TinyBertLabError
-from tinybert_lab.mapping import LayerMap
+from tinybert_lab.methods.distill import DistillConfig, Distiller, LossWeights, Stage, TeacherLogitCache
+from tinybert_lab.core.errors import TinyBertLabError
+from tinybert_lab.core.mapping import LayerMap
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_vocab_and_label_and_head_mismatches_are_refused(tokenizer, kd_teacher):
     tiny.configure(DistillConfig(weights=distill.INTERMEDIATE, head_average=True))
     with pytest.raises(TinyBertLabError, match="need a teacher"):
         Distiller(mini(tokenizer)).configure(DistillConfig(weights=distill.PREDICTION))
-    from tinybert_lab.bilstm import BiLSTMConfig, BiLSTMStudent
+    from tinybert_lab.methods.bilstm import BiLSTMConfig, BiLSTMStudent
 
     with pytest.raises(TinyBertLabError, match=r"vocabulary \(1000 tokens\) differs"):  # not only for BERTs
         Distiller(BiLSTMStudent(BiLSTMConfig(vocab_size=1000)), kd_teacher)
@@ -107,7 +107,7 @@ def test_student_identical_to_teacher_has_zero_intermediate_loss(kd_teacher, bat
 
 
 def test_many_to_one_and_layer_weights_by_hand(tokenizer, kd_teacher, batch):
-    from tinybert_lab.attention import forward_features
+    from tinybert_lab.core.attention import forward_features
 
     layer_map = LayerMap.from_dicts([{"student": 1, "teacher": [1, 2, 3], "weight": 0.5},
                                      {"student": 2, "teacher": [6], "weight": 2.0}], 2, 6)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tinybert_lab import data, evaluation, models
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 
 def test_binary_f1_by_hand():

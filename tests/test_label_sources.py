@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tinybert_lab import data, distill, label_sources as ls, losses
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 
 # ---------------------------------------------------------------- losses

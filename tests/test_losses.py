@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from tinybert_lab import losses
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 GARBAGE = [1e30, -3.4e38, float("nan"), float("inf")]
 
@@ -138,7 +138,7 @@ def test_attention_probs_and_kl_by_hand_with_a_padded_key():
 
 
 def test_attention_probs_match_hf_softmax_plus_additive_mask():
-    from tinybert_lab.attention import additive_mask
+    from tinybert_lab.core.attention import additive_mask
 
     torch.manual_seed(0)
     s, t = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)

@@ -3,8 +3,8 @@ import pytest
 from matplotlib.figure import Figure
 from transformers import BertConfig
 
-from tinybert_lab.errors import TinyBertLabError
-from tinybert_lab.mapping import LayerMap, LayerMatch
+from tinybert_lab.core.errors import TinyBertLabError
+from tinybert_lab.core.mapping import LayerMap, LayerMatch
 
 matplotlib.use("Agg")
 
@@ -105,7 +105,7 @@ def test_layer_match_is_plain_data():
 
 
 def test_default_map_follows_the_layers_a_student_was_initialised_from():
-    from tinybert_lab.mapping import default_map, init_layers, record_init_layers
+    from tinybert_lab.core.mapping import default_map, init_layers, record_init_layers
 
     student, teacher = BertConfig(num_hidden_layers=4), BertConfig(num_hidden_layers=6)
     assert teachers(default_map(student, teacher)) == [[0], [1], [3], [4], [6]]  # random start: uniform

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from tinybert_lab import data, losses, models, training
-from tinybert_lab.errors import TinyBertLabError
-from tinybert_lab.mapping import LayerMap
-from tinybert_lab.minilm import MiniLMObjective, default_relation_heads, qkv_modules, recording_qkv
-from tinybert_lab.patient import PatientObjective, pkd_pairs
+from tinybert_lab.core.errors import TinyBertLabError
+from tinybert_lab.core.mapping import LayerMap
+from tinybert_lab.methods.minilm import MiniLMObjective, default_relation_heads, qkv_modules, recording_qkv
+from tinybert_lab.methods.patient import PatientObjective, pkd_pairs
 
 
 def tiny(tokenizer, seed=0, width=32, layers=1, heads=2, **kw):
@@ -128,8 +128,8 @@ def test_pkd_fit_lowers_the_loss_and_refuses_mismatched_widths(tokenizer, encode
 
 # ---------------------------------------------------------------- teacher assistant
 def test_teacher_assistant_chain_trains_assistant_then_student(tokenizer, sst2):
-    from tinybert_lab.assistant import teacher_assistant_chain
-    from tinybert_lab.distill import INTERMEDIATE, PREDICTION, DistillConfig
+    from tinybert_lab.methods.assistant import teacher_assistant_chain
+    from tinybert_lab.methods.distill import INTERMEDIATE, PREDICTION, DistillConfig
 
     rows = data.subsample(sst2["train"], 32, seed=3)
     teacher, assistant, student = tiny(tokenizer, seed=1, width=48, layers=2), tiny(tokenizer, seed=2), tiny(tokenizer, seed=3, width=16)

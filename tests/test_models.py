@@ -5,7 +5,7 @@ import torch
 from transformers import BertForSequenceClassification
 
 from tinybert_lab import attention, data, models
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 
 @pytest.fixture(scope="module")

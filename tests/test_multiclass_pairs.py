@@ -72,7 +72,7 @@ def test_a_label_outside_the_model_is_refused(tokenizer):
 
 def test_pair_attention_shows_both_segments(pairs, tokenizer, tmp_path):
     from tinybert_lab import attention_page, widgets
-    from tinybert_lab.mapping import LayerMap
+    from tinybert_lab.core.mapping import LayerMap
 
     teacher, student = tiny(tokenizer, 1, layers=4), tiny(tokenizer, 2, layers=2)
     ui = widgets.attention_widget(teacher, student, tokenizer, LayerMap.uniform(2, 4), sentence=PREMISES[0],

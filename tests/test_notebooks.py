@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO
 from tinybert_lab import selection
-from tinybert_lab.settings import FAST_PLAN
+from tinybert_lab.core.settings import FAST_PLAN
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -36,7 +36,7 @@ def test_pair_in_sync_no_outputs_short_cells(path):
 def test_every_notebook_runs_in_fast_mode(tmp_path):
     env = {**os.environ, "TINYBERT_LAB_FAST": "1", "TINYBERT_LAB_CACHE": str(tmp_path / "cache")}
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-m", "tinybert_lab.tutorial", "--out", str(out)], env=env,
+    run = subprocess.run([sys.executable, "-m", "tinybert_lab.teaching.tutorial", "--out", str(out)], env=env,
                          capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for path in NOTEBOOKS:
@@ -115,7 +115,7 @@ def test_kernel_polls_come_back_within_a_slice_and_still_time_out():
     import time
     from queue import Empty
 
-    from tinybert_lab.tutorial import _in_slices
+    from tinybert_lab.teaching.tutorial import _in_slices
 
     calls = []
 

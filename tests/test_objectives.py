@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from tinybert_lab import data, evaluation, losses, models, training
-from tinybert_lab.distill import TeacherLogitCache
-from tinybert_lab.errors import TinyBertLabError
-from tinybert_lab.objectives import (
+from tinybert_lab.methods.distill import TeacherLogitCache
+from tinybert_lab.core.errors import TinyBertLabError
+from tinybert_lab.methods.objectives import (
     MultiTeacherObjective,
     MutualLearning,
     RelationalObjective,

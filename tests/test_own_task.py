@@ -4,7 +4,7 @@ chosen from them; the example file in SentEval's layout; clear refusals."""
 import pytest
 
 from tinybert_lab import own_task
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 
 def test_the_example_file_loads_as_a_six_class_task(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tinybert_lab import parallel
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "parallel.py"
 

@@ -16,8 +16,8 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
 from tinybert_lab import beyond, label_sources, training, viz
-from tinybert_lab.evaluation import ResultsTable
-from tinybert_lab.mapping import LayerMap
+from tinybert_lab.core.evaluation import ResultsTable
+from tinybert_lab.core.mapping import LayerMap
 
 matplotlib.use("Agg")
 
@@ -110,7 +110,7 @@ def _seeded_rows():
 
 
 def _similarity():
-    from tinybert_lab.headsim import HeadSimilarity
+    from tinybert_lab.studies.headsim import HeadSimilarity
 
     return HeadSimilarity(torch.rand(2 * 4, 3 * 4) * 0.6, 2, 3, 4, 4, sentences=10)
 
@@ -172,7 +172,7 @@ def test_compression_plot_draws_the_pareto_front():
 
 
 def _track(level: float, pairs=((1, 2), (2, 4))):
-    from tinybert_lab.headsim import AttentionTrack
+    from tinybert_lab.studies.headsim import AttentionTrack
 
     steps = [0, 10, 20, 30]
     return AttentionTrack(pairs=[list(p) for p in pairs], tokens=TOKENS, steps=steps,

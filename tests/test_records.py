@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tinybert_lab.errors import TinyBertLabError
-from tinybert_lab.records import RunRecord
+from tinybert_lab.core.errors import TinyBertLabError
+from tinybert_lab.core.records import RunRecord
 
 
 def key(run):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tinybert_lab import losses
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 
 def test_relation_scores_by_hand():

@@ -3,8 +3,8 @@
 import pytest
 
 from tinybert_lab import selection
-from tinybert_lab.errors import TinyBertLabError
-from tinybert_lab.selection import GRID, Setting
+from tinybert_lab.core.errors import TinyBertLabError
+from tinybert_lab.studies.selection import GRID, Setting
 
 
 def run(setting, seed, validation, dev, steps=600):

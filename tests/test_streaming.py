@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tinybert_lab import distill, models, streaming, training
-from tinybert_lab.errors import DataNotFoundError, TinyBertLabError
+from tinybert_lab.core.errors import DataNotFoundError, TinyBertLabError
 
 LINES = [f"line {i} " + "word " * (i % 7) for i in range(45)]
 

@@ -3,7 +3,7 @@
 import pytest
 
 from tinybert_lab import data
-from tinybert_lab.errors import DataNotFoundError, TinyBertLabError
+from tinybert_lab.core.errors import DataNotFoundError, TinyBertLabError
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import torch
 from matplotlib.figure import Figure
 
 from tinybert_lab import data, training, viz
-from tinybert_lab.attention import forward_features
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.attention import forward_features
+from tinybert_lab.core.errors import TinyBertLabError
 
 matplotlib.use("Agg")
 
@@ -69,7 +69,7 @@ def test_loss_terms_bars():
 
 
 def test_results_plot_places_each_model():
-    from tinybert_lab.evaluation import ResultsTable
+    from tinybert_lab.core.evaluation import ResultsTable
 
     table = ResultsTable([{"model": "t", "accuracy": 0.87, "params_m": 22.7, "sentences_per_s": 260.0, "speedup": 1.0},
                           {"model": "s", "accuracy": 0.80, "params_m": 14.4, "sentences_per_s": 520.0, "speedup": 2.0}])

@@ -8,7 +8,7 @@ import torch
 from matplotlib.figure import Figure
 
 from tinybert_lab import losses, models, widgets
-from tinybert_lab.errors import TinyBertLabError
+from tinybert_lab.core.errors import TinyBertLabError
 
 matplotlib.use("Agg")
 
@@ -58,7 +58,7 @@ def test_loss_weights_widget_reweights_without_rerunning_models():
 
 
 def test_attention_widget_follows_the_layer_map(teacher, tokenizer):
-    from tinybert_lab.mapping import LayerMap
+    from tinybert_lab.core.mapping import LayerMap
 
     student = models.build_student("mini2", tokenizer=tokenizer)
     ui = widgets.attention_widget(teacher, student, tokenizer, LayerMap.uniform(2, 6))
@@ -73,7 +73,7 @@ def test_attention_widget_follows_the_layer_map(teacher, tokenizer):
 
 
 def test_method_widget_highlights_the_chosen_methods_rows():
-    from tinybert_lab.evaluation import ResultsTable
+    from tinybert_lab.core.evaluation import ResultsTable
 
     rows = [dict(model="teacher", accuracy=0.9, speedup=1.0, sentences_per_s=10, method="teacher"),
             dict(model="bilstm kd", accuracy=0.8, speedup=10.0, sentences_per_s=100, method="bilstm"),
@@ -91,7 +91,7 @@ def test_method_widget_highlights_the_chosen_methods_rows():
 
 
 def test_attention_track_widget_slides_over_recorded_steps():
-    from tinybert_lab.headsim import AttentionTrack
+    from tinybert_lab.studies.headsim import AttentionTrack
 
     tokens = ["[CLS]", "good", "[SEP]"]
 

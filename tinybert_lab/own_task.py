@@ -18,8 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import compress, data, distill, evaluation, models, selection, training
-from .errors import TinyBertLabError
+from .methods import compress, distill
+from .core import data, evaluation, models, training
+from .studies import selection
+from .core.errors import TinyBertLabError
 
 
 def write_example(path, *, size: int = 1_500, seed: int = 0) -> Path:
@@ -148,8 +150,8 @@ def attention_figure(task: OwnTask, teacher, student, *, example: int = 0, head:
     student's last mapped layer next to the teacher layer the default map pairs with it."""
     import torch
 
-    from . import viz
-    from .mapping import default_map
+    from .core import viz
+    from .core.mapping import default_map
 
     if not 0 <= example < len(task.dev):
         raise TinyBertLabError(f"example must be between 0 and {len(task.dev) - 1} (the dev part's rows), got {example}.")

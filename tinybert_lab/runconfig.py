@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import get_type_hints
 
-from .errors import TinyBertLabError, reject_unknown_keys
+from .core.errors import TinyBertLabError, reject_unknown_keys
 
 
 def _check_types(section) -> None:
@@ -91,7 +91,7 @@ class StudentSettings:
     start: str = "teacher"
 
     def __post_init__(self):
-        from .models import STUDENT_PRESETS
+        from .core.models import STUDENT_PRESETS
 
         _check_types(self)
         if self.preset not in STUDENT_PRESETS:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from . import data as data_lib
-from .errors import TinyBertLabError
+from ..core import data as data_lib
+from ..core.errors import TinyBertLabError
 
 MAX_SENTENCES = 3
 MAX_TOKENS = 32
@@ -32,7 +32,7 @@ def _attention(model, batch):
 
 def _segment_lines(tokens) -> list[dict]:
     """Dashed lines between a sentence pair's segments on the three panels; none for one sentence."""
-    from .viz import segment_boundary
+    from ..core.viz import segment_boundary
 
     start = segment_boundary(tokens)
     if start is None:
@@ -60,7 +60,7 @@ def write_attention_page(teacher, student, sentences, tokenizer, path, *, layer_
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .mapping import default_map
+    from ..core.mapping import default_map
 
     sentences = [sentences] if isinstance(sentences, (str, tuple)) else list(sentences)
     if not 1 <= len(sentences) <= MAX_SENTENCES or not all(_is_example(s) for s in sentences):

@@ -1,4 +1,4 @@
-"""Workshop notebooks: ``python -m tinybert_lab.exercises [--out exercises]`` writes two folders.
+"""Workshop notebooks: ``python -m tinybert_lab.teaching.exercises [--out exercises]`` writes two folders.
 
 - ``learner/``: every cell tagged ``solution`` (in the py:percent file ``# %% tags=["solution"]``)
   becomes a ``# TODO`` stub: a function keeps its ``def`` line with ``raise NotImplementedError``,

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from . import losses
-from .mapping import LayerMap
+from ..core import losses
+from ..core.mapping import LayerMap
 
 
 def _report(ok: bool, what: str, hint: str) -> bool:

@@ -32,9 +32,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import data as data_lib
-from . import losses, records
-from .errors import TinyBertLabError, reject_unknown_keys
+from ..core import data as data_lib
+from ..core import losses, records
+from ..core.errors import TinyBertLabError, reject_unknown_keys
 
 SOURCES = ("gold", "hard", "soft")
 STARTS = ("random", "teacher")
@@ -45,7 +45,7 @@ START_NAMES = {"random": "random weights", "teacher": "teacher-projected start"}
 # benchmarks/distill_vs_labels.py (random init: 3e-4 of 1e-4/3e-4/1e-3; teacher init: 1e-4).
 LEARNING_RATES = {"random": 3e-4, "teacher": 1e-4}
 # The committed record of benchmarks/when_kd_pays.py, which notebook 10 plots.
-BENCHMARK_RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "when_kd_pays.json"
+BENCHMARK_RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "when_kd_pays.json"
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,7 +175,7 @@ class Setup:
 def load_task(task: str, plan=None):
     """``(transfer set, evaluation split)`` of a task: ``sst2`` → the tutorial's training subset
     (20,000 sentences in full mode) and SST-2 dev; ``trec`` → TREC train (5,452) and TREC 10 (500)."""
-    from .settings import tutorial_plan
+    from ..core.settings import tutorial_plan
 
     plan = plan or tutorial_plan()
     if task == "sst2":
@@ -192,8 +192,9 @@ def load_task(task: str, plan=None):
 def fine_tuned_teacher(task: str, plan=None, *, progress: bool = False):
     """The offline MiniLM fine-tuned on ``task`` (cached after the first call): for SST-2 the
     tutorial's teacher; for TREC the same recipe (400 steps in full mode) on TREC's training set."""
-    from . import training, tutorial
-    from .settings import tutorial_plan
+    from ..core import training
+    from ..teaching import tutorial
+    from ..core.settings import tutorial_plan
 
     plan = plan or tutorial_plan()
     if task == "sst2":
@@ -205,8 +206,9 @@ def fine_tuned_teacher(task: str, plan=None, *, progress: bool = False):
 
 def make_setup(task: str, plan=None, *, progress: bool = False) -> Setup:
     """Everything the runs of ``task`` share, built once (teacher and logits come from the cache)."""
-    from . import distill, evaluation, models
-    from .settings import tutorial_plan
+    from ..methods import distill
+    from ..core import evaluation, models
+    from ..core.settings import tutorial_plan
 
     plan = plan or tutorial_plan()
     tokenizer = models.load_tokenizer()
@@ -245,7 +247,8 @@ def confidence_bands(setup: Setup, edges=(0.5, 0.7, 0.9, 1.0)) -> list[tuple[flo
 def starting_student(setup: Setup, start: str, seed: int):
     """The student every label source starts from: TinyBERT-4 with random weights (``seed``), or
     projected from the teacher's weights (``compress.projected_student``)."""
-    from . import compress, models
+    from ..methods import compress
+    from ..core import models
 
     num_labels = setup.teacher.config.num_labels
     if start == "teacher":
@@ -255,7 +258,7 @@ def starting_student(setup: Setup, start: str, seed: int):
 
 def train_run(setup: Setup, spec: RunSpec, *, progress: bool = False) -> dict:
     """Train one run and evaluate it; returns ``{"accuracy", "seconds"}``."""
-    from . import evaluation, training
+    from ..core import evaluation, training
 
     if spec.task != setup.task:
         raise TinyBertLabError(f"This setup is for {setup.task!r}, the run is for {spec.task!r}.")

@@ -45,9 +45,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import data as data_lib
-from . import losses
-from .errors import TinyBertLabError, WeightsMixin, reject_unknown_keys
+from ..core import data as data_lib
+from ..core import losses
+from ..core.errors import TinyBertLabError, WeightsMixin, reject_unknown_keys
 
 # --------------------------------------------------------------------------------------------
 # What each kind of student can be distilled with
@@ -308,7 +308,7 @@ def init_embeddings_from_teacher(student: BiLSTMStudent, teacher) -> torch.Tenso
     """Set the student's word embeddings (V, E) to the teacher's (V, d_T) times ``P`` (d_T, E),
     the top-E PCA directions (``P = I`` when E = d_T). Returns ``P``. Only the word table is
     used: the teacher's position and type embeddings have no place in an LSTM."""
-    from .models import pca_projection
+    from ..core.models import pca_projection
 
     words = teacher.get_input_embeddings().weight
     if words.shape[0] != student.config.vocab_size:

@@ -31,8 +31,8 @@ import math
 
 import torch
 
-from .errors import TinyBertLabError
-from .mapping import record_init_layers
+from ..core.errors import TinyBertLabError
+from ..core.mapping import record_init_layers
 
 
 def default_layers(student_layers: int, teacher_layers: int) -> list[int]:
@@ -223,8 +223,8 @@ def projected_student(teacher, tokenizer, sample, preset: str = "tinybert4", *, 
     a quarter of the sample, at least 64 and at most 512 sentences).
     Returns ``(student, basis)``; pass ``basis`` to ``Distiller.init_projections``.
     """
-    from . import data as data_lib
-    from .models import build_student
+    from ..core import data as data_lib
+    from ..core.models import build_student
 
     student = build_student(preset, tokenizer=tokenizer, num_labels=teacher.config.num_labels, seed=seed,
                             **overrides)

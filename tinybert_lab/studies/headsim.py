@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from . import data as data_lib
-from .errors import TinyBertLabError
+from ..core import data as data_lib
+from ..core.errors import TinyBertLabError
 
 BEHAVIOURS = ("entropy", "[CLS]", "[SEP]", "punctuation", "previous token", "next token")
 
@@ -125,7 +125,7 @@ class HeadSimilarity:
     def suggested_map(self):
         """A ``LayerMap`` pairing each student layer with ``closest_teacher_layer`` (embeddings
         0 ← 0): the map the similarity suggests, to distil along instead of the uniform one."""
-        from .mapping import LayerMap
+        from ..core.mapping import LayerMap
 
         closest = self.closest_teacher_layer()
         return LayerMap.from_list([0] + [closest[m] for m in range(1, self.student_layers + 1)], self.teacher_layers)
@@ -258,7 +258,7 @@ class AttentionRecorder:
     """
 
     def __init__(self, student, teacher, sentences, tokenizer, *, layer_map=None, every: int = 50, probe_size: int = 32):
-        from .mapping import default_map
+        from ..core.mapping import default_map
 
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise TinyBertLabError(f"every must be a positive number of steps, got {every!r}.")
@@ -384,7 +384,7 @@ class AttentionTrack:
 # --------------------------------------------------------------------------------------------
 # Over seeds: benchmarks/attention_seeds.py's record
 # --------------------------------------------------------------------------------------------
-SEED_RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "attention_seeds.json"
+SEED_RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "attention_seeds.json"
 SEED_STUDENTS = {"untrained": "untrained start", "labels-teacher": "labels only, same start",
                  "kd-teacher": "two-step KD (06's map)"}
 

@@ -63,7 +63,7 @@ from typing import NamedTuple
 
 import torch
 
-from .errors import TinyBertLabError, reject_unknown_keys
+from ..core.errors import TinyBertLabError, reject_unknown_keys
 
 SOURCES = ("embedding", "mlm")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -304,7 +304,7 @@ def _mlm_context(ids: list[int], limit: int) -> list[int]:
 # --------------------------------------------------------------------------------------------
 def _rng(seed: int, sentence: int) -> random.Random:
     """One generator per sentence: its copies depend on the seed and its position only."""
-    return random.Random(f"tinybert_lab.augment/{seed}/{sentence}")
+    return random.Random(f"tinybert_lab.methods.augment/{seed}/{sentence}")
 
 
 def _make_copies(sentence: _Sentence, candidates: dict[int, list[int]], tokenizer,
@@ -349,7 +349,7 @@ class _Job(NamedTuple):
 
 
 def _prepare(dataset, tokenizer, teacher_embeddings, mlm_model, config, text_column) -> _Job:
-    from . import data
+    from ..core import data
 
     if config is None:
         config = AugmentConfig()
@@ -565,7 +565,8 @@ def transfer_set(dataset, tokenizer, teacher, *, config: AugmentConfig | dict | 
     wrong: train the copies on the teacher's soft labels (``TeacherLogitCache.lookup``), as
     TinyBERT does. ``persist=True`` saves the logits in the cache folder.
     """
-    from . import data, distill
+    from ..core import data
+    from . import distill
 
     config = AugmentConfig.from_dict(config) if isinstance(config, dict) else (config or AugmentConfig())
     embeddings = teacher if config.source == "embedding" else None

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from .errors import TinyBertLabError
+from ..core.errors import TinyBertLabError
 
-RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "choose_recipe.json"
+RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "choose_recipe.json"
 SELECTION_SEEDS = (0, 1)
 REPORT_SEEDS = (0, 1, 2)
 VALIDATION_SIZE = 1_000

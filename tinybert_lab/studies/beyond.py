@@ -16,9 +16,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import augment, bilstm, compress, data, distill, distilbert, evaluation, models, objectives, training
-from .errors import TinyBertLabError
-from .settings import TutorialPlan, tutorial_plan
+from ..methods import augment, bilstm, compress, distill, distilbert, objectives
+from ..core import data, evaluation, models, training
+from ..core.errors import TinyBertLabError
+from ..core.settings import TutorialPlan, tutorial_plan
 
 METHODS: dict[str, str] = {
     "reference": "TinyBERT-4 (teacher init) on labels alone, and with prediction-layer KD: the rows to beat.",
@@ -91,7 +92,7 @@ def setup(plan: TutorialPlan | None = None, *, steps: int | None = None, progres
     ``seed`` sets every row's batch order and dropout, and the random starts (BiLSTM, mutual
     learning); teacher-initialised starts are the same for every seed. Seed 0's rows are saved in
     ``beyond/``, other seeds' in ``beyond/seed<n>/``."""
-    from . import tutorial
+    from ..teaching import tutorial
 
     plan = plan or tutorial_plan()
     train, dev = tutorial.load_data(plan)
@@ -189,7 +190,7 @@ def _mutual(s: Setup) -> dict:
 
 def second_teacher(s: Setup, seed: int = 1):
     """The MiniLM fine-tuned like the tutorial's teacher but from another seed (cached)."""
-    from .tutorial import teacher_config
+    from ..teaching.tutorial import teacher_config
 
     splits = data.load_sst2()
     train = data.subsample(splits["train"], s.plan.teacher_train_size, seed=0)
@@ -207,7 +208,7 @@ def _multi_teacher(s: Setup) -> dict:
 
 
 def _minilm(s: Setup) -> dict:
-    from .minilm import MiniLMObjective
+    from ..methods.minilm import MiniLMObjective
 
     projected = s.tinybert()  # the reference rows' start: its baseline is "TinyBERT-4, labels only"
     training.fit(MiniLMObjective(projected, s.teacher), s.encoded, s.tokenizer, s.config(), progress=False)
@@ -221,7 +222,7 @@ def _minilm(s: Setup) -> dict:
 
 
 def _patient(s: Setup) -> dict:
-    from .patient import PatientObjective
+    from ..methods.patient import PatientObjective
 
     pretrained = models.load_teacher(num_labels=s.teacher.config.num_labels)
     rows = {}
@@ -237,7 +238,7 @@ TINY_LEARNING_RATE = 1e-3  # BERT-Tiny starts from random weights: every BERT-Ti
 
 
 def _assistant(s: Setup) -> dict:
-    from .assistant import teacher_assistant_chain
+    from ..methods.assistant import teacher_assistant_chain
 
     def tiny():
         return models.build_student("bert_tiny", tokenizer=s.tokenizer, seed=s.seed)
@@ -331,7 +332,7 @@ def results_table(trained: dict[str, dict], s: Setup) -> evaluation.ResultsTable
 # --------------------------------------------------------------------------------------------
 # Over seeds: every row next to its own baseline
 # --------------------------------------------------------------------------------------------
-SEED_RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "beyond_seeds.json"
+SEED_RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "beyond_seeds.json"
 
 
 @dataclass(frozen=True)

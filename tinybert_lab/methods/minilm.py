@@ -20,10 +20,10 @@ from contextlib import contextmanager
 
 import torch
 
-from . import data as data_lib
-from . import losses
-from .errors import TinyBertLabError
-from .models import encoder_layers
+from ..core import data as data_lib
+from ..core import losses
+from ..core.errors import TinyBertLabError
+from ..core.models import encoder_layers
 from .objectives import _freeze, _TeachersStayInEval, check_teacher_and_student, check_weights, output_terms
 
 

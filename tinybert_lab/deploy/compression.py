@@ -26,10 +26,10 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from . import data as data_lib
-from .errors import TinyBertLabError
-from .evaluation import ResultsTable
-from .models import encoder_layers
+from ..core import data as data_lib
+from ..core.errors import TinyBertLabError
+from ..core.evaluation import ResultsTable
+from ..core.models import encoder_layers
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -418,7 +418,7 @@ def load_pruned(folder, *, num_labels: int | None = None):
 def pruning_curve(model, importance: torch.Tensor, dataset, tokenizer, counts) -> list[tuple[int, float]]:
     """Dev accuracy of copies of ``model`` with the ``count`` least important heads removed, for
     each of ``counts``: ``[(count, accuracy)]`` (the model itself is not changed)."""
-    from .evaluation import evaluate
+    from ..core.evaluation import evaluate
 
     curve = []
     for count in counts:
@@ -455,7 +455,7 @@ def compare_variants(variants: dict, dataset, tokenizer, *, timing_data=None, th
     computes (for parameters and FLOPs). Accuracy on ``dataset``; sentences/s on ``timing_data``
     (default: ``dataset``) through ``time_models``; speed-up and FLOP-ratio bound (FLOPs of the
     first variant's architecture over this one's, ``length`` tokens) relative to the first row."""
-    from .evaluation import evaluate
+    from ..core.evaluation import evaluate
 
     if not variants:
         raise TinyBertLabError("compare_variants needs at least one variant: {'name': (model, fp32 model)}.")

@@ -24,14 +24,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import data as data_lib
-from . import losses, parallel
-from .attention import forward_features
-from .errors import TinyBertLabError, WeightsMixin
-from .mapping import LayerMap, default_map
-from .settings import cache_dir
-from .streaming import TextStream
-from .training import History, TrainConfig, fingerprint, fit
+from ..core import data as data_lib
+from ..core import losses, parallel
+from ..core.attention import forward_features
+from ..core.errors import TinyBertLabError, WeightsMixin
+from ..core.mapping import LayerMap, default_map
+from ..core.settings import cache_dir
+from ..core.streaming import TextStream
+from ..core.training import History, TrainConfig, fingerprint, fit
 
 TERMS = ("embedding", "attention", "hidden", "prediction", "hard_label")
 
@@ -138,7 +138,7 @@ class TeacherLogitCache:
               key: str | None = None) -> "TeacherLogitCache":
         """Load the cache for (teacher, encoded) or compute it; ``key``: their ``fingerprint``
         when the caller has it already (hashing the teacher's weights is not free)."""
-        from .evaluation import predict
+        from ..core.evaluation import predict
 
         key = key or fingerprint(teacher, encoded)
         folder = cache_dir() / "teacher_logits" / key
@@ -159,7 +159,7 @@ class TeacherLogitCache:
         main one joins the shares in order (the same file one process would write)."""
         import shutil
 
-        from .evaluation import predict
+        from ..core.evaluation import predict
 
         n = len(encoded)
         share = encoded.select(range(n * world.rank // world.size, n * (world.rank + 1) // world.size))
@@ -436,7 +436,7 @@ def general_distillation(student, text_data, tokenizer, *, teacher=None, layer_m
     or SST-2 sentences), or a ``streaming.TextStream`` for a corpus larger than memory.
     ``teacher`` defaults to the offline MiniLM as pre-trained.
     """
-    from .models import load_teacher
+    from ..core.models import load_teacher
 
     teacher = teacher if teacher is not None else load_teacher(num_labels=student.config.num_labels)
     config = config or DistillConfig(weights=INTERMEDIATE, mask_probability=0.15)

@@ -35,8 +35,7 @@ from . import data as data_lib
 from . import parallel
 from .streaming import TextStream
 from .errors import TinyBertLabError, reject_unknown_keys
-from .models import (check_fits_positions, check_tokenizer_matches, fitting_max_length, load_teacher, load_tokenizer,
-                     offline_teacher_identity, quiet_transformers)
+from .models import check_fits_positions, check_tokenizer_matches, fitting_max_length, load_teacher, load_tokenizer, offline_teacher_identity, quiet_transformers
 from .settings import cache_dir
 
 

@@ -14,9 +14,9 @@ import textwrap
 
 import torch
 
-from . import losses, viz
-from .errors import TinyBertLabError
-from .mapping import LayerMap, default_map
+from ..core import losses, viz
+from ..core.errors import TinyBertLabError
+from ..core.mapping import LayerMap, default_map
 
 STYLE = {"description_width": "initial"}
 SHOW = {"auto_display": True}  # interactive() displays what the callback returns (a Figure)
@@ -127,7 +127,7 @@ def attention_widget(teacher, student, tokenizer, layer_map: LayerMap | None = N
     """
     from ipywidgets import IntSlider, Text, interactive
 
-    from .attention import forward_features
+    from ..core.attention import forward_features
 
     s_cfg, t_cfg = student.config, teacher.config
     layer_map = layer_map or default_map(s_cfg, t_cfg)

@@ -28,10 +28,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import data as data_lib
-from . import losses
+from ..core import data as data_lib
+from ..core import losses
 from .distill import TeacherLogitCache
-from .errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
+from ..core.errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
 
 
 # --------------------------------------------------------------------------------------------

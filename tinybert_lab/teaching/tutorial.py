@@ -2,7 +2,7 @@
 
 Notebooks call ``plan()``, ``load_data()``, ``fine_tuned_teacher()``, ``save_student()`` and
 ``load_student()`` so that every notebook uses the same data sizes, the same (cached) teacher and
-the students the previous notebook trained. ``python -m tinybert_lab.tutorial`` executes every
+the students the previous notebook trained. ``python -m tinybert_lab.teaching.tutorial`` executes every
 notebook in ``notebooks/`` in order (full mode unless ``TINYBERT_LAB_FAST=1``) and leaves in
 ``outputs/`` (``TINYBERT_LAB_OUT``): the executed notebooks, ``figures/``, ``results.md`` (the
 results table, written by notebook 07) and ``run_times.md`` (each notebook's time and peak
@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import data, models, training
-from .errors import TinyBertLabError
-from .settings import OUT_ENV, TutorialPlan, out_dir, tutorial_plan
+from ..core import data, models, training
+from ..core.errors import TinyBertLabError
+from ..core.settings import OUT_ENV, TutorialPlan, out_dir, tutorial_plan
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def plan() -> TutorialPlan:

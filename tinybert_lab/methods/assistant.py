@@ -15,7 +15,7 @@ terms would need layer maps across three models.
 from __future__ import annotations
 
 from .distill import PREDICTION, DistillConfig, Distiller, Stage, run_stages
-from .errors import TinyBertLabError
+from ..core.errors import TinyBertLabError
 
 
 def parameter_count(model) -> int:

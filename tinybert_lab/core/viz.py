@@ -349,7 +349,7 @@ def plot_results(table, title: str = "accuracy vs speed", eval_size: int | None 
     proportional to parameters. ``table``: ``evaluation.ResultsTable`` (rows need ``accuracy``).
     ``eval_size``: the number of evaluation examples; each point then gets an error bar of the
     binomial 95 % interval, the noise of measuring one model on that many examples."""
-    from .label_sources import binomial_halfwidth
+    from ..studies.label_sources import binomial_halfwidth
 
     rows = [r for r in table.rows if r.get("accuracy") is not None]
     if not rows:
@@ -376,7 +376,7 @@ def plot_compression(rows: list[dict], title: str | None = None) -> Figure:
     """Accuracy (y) against sentences/s (x, log scale), one point per variant, marker area
     proportional to the size on disk, the Pareto front (``compression.pareto_front``) drawn.
     ``rows``: dicts with ``model``, ``accuracy`` (in [0, 1]), ``sentences_per_s``, ``size_mb``."""
-    from .compression import pareto_front
+    from ..deploy.compression import pareto_front
 
     if not rows:
         raise TinyBertLabError("No variants to plot: give rows with model, accuracy, sentences_per_s, size_mb.")
@@ -505,7 +505,7 @@ def plot_label_sources(cells, *, teacher_accuracy: float, eval_size: int, live=N
     """
     from matplotlib.ticker import NullFormatter
 
-    from .label_sources import SOURCE_NAMES, START_NAMES, STARTS, binomial_halfwidth
+    from ..studies.label_sources import SOURCE_NAMES, START_NAMES, STARTS, binomial_halfwidth
 
     cells = list(cells)
     if not cells:
@@ -597,7 +597,7 @@ def plot_seeded_rows(rows, *, teacher_accuracy: float, eval_size: int, title: st
 
     ``rows``: ``beyond.seeded_rows(...)``.
     """
-    from .label_sources import binomial_halfwidth
+    from ..studies.label_sources import binomial_halfwidth
 
     rows = list(rows)
     if not rows:
@@ -633,7 +633,7 @@ def plot_head_similarity(similarity, layer_map=None, title: str | None = None) -
     lines, and the layer map's (student, teacher) layer pairs outlined."""
     from matplotlib.patches import Rectangle
 
-    from .headsim import MAX_JS
+    from ..studies.headsim import MAX_JS
 
     values = similarity.matrix.detach().cpu().numpy()
     hs, ht = similarity.student_heads, similarity.teacher_heads
@@ -734,7 +734,7 @@ def plot_head_behaviour(behaviours: dict, title: str | None = None) -> Figure:
     punctuation, previous and next token): per layer, each model's heads as dots and their mean
     as a line. ``behaviours``: ``{model name: (layers, heads, 6) tensor}`` from ``head_behaviour``;
     models may differ in depth (layers are drawn at their relative depth, 0 to 1)."""
-    from .headsim import BEHAVIOURS
+    from ..studies.headsim import BEHAVIOURS
 
     if not behaviours:
         raise TinyBertLabError("Give at least one model: {'teacher': head_behaviour(teacher, ...), ...}.")

@@ -36,11 +36,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import data as data_lib
-from . import losses
-from .attention import SCORES_ATTENTION
-from .errors import TinyBertLabError, WeightsMixin
-from .mapping import record_init_layers
+from ..core import data as data_lib
+from ..core import losses
+from ..core.attention import SCORES_ATTENTION
+from ..core.errors import TinyBertLabError, WeightsMixin
+from ..core.mapping import record_init_layers
 
 TERMS = ("ce", "mlm", "cos", "hard_label")
 MODES = ("general", "task")

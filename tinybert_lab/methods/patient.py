@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import torch
 
-from . import data as data_lib
-from . import losses
-from .errors import TinyBertLabError
-from .mapping import LayerMap
+from ..core import data as data_lib
+from ..core import losses
+from ..core.errors import TinyBertLabError
+from ..core.mapping import LayerMap
 from .objectives import _freeze, _TeachersStayInEval, check_teacher_and_student, check_weights, output_terms
 
 STRATEGIES = ("skip", "last")
