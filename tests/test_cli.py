@@ -127,3 +127,54 @@ def test_task_trains_notebook_06s_student(tmp_cache, tmp_path):
     distilled = cli.task(config, cli_teacher, progress=False)["distilled"]
     for (name, a), b in zip(kd_student.state_dict().items(), distilled.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def fake_glue_hub(name_seen):
+    """A stand-in for ``datasets.load_dataset("nyu-mll/glue", task)``: MRPC's columns, 12 pairs."""
+    import datasets
+
+    def load_dataset(path, name):
+        name_seen.append((path, name))
+        rows = {"sentence1": [f"the first sentence number {i}" for i in range(12)],
+                "sentence2": [f"and its paraphrase, maybe {i}" for i in range(12)],
+                "label": [i % 2 for i in range(12)], "idx": list(range(12))}
+        features = datasets.Features({"sentence1": datasets.Value("string"), "sentence2": datasets.Value("string"),
+                                      "label": datasets.ClassLabel(names=["not_equivalent", "equivalent"]),
+                                      "idx": datasets.Value("int32")})
+        table = datasets.Dataset.from_dict(rows, features=features)
+        return datasets.DatasetDict({"train": table, "validation": table.select(range(4)), "test": table.select(range(2))})
+
+    return load_dataset
+
+
+def test_glue_tasks_from_the_hub_are_read_as_pairs(monkeypatch, tmp_path, tmp_cache, capsys):
+    from tinybert_lab import data
+    from tinybert_lab.core.errors import DataNotFoundError
+
+    seen = []
+    splits = data.load_glue("MRPC", load_dataset=fake_glue_hub(seen))
+    assert seen == [("nyu-mll/glue", "mrpc")] and sorted(splits) == ["train", "validation"]
+    assert splits["train"].column_names == ["text", "text_pair", "label", "idx"] and len(splits["validation"]) == 4
+    assert data.text_columns(splits["train"]) == ("text", "text_pair")
+    with pytest.raises(TinyBertLabError, match="STS-B is a regression task"):
+        data.load_glue("sts-b")
+    with pytest.raises(TinyBertLabError, match="Unknown GLUE task 'mrcp': pick one of cola, sst2, mrpc"):
+        data.load_glue("mrcp")
+
+    def offline(path, name):
+        raise ConnectionError("no network")
+
+    with pytest.raises(DataNotFoundError, match="GLUE rte could not be loaded .* Go online once"):
+        data.load_glue("rte", load_dataset=offline)
+    assert len(data.load_glue("sst2")["validation"]) == 872  # SST-2: the local files, no hub
+    import datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_glue_hub(seen))
+    config = runconfig.load(None, ["data.task=glue/mrpc", "data.train_size=8"])
+    teacher_train, train, dev = cli.load_data(config)
+    assert (len(teacher_train), len(train), len(dev)) == (12, 8, 4) and "text_pair" in train.column_names
+    tiny = ["--set", "data.task=glue/mrpc", "--set", f"out_dir={tmp_path / 'mrpc'}", "--set", "teacher.steps=2",
+            "--set", "teacher.batch_size=4", "--set", "task.steps=2", "--set", "task.batch_size=4"]
+    assert cli.main(["all", *tiny]) == 0  # pairs through teacher, projected start, both students, the table
+    rows = json.loads((tmp_path / "mrpc" / "results.json").read_text())["rows"]
+    assert [r["model"] for r in rows] == ["teacher", "distilled", "labels only"] and "| distilled |" in capsys.readouterr().out

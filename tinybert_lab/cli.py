@@ -41,6 +41,8 @@ TinyBERT-4 at paper scale (Jiao et al. 2020) on 8 GPUs, one process per GPU:
            --set task.batch_size=4 --set task.steps=<23 epochs> --set task.intermediate_fraction=0.87 \\
            --set task.learning_rate=5e-5 --set data.train_size=0
 
+(Another GLUE task: --set data.task=glue/mrpc (or qnli, rte, mnli, qqp, cola; from the hub, online
+once); sentence pairs are read as pairs.)
 (`accelerate launch --multi_gpu --num_processes 8 -m tinybert_lab.cli ...` launches the same processes.)
 
 Small default run: the tutorial's notebook 06 student and its labels-only baseline (SST-2, the
@@ -70,6 +72,9 @@ def load_data(config: runconfig.RunConfig):
     elif d.task == "trec":
         splits = data.load_trec()
         full_train, dev = splits["train"], splits["test"]
+    elif d.task.startswith("glue/"):  # e.g. glue/mrpc: the hub's GLUE, train and its dev split
+        splits = data.load_glue(d.task.removeprefix("glue/"))
+        full_train, dev = splits["train"], splits["validation"]
     else:
         columns = {"text_column": d.text_column or None, "label_column": d.label_column, "header": d.header}
         if d.text_pair_column:

@@ -59,7 +59,8 @@ class TeacherSettings:
 
 @dataclass
 class DataSettings:
-    """``task``: "sst2", "trec" or a file the loader reads (TSV, CSV, JSON Lines). ``train_size``:
+    """``task``: "sst2", "trec", a GLUE task from the hub as "glue/<name>" (e.g. "glue/mrpc";
+    see ``data.GLUE_TASKS``) or a file the loader reads (TSV, CSV, JSON Lines). ``train_size``:
     training examples used by the students (0: all). ``max_length``: 0 chooses it from the data."""
 
     task: str = "sst2"

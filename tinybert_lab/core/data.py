@@ -144,6 +144,53 @@ def load_sst2(data_dir: str | Path | None = None):
                          "nyu-mll/glue, sst2", lambda: datasets.load_dataset("nyu-mll/glue", "sst2"))
 
 
+# GLUE's classification tasks: their text column(s) on the hub (nyu-mll/glue) and dev split
+GLUE_TASKS = {
+    "cola": ("sentence", None, "validation"),
+    "sst2": ("sentence", None, "validation"),
+    "mrpc": ("sentence1", "sentence2", "validation"),
+    "qqp": ("question1", "question2", "validation"),
+    "mnli": ("premise", "hypothesis", "validation_matched"),
+    "qnli": ("question", "sentence", "validation"),
+    "rte": ("sentence1", "sentence2", "validation"),
+    "wnli": ("sentence1", "sentence2", "validation"),
+}
+
+
+def load_glue(task: str, *, load_dataset=None):
+    """A GLUE classification task as ``{"train", "validation"}`` datasets with ``text`` (and
+    ``text_pair`` for the sentence-pair tasks), ``label`` and ``idx``.
+
+    ``sst2`` is ``load_sst2`` (the local files first). The others come from the Hugging Face hub
+    (``nyu-mll/glue``): online once, then from the ``datasets`` cache. MNLI's dev split is
+    ``validation_matched``. STS-B is a regression task and is refused. ``load_dataset``: for tests.
+    """
+    name = task.lower().replace("-", "")
+    if name == "stsb":
+        raise TinyBertLabError("STS-B is a regression task (a similarity score), and tinybert_lab distils "
+                               f"classifiers. Pick one of {', '.join(GLUE_TASKS)}.")
+    if name not in GLUE_TASKS:
+        raise TinyBertLabError(f"Unknown GLUE task {task!r}: pick one of {', '.join(GLUE_TASKS)}.")
+    if name == "sst2":
+        splits = load_sst2()
+        return {"train": splits["train"], "validation": splits["validation"]}
+    if load_dataset is None:
+        from datasets import load_dataset
+    try:
+        hub = load_dataset("nyu-mll/glue", name)
+    except Exception as error:  # offline, hub down, nothing cached
+        raise DataNotFoundError(
+            f"GLUE {name} could not be loaded from the Hugging Face hub (nyu-mll/glue, {name}): "
+            f"{type(error).__name__}: {str(error)[:200]}. Go online once so `datasets` can download and cache it; "
+            "offline, SST-2 is read from TINYBERT_LAB_DATA, and any task works from a local TSV/CSV/JSONL file."
+        ) from None
+    first, second, dev = GLUE_TASKS[name]
+    renames = {first: "text", **({second: "text_pair"} if second else {})}
+    keep = [*renames, "label", "idx"]
+    return {split: hub[source].select_columns(keep).rename_columns(renames)
+            for split, source in (("train", "train"), ("validation", dev))}
+
+
 def _trec_folder(base: Path) -> Path | None:
     """``base/trec`` or ``base`` itself, whichever holds the TREC training file."""
     for candidate in (base / "trec", base):
