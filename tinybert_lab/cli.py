@@ -48,6 +48,9 @@ once); sentence pairs are read as pairs.)
 Small default run: the tutorial's notebook 06 student and its labels-only baseline (SST-2, the
 offline MiniLM teacher, TinyBERT-4 from the teacher's weights, 600 steps), with the results table:
        tinybert-lab all                 # or: python -m tinybert_lab.cli all
+The teacher is the tutorial's: after the notebooks it comes from their cache; on a fresh machine it
+is fine-tuned first (400 steps). A first look at about a quarter of the cost, smaller in every part:
+       tinybert-lab all --set teacher.steps=100 --set task.steps=100 --set data.train_size=2000 --set out_dir=runs/quick
 A value in --set is read as TOML (numbers, true/false) or else as a plain string.
 """
 
