@@ -113,6 +113,14 @@ def _write_arrays(folder: Path, ids: torch.Tensor, logits: torch.Tensor) -> None
     partial.rename(folder)
 
 
+def _read_arrays(folder: Path, mmap_mode: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``ids`` and ``logits`` from what ``_write_arrays`` wrote; ``mmap_mode="c"`` maps the logits."""
+    import numpy as np
+
+    return (torch.from_numpy(np.load(folder / "ids.npy")),
+            torch.from_numpy(np.load(folder / "logits.npy", mmap_mode=mmap_mode)))
+
+
 class TeacherLogitCache:
     """Teacher logits for every example of an encoded dataset, looked up by example id.
 
@@ -161,37 +169,32 @@ class TeacherLogitCache:
 
         from ..core.evaluation import predict
 
+        def share_folder(rank: int) -> Path:
+            return folder.with_name(f"{folder.name}.share{rank}")
+
         n = len(encoded)
         share = encoded.select(range(n * world.rank // world.size, n * (world.rank + 1) // world.size))
-        part = folder.with_name(f"{folder.name}.share{world.rank}")
         if len(share):
             logits, ids = predict(teacher, share, tokenizer, batch_size=batch_size)
         else:  # fewer examples than processes
             logits, ids = torch.empty(0, teacher.config.num_labels), torch.empty(0, dtype=torch.long)
-        _write_arrays(part, ids, logits)
+        _write_arrays(share_folder(world.rank), ids, logits)
         world.barrier()
         if world.is_main:
-            parts = [TeacherLogitCache._arrays(folder.with_name(f"{folder.name}.share{r}")) for r in range(world.size)]
+            parts = [_read_arrays(share_folder(r)) for r in range(world.size)]
             _write_arrays(folder, torch.cat([ids for ids, _ in parts]), torch.cat([logits for _, logits in parts]))
             for r in range(world.size):
-                shutil.rmtree(folder.with_name(f"{folder.name}.share{r}"), ignore_errors=True)
+                shutil.rmtree(share_folder(r), ignore_errors=True)
         world.barrier()
 
     def save(self, folder) -> None:
         """``ids.npy`` and ``logits.npy`` in ``folder``, written to a temporary folder and renamed."""
         _write_arrays(Path(folder), self.ids, self.logits)
 
-    @staticmethod
-    def _arrays(folder: Path, mmap_mode: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        import numpy as np
-
-        return (torch.from_numpy(np.load(folder / "ids.npy")),
-                torch.from_numpy(np.load(folder / "logits.npy", mmap_mode=mmap_mode)))
-
     @classmethod
     def open(cls, folder, key: str = "") -> "TeacherLogitCache":
         """A saved cache, its logits memory-mapped (copy-on-write: read from disk as rows are used)."""
-        ids, logits = cls._arrays(Path(folder), mmap_mode="c")
+        ids, logits = _read_arrays(Path(folder), mmap_mode="c")
         return cls(ids, logits, key)
 
     def lookup(self, idx: torch.Tensor) -> torch.Tensor:
