@@ -14,7 +14,9 @@ exception: ``core.viz`` draws every layer's figures and reads a few of their con
 ``methods/``: ways to distil
   ``distill`` (TinyBERT: Distiller, stages, teacher-logit cache), ``compress`` (the
   teacher-projected start), ``augment``, ``distilbert``, ``bilstm``, ``objectives``, ``minilm``,
-  ``patient``, ``assistant``
+  ``patient``, ``assistant``; ``causal_lm`` and ``lm_eval`` (a GPT-2-shaped teacher and its
+  half-depth student: DistilGPT-2's recipe, reverse KL, sequence-level and on-policy KD; perplexity,
+  agreement, generation speed)
 ``deploy/``: after distillation: ``compression`` (quantise, prune, export)
 ``teaching/``: ``tutorial`` (the notebooks' shared plan, data and cached teacher; the headless
   runner), ``widgets``, ``checks``, ``exercises``, ``attention_page``
@@ -35,7 +37,7 @@ __version__ = "0.1.0"
 _LAYERS = {
     "core": "settings errors records data datafiles models attention losses mapping parallel streaming training "
             "evaluation viz",
-    "methods": "distill compress augment distilbert bilstm objectives minilm patient assistant",
+    "methods": "distill compress augment distilbert bilstm objectives minilm patient assistant causal_lm lm_eval",
     "deploy": "compression",
     "teaching": "tutorial widgets checks exercises attention_page",
     "studies": "headsim selection beyond label_sources",

@@ -144,6 +144,63 @@ def load_sst2(data_dir: str | Path | None = None):
                          "nyu-mll/glue, sst2", lambda: datasets.load_dataset("nyu-mll/glue", "sst2"))
 
 
+SHAKESPEARE_FILE = "tinyshakespeare/input.txt"
+SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+
+
+@dataclass(frozen=True)
+class TextCorpus:
+    """A corpus split by position: ``train`` is the first part of the text, ``validation`` the
+    rest (never shuffled, so no validation sentence leaks into training through its neighbours)."""
+
+    train: str
+    validation: str
+
+    def __repr__(self) -> str:
+        return f"TextCorpus(train={len(self.train):,} characters, validation={len(self.validation):,} characters)"
+
+
+def _shakespeare_file(base: Path) -> Path | None:
+    for path in (base / SHAKESPEARE_FILE, base / "input.txt"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _download_shakespeare() -> Path:
+    """char-rnn's file, downloaded once into the cache (online users without the shared data)."""
+    import urllib.request
+
+    from .settings import cache_dir
+
+    path = cache_dir() / "data" / SHAKESPEARE_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(SHAKESPEARE_URL, timeout=30) as response:
+            path.with_suffix(".tmp").write_bytes(response.read())
+        path.with_suffix(".tmp").replace(path)
+    return path
+
+
+def load_shakespeare(data_dir: str | Path | None = None, *, validation_fraction: float = 0.1) -> TextCorpus:
+    """Tiny Shakespeare (1,115,394 characters, 65 distinct), split by position: the first 90 %
+    trains, the last 10 % validates (char-rnn's and nanoGPT's split).
+
+    Lookup order as for SST-2: ``data_dir``, then ``TINYBERT_LAB_DATA`` (a folder holding
+    ``tinyshakespeare/input.txt``), then a download of char-rnn's file (needs internet).
+    """
+    if not 0 < validation_fraction < 1:
+        raise TinyBertLabError(f"validation_fraction must be between 0 and 1, got {validation_fraction!r}.")
+
+    def split(path: Path) -> TextCorpus:
+        text = path.read_text(encoding="utf-8")
+        cut = int(len(text) * (1 - validation_fraction))
+        return TextCorpus(text[:cut], text[cut:])
+
+    return _local_or_hub("Tiny Shakespeare", "tinyshakespeare", data_dir, _shakespeare_file, split,
+                         SHAKESPEARE_FILE, SHAKESPEARE_URL, lambda: split(_download_shakespeare()))
+
+
 # GLUE's classification tasks: their text column(s) on the hub (nyu-mll/glue) and dev split
 GLUE_TASKS = {
     "cola": ("sentence", None, "validation"),

@@ -26,6 +26,14 @@ Losses between examples and between models (representations ``r`` of shape (B, d
   ``soft_kl_to_probs``: ``T² · KL(q ‖ softmax(z_S/T))`` against such targets (multi-teacher KD)
 - ``mutual_kl``: ``T² · KL(p_other ‖ p_self)`` with the peer detached (deep mutual learning)
 
+Next-token distributions of causal language models (logits (B, L, V), a (B, L) mask of the
+positions that count):
+
+- ``next_token_ce``: next-token cross-entropy over kept positions (the text-only baseline)
+- ``token_forward_kl``: ``T² · Σ_v p_v (log p_v − log q_v)`` (DistilGPT-2, Hinton: mass-covering)
+- ``token_reverse_kl``: ``T² · Σ_v q_v (log q_v − log p_v)`` (token-level MiniLLM: mode-seeking)
+- ``token_jsd``: generalised Jensen–Shannon ``β KL(p ‖ m) + (1 − β) KL(q ‖ m)`` (GKD)
+
 Relations inside a layer, and [CLS] states of mapped layers:
 
 - ``minilm_relation_loss``: ``Σ_X KL(R_X^T ‖ R_X^S)``, X ∈ {Q, K, V}, ``R_X = softmax(X_h X_hᵀ/√d_r)``
@@ -599,3 +607,90 @@ def mutual_kl(logits_self: torch.Tensor, logits_other: torch.Tensor, temperature
     factor is 1. Returns a scalar.
     """
     return soft_kl(logits_self, logits_other.detach(), temperature)
+
+
+# ---------------------------------------------------------------- next-token distributions (causal LMs)
+def _token_positions(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
+                     mask: torch.Tensor) -> torch.Tensor:
+    """Check (B, L, V) logits and a (B, L) mask; return the mask as bool (at least one position kept)."""
+    if student_logits.dim() != 3:
+        raise TinyBertLabError(
+            f"Next-token logits must be (batch, positions, vocabulary); got {tuple(student_logits.shape)}.")
+    if teacher_logits is not None and teacher_logits.shape != student_logits.shape:
+        raise TinyBertLabError(
+            f"Student logits {tuple(student_logits.shape)} and teacher logits {tuple(teacher_logits.shape)} differ: "
+            "both models must share one tokenizer (one vocabulary) and see the same batch.")
+    if tuple(mask.shape) != tuple(student_logits.shape[:2]):
+        raise TinyBertLabError(
+            f"mask has shape {tuple(mask.shape)} but the logits have {tuple(student_logits.shape[:2])} positions: "
+            "pass one 0/1 (or bool) entry per predicted position, 0 where the position is padding or ignored.")
+    mask = mask.bool()
+    if not mask.any():
+        raise TinyBertLabError("mask is all zeros: no position left to compare.")
+    return mask
+
+
+def next_token_ce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy ``mean over kept positions of −log softmax(z)_{t, y_t}``.
+
+    logits: (B, L, V), the prediction at each position; targets: (B, L) the token that follows;
+    mask: (B, L) 0/1, 1 = a position that counts. Ignored positions are selected away before any
+    arithmetic, so whatever their targets hold (padding, -100) cannot matter. Returns a scalar
+    (nats per token; ``exp`` of it is the perplexity).
+    """
+    keep = _token_positions(logits, None, mask)
+    if tuple(targets.shape) != tuple(logits.shape[:2]):
+        raise TinyBertLabError(f"targets {tuple(targets.shape)} must match the logits' positions {tuple(logits.shape[:2])}.")
+    return F.cross_entropy(logits[keep].float(), targets[keep])
+
+
+def token_forward_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor,
+                     temperature: float = 1.0) -> torch.Tensor:
+    """Forward KL per position, the soft-target loss of DistilGPT-2 and Hinton:
+    ``T² · Σ_v p_v (log p_v − log q_v)`` with ``p = softmax(z_T/T)``, ``q = softmax(z_S/T)``.
+
+    Logits: (B, L, V); mask: (B, L), 1 = a position that counts. Summed over the vocabulary,
+    averaged over kept positions. Mass-covering: q is punished wherever p has mass and q has
+    none, so q spreads over every token p finds plausible. Returns a scalar.
+    """
+    _check_temperature(temperature)
+    keep = _token_positions(student_logits, teacher_logits, mask)
+    log_q = F.log_softmax(student_logits[keep].float() / temperature, dim=-1)  # (N, V)
+    log_p = F.log_softmax(teacher_logits[keep].float() / temperature, dim=-1)
+    return temperature**2 * (log_p.exp() * (log_p - log_q)).sum(dim=-1).mean()
+
+
+def token_reverse_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor,
+                     temperature: float = 1.0) -> torch.Tensor:
+    """Reverse KL per position (token-level MiniLLM): ``T² · Σ_v q_v (log q_v − log p_v)``.
+
+    Logits: (B, L, V); mask: (B, L). Summed over the vocabulary, averaged over kept positions.
+    Mode-seeking: q pays nothing for ignoring tokens p finds plausible, only for putting mass
+    where p has little, so q settles on p's largest mode. The gradient reaches the student
+    through q in both factors. Returns a scalar.
+    """
+    _check_temperature(temperature)
+    keep = _token_positions(student_logits, teacher_logits, mask)
+    log_q = F.log_softmax(student_logits[keep].float() / temperature, dim=-1)
+    log_p = F.log_softmax(teacher_logits[keep].float() / temperature, dim=-1)
+    return temperature**2 * (log_q.exp() * (log_q - log_p)).sum(dim=-1).mean()
+
+
+def token_jsd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor,
+              beta: float = 0.5) -> torch.Tensor:
+    """Generalised Jensen–Shannon divergence per position (GKD, Agarwal et al. 2024):
+    ``β KL(p ‖ m) + (1 − β) KL(q ‖ m)`` with ``m = β p + (1 − β) q``.
+
+    Logits: (B, L, V); mask: (B, L); ``0 < β < 1`` (near 0 it behaves like forward KL, near 1
+    like reverse KL, each scaled by β resp. 1 − β). Summed over the vocabulary, averaged over kept
+    positions. Returns a scalar.
+    """
+    if not 0 < beta < 1:
+        raise TinyBertLabError(f"beta must be strictly between 0 and 1, got {beta!r} (GKD uses 0.1, 0.5, 0.9).")
+    keep = _token_positions(student_logits, teacher_logits, mask)
+    log_q = F.log_softmax(student_logits[keep].float(), dim=-1)
+    log_p = F.log_softmax(teacher_logits[keep].float(), dim=-1)
+    log_m = torch.logsumexp(torch.stack([log_p + math.log(beta), log_q + math.log(1 - beta)]), dim=0)
+    kl_p = (log_p.exp() * (log_p - log_m)).sum(dim=-1)
+    kl_q = (log_q.exp() * (log_q - log_m)).sum(dim=-1)
+    return (beta * kl_p + (1 - beta) * kl_q).mean()

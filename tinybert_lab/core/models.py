@@ -274,7 +274,11 @@ def size_on_disk(model) -> int:
     """Bytes of the model's weights when saved as safetensors (what ``save_pretrained`` writes)."""
     from safetensors.torch import save_file
 
-    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    state, seen = {}, set()
+    for name, tensor in model.state_dict().items():  # tied weights (a GPT-2's lm_head is its wte) are saved once
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            state[name] = tensor.detach().contiguous()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.safetensors"
         save_file(state, str(path))

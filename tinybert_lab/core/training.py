@@ -222,8 +222,7 @@ def _save_checkpoint(folder: Path, objective, optimizer, scheduler, run_key: str
     if not world.is_main:
         return
     folder.mkdir(parents=True, exist_ok=True)
-    trainable = {k: v.detach().contiguous() for k, v in objective.state_dict().items() if not k.startswith("teacher.")}
-    save_file(trainable, str(folder / "trainable.safetensors.tmp"))
+    save_file(_trainable_state(objective), str(folder / "trainable.safetensors.tmp"))
     payload = {**state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "torch_rng": torch.get_rng_state(), "torch_rngs": generators, "world_size": world.size,
                "python_rng": random.getstate(),
@@ -234,12 +233,24 @@ def _save_checkpoint(folder: Path, objective, optimizer, scheduler, run_key: str
     (folder / RUN_FILE).write_text(json.dumps({"run": run_key}))
 
 
+def _trainable_state(objective) -> dict[str, torch.Tensor]:
+    """The objective's weights without the teacher's, each tensor once: tied weights (a GPT-2's
+    ``lm_head`` is its token embedding) are stored under their first name only."""
+    state, seen = {}, set()
+    for name, tensor in objective.state_dict().items():
+        if not name.startswith("teacher.") and tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            state[name] = tensor.detach().contiguous()
+    return state
+
+
 def _load_checkpoint(folder: Path, objective, optimizer, scheduler, world: parallel.World = parallel.World()) -> dict:
     from safetensors.torch import load_file
 
     payload = torch.load(folder / CHECKPOINT_FILE, weights_only=True)  # tensors and plain data only: never runs code
     missing, unexpected = objective.load_state_dict(load_file(str(folder / "trainable.safetensors")), strict=False)
-    missing = [k for k in missing if not k.startswith("teacher.")]
+    stored = _trainable_state(objective)  # a tied weight's second name is never stored
+    missing = [k for k in missing if k in stored]
     if missing or unexpected:
         raise TinyBertLabError(
             f"The checkpoint in {folder} does not fit this model (missing {missing[:3]}, unexpected "
