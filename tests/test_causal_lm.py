@@ -302,3 +302,87 @@ def test_measures_on_a_model_against_itself():
     assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
     with pytest.raises(TinyBertLabError, match="empty"):
         lm_eval.next_token_distribution(model, tokenizer, "")
+
+
+# ---------------------------------------------------------------- notebook 13's pieces
+def test_check_token_kl_accepts_the_formula_and_refuses_wrong_answers(capsys):
+    from tinybert_lab import checks
+
+    def right(s, t, mask, direction):
+        keep = mask.bool()
+        log_q, log_p = torch.log_softmax(s[keep], -1), torch.log_softmax(t[keep], -1)
+        a, b = (log_p, log_q) if direction == "forward" else (log_q, log_p)
+        return (a.exp() * (a - b)).sum(-1).mean()
+
+    def swapped(s, t, mask, direction):
+        return right(s, t, mask, "reverse" if direction == "forward" else "forward")
+
+    def unmasked(s, t, mask, direction):
+        return right(s, t, torch.ones_like(mask), direction)
+
+    def mean_over_vocabulary(s, t, mask, direction):
+        return right(s, t, mask, direction) / s.shape[-1]
+
+    assert checks.check_token_kl(right)
+    for wrong in (swapped, unmasked, mean_over_vocabulary, lambda *args: torch.tensor(0.0)):
+        assert not checks.check_token_kl(wrong)
+    assert "✗" in capsys.readouterr().out
+
+
+def test_generation_widget_continues_the_prompt_for_every_model():
+    from tinybert_lab import widgets
+
+    tokenizer = lm.build_tokenizer("char", CORPUS.train)
+    model = lm.build_lm(lm.gpt2_config(TINY, len(tokenizer), pad_token_id=tokenizer.pad_token_id), seed=2)
+    ui = widgets.generation_widget({"teacher": model, "student": lm.half_depth_student(model)}, tokenizer,
+                                   prompt="All:\n", new_tokens=8)
+    assert "temperature 0.8" in ui.result
+    ui.children[0].value = ""
+    assert "Type a prompt" in ui.result
+    ui.children[0].value = "All:\n" * 10  # longer than the positions left for 8 new tokens: cut from the left
+    assert "seed 0" in ui.result
+    ui.children[0].value = "xyz"  # characters the teacher never saw
+    assert "not in the tokenizer's vocabulary" in ui.result
+
+
+def test_causal_head_similarity_of_a_model_with_itself_is_zero_on_the_diagonal():
+    from tinybert_lab import headsim
+
+    model = _tiny_teacher()
+    model.set_attn_implementation("eager")
+    similarity = headsim.causal_head_similarity(model, model, _batch(length=10)["input_ids"])
+    assert similarity.matrix.shape == (16, 16)
+    assert torch.allclose(similarity.matrix.diagonal(), torch.zeros(16), atol=1e-6)
+    sdpa = _tiny_teacher()
+    with pytest.raises(TinyBertLabError, match="eager"):
+        headsim.causal_head_similarity(sdpa, sdpa, _batch()["input_ids"])
+
+
+def test_study_summary_verdicts_and_findings_come_from_the_numbers():
+    from tinybert_lab import lm_study
+
+    runs = [{"regime": "full", "row": row, "seed": seed, "validation_loss": loss + 0.01 * seed, "agreement_top1": 0.5,
+             "seconds": 60} for row, loss in (("text", 2.0), ("forward_kl", 1.9), ("reverse_kl", 2.0))
+            for seed in range(3)]
+    runs[4]["validation_loss"] += 0.001  # forward KL: not exactly the same gain on every seed
+    summaries = {s.row: s for s in lm_study.summarise(runs, teacher_loss=1.6)}
+    assert summaries["text"].verdict == "baseline"
+    assert summaries["forward_kl"].verdict == "clear gain"
+    assert summaries["forward_kl"].gap_closed == pytest.approx(0.1 / 0.41, abs=0.01)
+    assert summaries["reverse_kl"].verdict == "within noise"
+    text = " ".join(lm_study.findings(list(summaries.values())))
+    assert "lower validation loss" in text and "no difference the seeds can tell apart" in text
+    fig = __import__("tinybert_lab").viz.plot_lm_objectives(list(summaries.values()), teacher_loss=1.6,
+                                                            live={"text only": 2.0})
+    assert len(fig.axes) == 1
+
+
+def test_plots_return_figures():
+    from tinybert_lab import viz
+
+    fig = viz.plot_next_token_bars(["a", "b"], [0.6, 0.3], [0.5, 0.2])
+    assert fig.axes[0].get_title() == "a soft target over the vocabulary"
+    target = torch.tensor([0.5, 0.0, 0.5])
+    assert len(viz.plot_one_peak_fits(target, {"forward KL": target}).axes) == 1
+    with pytest.raises(TinyBertLabError):
+        viz.plot_next_token_bars(["a"], [0.5, 0.5])

@@ -13,7 +13,7 @@ import tomllib
 import pytest
 
 from conftest import REPO
-from tinybert_lab import beyond, data, distill, doctor, label_sources, settings, training, tutorial
+from tinybert_lab import beyond, causal_lm, data, distill, doctor, label_sources, settings, training, tutorial
 from tinybert_lab.doctor import FAIL, OK, WARN, Check
 
 LINE = re.compile(r"^\[( OK |WARN|FAIL)\] [^:]+: ")
@@ -269,20 +269,25 @@ def test_prepare_fine_tunes_both_teachers_and_builds_their_logits(monkeypatch, c
     monkeypatch.setattr(label_sources, "make_setup", lambda task, plan, progress: calls.append(("setup", task)) or Setup)
     monkeypatch.setattr(beyond, "setup", lambda plan, progress: calls.append(("beyond", plan)) or "setup")
     monkeypatch.setattr(beyond, "second_teacher", lambda setup: calls.append(("second", setup)))
+    monkeypatch.setattr(causal_lm, "lm_teacher", lambda spec, progress: calls.append(("lm", spec)) or Result)
     monkeypatch.setattr(doctor, "run_checks", lambda speed, emit: calls.append(("checks", speed)) or [])
     assert doctor.main(["--prepare", "--no-speed"]) == 0
     assert calls == [("sst2", settings.FULL_PLAN), ("setup", "sst2"), ("trec", settings.FULL_PLAN),
-                     ("setup", "trec"), ("beyond", settings.FULL_PLAN), ("second", "setup"), ("checks", False)]
+                     ("setup", "trec"), ("beyond", settings.FULL_PLAN), ("second", "setup"),
+                     ("lm", causal_lm.TEACHER), ("checks", False)]
     out = capsys.readouterr().out
     assert "SST-2: teacher fine-tuned in" in out and "TREC: logits ready in" in out and "Prepared in" in out
 
 
 def test_prepare_on_the_fast_plan_fills_every_cache_the_checks_look_for(tmp_cache, capsys):
     """For real: fine-tunes the fast plan's teachers (a few steps each) into an empty cache."""
-    before = {c.name: c.status for c in doctor.check_caches(settings.FAST_PLAN)}
+    def caches():
+        return doctor.check_caches(settings.FAST_PLAN) + doctor.check_lm_teacher(settings.FAST_PLAN)
+
+    before = {c.name: c.status for c in caches()}
     assert set(before.values()) == {WARN}
     doctor.prepare(settings.FAST_PLAN)
-    after = {c.name: c.status for c in doctor.check_caches(settings.FAST_PLAN)}
+    after = {c.name: c.status for c in caches()}
     assert set(after) == set(before) and set(after.values()) == {OK}, after
     assert len(list((tmp_cache / "teachers").iterdir())) == 3  # SST-2, TREC, notebook 09's second teacher
     assert "copy" in capsys.readouterr().out
@@ -297,7 +302,7 @@ def test_a_whole_run_prints_one_line_per_check_and_no_warnings():
     assert all(LINE.match(line) for line in lines[:-1]), done.stdout
     names = {line.split("] ", 1)[1].split(":")[0] for line in lines[:-1]}
     assert {"python", "torch", "threads", "data SST-2", "data TREC", "offline teacher", "cache SST-2 teacher",
-            "cache TREC teacher logits", "chromium", "disk", "memory", "speed"} <= names
+            "cache TREC teacher logits", "cache language-model teacher", "chromium", "disk", "memory", "speed"} <= names
     assert lines[-1].startswith("This laptop is ready" if done.returncode == 0 else "Not ready")
 
 

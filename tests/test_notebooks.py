@@ -17,7 +17,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_the_numbered_sequence_is_there():
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 13)]
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 14)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -83,6 +83,12 @@ def test_every_notebook_runs_in_fast_mode(tmp_path):
     assert f"intermediate stage {steps[0]} steps, prediction stage {steps[1]} steps, lr {kd.learning_rate:g}" in nb06
     nb10 = _text(out / "notebooks" / "10_when_distillation_pays.ipynb")
     assert "runs in the record" in nb10 and "gold labels only" in nb10
+    nb13 = _text(out / "notebooks" / "13_distilling_a_generative_model.ipynb")  # the generative model
+    assert "fewer than GPT-2 small's 124 M" in nb13 and "runs in the record" in nb13
+    assert "reverse KL: peak at token 10" in nb13 or "reverse KL: peak at token 30" in nb13  # it chose one mode
+    assert "forward KL: peak at token 20" in nb13  # between the modes
+    assert "| teacher | 1 |" in nb13 and "| student | 8 |" in nb13  # the generation speed table
+    assert (out / "figures" / "13_next_token.png").is_file() and (out / "figures" / "13_attention.png").is_file()
 
 
 def _text(path) -> str:

@@ -21,7 +21,8 @@ exception: ``core.viz`` draws every layer's figures and reads a few of their con
 ``teaching/``: ``tutorial`` (the notebooks' shared plan, data and cached teacher; the headless
   runner), ``widgets``, ``checks``, ``exercises``, ``attention_page``
 ``studies/``: experiments over seeds on the tutorial's setup, with committed records:
-  ``headsim``, ``selection``, ``beyond``, ``label_sources``
+  ``headsim``, ``selection``, ``beyond``, ``label_sources``, ``lm_study`` (objectives for a
+  language-model student)
 top level, what people run: ``own_task`` (the recipe on your own file), ``cli`` and ``runconfig``
   (``tinybert-lab``), ``doctor`` (``python -m tinybert_lab.doctor``)
 
@@ -40,7 +41,7 @@ _LAYERS = {
     "methods": "distill compress augment distilbert bilstm objectives minilm patient assistant causal_lm lm_eval",
     "deploy": "compression",
     "teaching": "tutorial widgets checks exercises attention_page",
-    "studies": "headsim selection beyond label_sources",
+    "studies": "headsim selection beyond label_sources lm_study",
 }
 HOME = {module: layer for layer, modules in _LAYERS.items() for module in modules.split()}
 

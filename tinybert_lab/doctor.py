@@ -9,7 +9,8 @@ The checks never train and never download (the Hugging Face hub is only looked u
 cache).
 
 ``python -m tinybert_lab.doctor --prepare`` does the slow one-off work before class: it fine-tunes
-(or loads) the SST-2 and TREC teachers and builds their teacher-logit caches, then runs the checks.
+(or loads) the SST-2 and TREC teachers, builds their teacher-logit caches, trains notebook 13's
+language-model teacher, then runs the checks.
 ``--json report.json`` also writes the checks as JSON, ``--no-speed`` skips the speed reference.
 """
 
@@ -41,7 +42,7 @@ TUTORIAL_REFERENCE_STEPS = 2_223  # python -m tinybert_lab.teaching.tutorial, fu
 SLOW_REFERENCE_SECONDS = 1.7  # twice the machine above
 # Rough minutes on 2 cores (full mode) of each piece of --prepare; fast mode takes seconds.
 PREPARE_MINUTES = {("sst2", "teacher"): 2.5, ("trec", "teacher"): 2.0, ("sst2", "logits"): 1.5,
-                   ("trec", "logits"): 0.5}
+                   ("trec", "logits"): 0.5, ("shakespeare", "lm teacher"): 15.0}
 TASK_NAMES = {"sst2": "SST-2", "trec": "TREC"}
 
 
@@ -279,6 +280,28 @@ def check_caches(plan=None) -> list[Check]:
     return checks
 
 
+def check_lm_teacher(plan=None) -> list[Check]:
+    """Notebook 13's language-model teacher: is the one of the tutorial's mode in the cache?"""
+    from .core.data import load_shakespeare
+    from .core.errors import TinyBertLabError
+    from .core.settings import tutorial_plan
+    from .methods import causal_lm
+
+    plan = plan or tutorial_plan()
+    spec = causal_lm.FAST_TEACHER if plan.fast else causal_lm.TEACHER
+    try:
+        corpus = load_shakespeare()
+    except TinyBertLabError:
+        return [Check("cache language-model teacher", WARN, "not checked: tinyshakespeare/input.txt not found",
+                      "put the data folder holding tinyshakespeare/ in TINYBERT_LAB_DATA")]
+    folder = causal_lm.teacher_path(spec, corpus)
+    if not (folder / "teacher.json").is_file():
+        return [Check("cache language-model teacher", WARN, "not trained yet (notebook 13 trains it on first use)",
+                      _prepare_fix(plan, [("shakespeare", "lm teacher")]))]
+    loss = json.loads((folder / "teacher.json").read_text())["validation_loss"]
+    return [Check("cache language-model teacher", OK, f"in {folder}, validation loss {loss:.3f} nats per token")]
+
+
 # --------------------------------------------------------------------------------------------
 # Machine: browser, disk, memory, speed
 # --------------------------------------------------------------------------------------------
@@ -391,6 +414,7 @@ def run_checks(*, speed: bool = True, emit=None) -> list[Check]:
     """Every check, in order; ``emit(check)`` is called as each line is ready."""
     steps = [("python", check_python), ("packages", check_packages), ("threads", check_threads),
              ("data", check_data), ("offline teacher", check_teacher), ("caches", check_caches),
+             ("language-model teacher", check_lm_teacher),
              ("chromium", check_chromium), ("disk", check_disk), ("memory", check_memory)]
     if speed:
         steps.append(("speed", check_speed))
@@ -417,7 +441,9 @@ def summary(checks: list[Check]) -> str:
 def prepare(plan=None, log=print) -> None:
     """The slow one-off work before class: fine-tune (or load) the SST-2 and TREC teachers of
     ``plan`` (default: the tutorial's mode), build their teacher-logit caches on the transfer sets,
-    and fine-tune notebook 09's second teacher. The cache folder can then be copied to other laptops."""
+    fine-tune notebook 09's second teacher and train notebook 13's language-model teacher. The
+    cache folder can then be copied to other laptops."""
+    from .methods import causal_lm
     from .studies import beyond, label_sources
     from .teaching import tutorial
     from .core.settings import cache_dir, tutorial_plan
@@ -443,6 +469,12 @@ def prepare(plan=None, log=print) -> None:
     log("notebook 09: the second SST-2 teacher (another seed, for the two-teacher row) ...")
     beyond.second_teacher(beyond.setup(plan, progress=False))
     log(f"notebook 09: second teacher ready in {time.perf_counter() - step:.0f} s")
+    step = time.perf_counter()
+    log("notebook 13: the language-model teacher (trained on Tiny Shakespeare) ...")
+    spec = causal_lm.FAST_TEACHER if plan.fast else causal_lm.TEACHER
+    lm = causal_lm.lm_teacher(spec, progress=True)
+    how = "loaded from the cache" if lm.from_cache else "trained"
+    log(f"notebook 13: teacher {how} in {time.perf_counter() - step:.0f} s ({lm.path})")
     log(f"Prepared in {time.perf_counter() - started:.0f} s. To equip a classroom, copy {cache_dir()} "
         "to the same place on every laptop (or point TINYBERT_LAB_CACHE at the copy).")
 

@@ -759,3 +759,84 @@ def plot_head_behaviour(behaviours: dict, title: str | None = None) -> Figure:
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(title or "what each head looks at (dots: heads, line: layer mean)", fontsize=10)
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Language models (notebook 13)
+# --------------------------------------------------------------------------------------------
+def plot_next_token_bars(tokens, teacher_probs, student_probs=None, *, title: str | None = None,
+                         names=("teacher", "student")) -> Figure:
+    """One position's next-token distribution as bars: the teacher's most likely ``tokens`` and
+    its probabilities, with the student's probability of the same tokens beside them."""
+    tokens = list(tokens)
+    if not tokens or len(tokens) != len(teacher_probs) or (student_probs is not None and len(student_probs) != len(tokens)):
+        raise TinyBertLabError("Give one teacher (and student) probability per token, and at least one token.")
+    fig = Figure(figsize=(max(5.0, 0.55 * len(tokens) + 1.5), 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    x = range(len(tokens))
+    width = 0.4 if student_probs is not None else 0.7
+    ax.bar([i - (width / 2 if student_probs is not None else 0) for i in x], teacher_probs, width, label=names[0],
+           color="tab:blue")
+    if student_probs is not None:
+        ax.bar([i + width / 2 for i in x], student_probs, width, label=names[1], color="tab:orange")
+    ax.set_xticks(list(x), tokens, fontsize=9)
+    ax.set_ylabel("probability of the next token", fontsize=9)
+    ax.set_xlabel("the teacher's most likely next tokens (␣ a space, ⏎ a new line)", fontsize=9)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "a soft target over the vocabulary", fontsize=10)
+    return fig
+
+
+def plot_one_peak_fits(target, fits: dict, *, title: str | None = None) -> Figure:
+    """A two-peaked ``target`` distribution over a vocabulary and the one-peaked distributions
+    ``fits`` (``{"forward KL": q, "reverse KL": q}``) that minimise each divergence."""
+    fig = Figure(figsize=(7.5, 3.0), layout="constrained")
+    ax = fig.add_subplot()
+    positions = range(len(target))
+    ax.bar(positions, [float(v) for v in target], color="0.8", label="teacher p (two peaks)")
+    for (name, q), style in zip(fits.items(), ("-", "--", ":")):
+        ax.plot(positions, [float(v) for v in q], style, linewidth=2, label=f"best one-peaked q under {name}")
+    ax.set_xlabel("token id (a made-up vocabulary)", fontsize=9)
+    ax.set_ylabel("probability", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "forward KL covers both modes; reverse KL picks one", fontsize=10)
+    return fig
+
+
+def plot_lm_objectives(summaries, *, teacher_loss: float, live: dict | None = None, title: str | None = None) -> Figure:
+    """Validation loss of every objective (mean ± std over seeds, from a study's summaries), one
+    panel per regime, the teacher as a dashed line; ``live``: ``{row label: loss}`` of this
+    notebook's own runs, drawn as black dots on the full-text panel's rows of the same label."""
+    summaries = list(summaries)
+    if not summaries:
+        raise TinyBertLabError("No rows to plot: the record has no runs yet (run benchmarks/lm_distill.py).")
+    regimes = list(dict.fromkeys(s.regime for s in summaries))
+    fig = Figure(figsize=(8.5, 0.45 * max(sum(s.regime == r for s in summaries) for r in regimes) * len(regimes) + 2.0),
+                 layout="constrained")
+    axes = fig.subplots(len(regimes), 1, squeeze=False)[:, 0]
+    for ax, regime in zip(axes, regimes):
+        rows = [s for s in summaries if s.regime == regime][::-1]
+        y = range(len(rows))
+        colors = ["tab:orange" if s.difference is None else "tab:blue" for s in rows]
+        ax.barh(y, [s.loss for s in rows], xerr=[s.loss_std for s in rows], color=colors,
+                error_kw={"capsize": 3, "elinewidth": 1})
+        low = min(min(s.loss for s in rows), teacher_loss)
+        for i, s in enumerate(rows):
+            note = f"{s.loss:.3f} ± {s.loss_std:.3f}"
+            if s.difference is not None:
+                note += f"  ({s.difference:+.3f} vs text only: {s.verdict})"
+            ax.text(low * 0.985, i, note, va="center", ha="right", fontsize=7)
+            if live and regime == "full" and s.label in live:
+                ax.plot(live[s.label], i, "ko", markersize=5, label="your live run" if i == 0 else None)
+        ax.axvline(teacher_loss, color="black", linestyle="--", linewidth=1, label=f"teacher {teacher_loss:.3f}")
+        ax.set_yticks(list(y), [s.label for s in rows], fontsize=8)
+        ax.set_xlim(low * 0.85, max(s.loss + s.loss_std for s in rows) * 1.01)
+        ax.set_title(f"{regime} text" if regime == "full" else "5 % of the text (+ text the teacher writes)", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(dict(zip(labels, handles)).values(), dict(zip(labels, handles)).keys(), fontsize=7, loc="lower right")
+    axes[-1].set_xlabel("validation loss (nats per token; lower is better), mean ± std over seeds", fontsize=9)
+    fig.suptitle(title or "every objective beside text only from the same start (orange: the baselines)", fontsize=10)
+    return fig

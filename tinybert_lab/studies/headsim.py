@@ -169,6 +169,34 @@ def head_similarity(teacher, student, sentences, tokenizer, *, n: int = 200, bat
     return HeadSimilarity(total / rows, M, N, hs, ht, count)
 
 
+def causal_head_similarity(teacher, student, input_ids: torch.Tensor) -> HeadSimilarity:
+    """``head_similarity`` for causal language models (GPT-2's classes) on token ids already cut
+    into windows, (B, L): no padding, and only ``input_ids`` reach the models (a GPT-2 would read
+    ``token_type_ids`` as extra token embeddings). A query row of causal attention spreads over the
+    keys up to itself only, so the divergence compares what each head does with the past."""
+    if input_ids.dim() != 2 or input_ids.numel() == 0:
+        raise TinyBertLabError(f"input_ids must be a non-empty (windows, tokens) tensor, got {tuple(input_ids.shape)}.")
+    M, N = student.config.n_layer, teacher.config.n_layer
+    hs, ht = student.config.n_head, teacher.config.n_head
+    states = teacher.training, student.training
+    teacher.eval()
+    student.eval()
+    with torch.no_grad():
+        t_att = teacher(input_ids=input_ids, output_attentions=True).attentions
+        s_att = student(input_ids=input_ids, output_attentions=True).attentions
+    teacher.train(states[0])
+    student.train(states[1])
+    if not t_att or not s_att:
+        raise TinyBertLabError("The models returned no attention maps: load them with attn_implementation='eager' "
+                               "(model.set_attn_implementation('eager')).")
+    mask = torch.ones_like(input_ids)
+    matrix = torch.zeros(M * hs, N * ht)
+    for m in range(M):
+        for t in range(N):
+            matrix[m * hs:(m + 1) * hs, t * ht:(t + 1) * ht] = js_divergence(s_att[m], t_att[t], mask)
+    return HeadSimilarity(matrix, M, N, hs, ht, input_ids.shape[0])
+
+
 def mapped_divergences(teacher, students: dict, sentences, tokenizer, layer_map, *, n: int = 200,
                        batch_size: int = 32) -> dict[str, dict[int, float]]:
     """``{student name: {student layer: mean JS of head i with head i}}`` over the layer map's

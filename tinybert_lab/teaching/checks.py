@@ -201,6 +201,44 @@ def check_paired_difference(fn) -> bool:
                    "with their own stds.")
 
 
+def _token_kl_by_hand(student, teacher, mask, direction: str) -> float:
+    """Forward or reverse KL per kept position, averaged: written with plain Python loops, so it
+    checks the learner's tensors against an independent formula (not ``losses`` itself)."""
+    import math
+
+    total, count = 0.0, 0
+    for b in range(student.shape[0]):
+        for t in range(student.shape[1]):
+            if not mask[b, t]:
+                continue
+            zs, zt = student[b, t].tolist(), teacher[b, t].tolist()
+            q = [math.exp(z - max(zs)) for z in zs]
+            p = [math.exp(z - max(zt)) for z in zt]
+            q, p = [x / sum(q) for x in q], [x / sum(p) for x in p]
+            a, c = (p, q) if direction == "forward" else (q, p)
+            total += sum(x * math.log(x / y) for x, y in zip(a, c))
+            count += 1
+    return total / count
+
+
+def check_token_kl(fn) -> bool:
+    """``fn(student_logits (B, L, V), teacher_logits (B, L, V), mask (B, L), direction) -> scalar``:
+    ``direction="forward"``: ``Σ_v p (log p − log q)``, ``"reverse"``: ``Σ_v q (log q − log p)``
+    (p teacher, q student, T = 1), averaged over the positions where ``mask`` is 1; masked
+    positions may hold anything (here NaN and inf) and must not change the result."""
+    student, teacher = _random(2, 4, 6, seed=5, scale=2), _random(2, 4, 6, seed=6, scale=2)
+    mask = torch.tensor([[1, 1, 0, 1], [1, 0, 0, 1]])
+    garbage_s, garbage_t = student.clone(), teacher.clone()
+    garbage_s[~mask.bool()] = float("nan")
+    garbage_t[~mask.bool()] = float("inf")
+    cases = [((garbage_s, garbage_t, mask, d), torch.tensor(_token_kl_by_hand(student, teacher, mask, d)))
+             for d in ("forward", "reverse")]
+    return _check_cases(fn, "token_kl", cases, "softmax over the vocabulary (last dimension), select the kept "
+                        "positions with the mask *before* any arithmetic (student_logits[mask.bool()]), sum over "
+                        "the vocabulary, mean over kept positions; forward weights by p (teacher), reverse by q.",
+                        atol=1e-4)
+
+
 # --------------------------------------------------------------------------------------------
 # Predict, then run
 # --------------------------------------------------------------------------------------------

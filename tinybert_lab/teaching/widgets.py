@@ -239,3 +239,35 @@ def method_widget(table, descriptions: dict[str, str]):
         return viz.plot_method_rows(table, method, title="\n".join(textwrap.wrap(f"{method}: {descriptions[method]}", 110)))
 
     return interactive(show, SHOW, method=Dropdown(options=present, value=present[0], description="method", style=STYLE))
+
+
+def generation_widget(models: dict, tokenizer, prompt: str = "ROMEO:\n", *, new_tokens: int = 160):
+    """Type a prompt, pick the temperature and top-k: every model in ``models`` (``{"teacher":
+    ..., "student": ...}``) continues it with the same seed, side by side.
+
+    ``ui.result``: a ``Message`` holding the continuations (or why the input is refused).
+    """
+    from ipywidgets import FloatSlider, IntSlider, Text, interactive
+
+    from ..methods import lm_eval
+
+    def show(prompt: str, temperature: float, top_k: int, seed: int):
+        if not prompt:
+            return Message("Type a prompt first (a name and a colon, e.g. 'ROMEO:', is how the plays start a line).")
+        try:
+            texts = lm_eval.samples(models, tokenizer, [prompt], new_tokens=new_tokens, temperature=temperature,
+                                    top_k=top_k or None, seed=seed)
+        except TinyBertLabError as error:
+            return Message(str(error))
+        blocks = [f"--- {name} ---\n{prompt}{continuation[0]}" for name, continuation in texts.items()]
+        print("\n\n".join(blocks))
+        return Message(f"temperature {temperature:g}, top-k {top_k or 'off (whole vocabulary)'}, seed {seed}")
+
+    controls = {
+        "prompt": Text(value=prompt, description="prompt", continuous_update=False, style=STYLE),
+        "temperature": FloatSlider(value=0.8, min=0.1, max=2.0, step=0.1, description="temperature",
+                                   continuous_update=False, style=STYLE),
+        "top_k": IntSlider(value=0, min=0, max=50, description="top-k (0 = off)", continuous_update=False, style=STYLE),
+        "seed": IntSlider(value=0, min=0, max=20, description="seed", continuous_update=False, style=STYLE),
+    }
+    return interactive(show, SHOW, **controls)
