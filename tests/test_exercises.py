@@ -31,14 +31,37 @@ FUNCTION_CHECKS = {
         lambda z, t: torch.softmax(z / t, -1),
         [lambda z, t: torch.softmax(z, -1), lambda z, t: torch.softmax(z * t, -1), lambda z, t: z / t]),
     checks.check_kd_loss: (
-        lambda s, t, T: losses.soft_kl(s, t, T),
+        lambda s, t, T: T**2 * (torch.softmax(t / T, -1) * (torch.log_softmax(t / T, -1)
+                                                            - torch.log_softmax(s / T, -1))).sum(-1).mean(),
         [lambda s, t, T: losses.soft_kl(s, t, T) / T**2,  # forgot T²
          lambda s, t, T: T**2 * (torch.softmax(t / T, -1) * (torch.log_softmax(t / T, -1)
                                                              - torch.log_softmax(s / T, -1))).mean(),  # over classes too
          lambda s, t, T: losses.soft_kl(t, s, T)]),  # KL the wrong way round
     checks.check_attention_mse: (
-        lambda s, t, mask: losses.attention_loss(s, t, mask),
-        [lambda s, t, mask: (s - t).pow(2).mean()]),  # ignores the mask
+        lambda s, t, mask: (s - t)[(mask[:, None, :, None] * mask[:, None, None, :]).bool().expand_as(s)].pow(2).mean(),
+        [lambda s, t, mask: (s - t).pow(2).mean(),  # ignores the mask
+         lambda s, t, mask: (s - t)[mask[:, None, :, None].bool().expand_as(s)].pow(2).mean()]),  # real queries only
+    checks.check_hidden_mse: (
+        lambda s, t, mask, w: (w(s) - t)[mask.bool()].pow(2).mean(),
+        [lambda s, t, mask, w: (w(s) - t).pow(2).mean(),  # padding counted
+         lambda s, t, mask, w: (w(s) - t)[mask.bool()].pow(2).sum(-1).mean(),  # summed over dimensions
+         lambda s, t, mask, w: (s[..., :t.shape[-1] - 2] - t[..., :t.shape[-1] - 2])[mask.bool()].pow(2).mean()]),
+    checks.check_prediction_loss: (
+        lambda s, t, T: -(torch.softmax(t / T, -1) * torch.log_softmax(s / T, -1)).sum(-1).mean(),
+        [lambda s, t, T: -(torch.softmax(t / T, -1) * torch.log_softmax(s / T, -1)).mean(),  # TinyBERT issue #176
+         lambda s, t, T: -T**2 * (torch.softmax(t / T, -1) * torch.log_softmax(s / T, -1)).sum(-1).mean(),  # T²
+         lambda s, t, T: -(torch.softmax(t, -1) * torch.log_softmax(s, -1)).sum(-1).mean()]),  # no temperature
+    checks.check_attention_gap: (
+        lambda s, t: (s - t).abs().mean(),
+        [lambda s, t: (s - t).mean(),  # signed: rows sum to 1, so it is 0
+         lambda s, t: (s - t).pow(2).mean(),
+         lambda s, t: (s - t).abs().sum()]),
+    checks.check_token_kl: (
+        lambda s, t, mask, d: (lambda q, p: ((p.exp() * (p - q)) if d == "forward" else (q.exp() * (q - p))).sum(-1).mean())(
+            torch.log_softmax(s[mask.bool()], -1), torch.log_softmax(t[mask.bool()], -1)),
+        [lambda s, t, mask, d: torch.nan_to_num((torch.softmax(t, -1) * (torch.log_softmax(t, -1) - torch.log_softmax(
+            s, -1))).sum(-1))[mask.bool()].mean(),  # forward only, and NaN hidden after the fact
+         lambda s, t, mask, d: torch.tensor(0.0)]),
     checks.check_uniform_layers: (
         lambda M, N: [m * N // M for m in range(1, M + 1)],
         [lambda M, N: [round(m * N / M) for m in range(1, M + 1)],  # rounds 4.5 to 4 but 1.5 to 2

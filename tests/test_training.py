@@ -201,6 +201,33 @@ def test_resume_after_interruption_ends_with_the_same_weights(tokenizer, small_t
     assert h_resumed.loss == h_straight.loss and h_resumed.step == list(range(1, 7))
 
 
+def test_a_damaged_checkpoint_is_named_with_the_fix(tokenizer, small_train, tmp_path):
+    enc = data.encode(small_train, tokenizer)
+    config = training.TrainConfig(steps=2, batch_size=8, checkpoint_every=1, log_every=1)
+    training.fit(training.LabelObjective(_tiny_student(tokenizer)), enc, tokenizer, config, progress=False,
+                 checkpoint_dir=tmp_path / "run")
+    checkpoint = tmp_path / "run" / training.CHECKPOINT_FILE
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])  # a crash mid-copy, a full disk
+    with pytest.raises(TinyBertLabError, match=r"cannot be read.*Delete that folder.*resume=False"):
+        training.fit(training.LabelObjective(_tiny_student(tokenizer)), enc, tokenizer, config, progress=False,
+                     checkpoint_dir=tmp_path / "run", resume=True)
+
+
+def test_a_name_where_a_model_or_tokenizer_belongs_is_refused_clearly(tokenizer, small_train):
+    with pytest.raises(TinyBertLabError, match="looks like a name or a folder"):
+        evaluation.evaluate("teacher", small_train, tokenizer)
+    with pytest.raises(TinyBertLabError, match="Expected a tokenizer"):
+        evaluation.evaluate(_tiny_student(tokenizer), small_train, "bert-base-uncased")
+    with pytest.raises(TinyBertLabError, match="Expected a model"):
+        training.train_classifier(None, small_train, tokenizer, training.TrainConfig(steps=1), progress=False)
+
+
+def test_a_model_of_another_task_warns_when_evaluated(tokenizer, sst2):
+    three = models.build_student("bert_tiny", tokenizer=tokenizer, num_labels=3)
+    with pytest.warns(UserWarning, match="predicts 3 classes but the data has 2"):
+        evaluation.evaluate(three, sst2["validation"].select(range(8)), tokenizer)
+
+
 def test_float16_loss_scale_survives_a_checkpoint(tokenizer, small_train, tmp_path):
     """The scaler's state goes into the checkpoint as plain data and comes back on resume; on
     this CPU the loop's own scaler is off, so the state is checked through the same helpers."""

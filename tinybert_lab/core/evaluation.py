@@ -8,6 +8,8 @@ speed-up over the first model, parameter counts and size on disk.
 
 from __future__ import annotations
 
+import warnings
+
 import time
 from dataclasses import dataclass, field
 
@@ -115,8 +117,14 @@ def evaluate(model, dataset, tokenizer, *, max_length: int | None = None, batch_
         )
     if int(labels.max()) >= model.config.num_labels:
         raise TinyBertLabError(
-            f"Label {int(labels.max())} is outside the model's label set 0..{model.config.num_labels - 1}."
+            f"Label {int(labels.max())} is outside the model's label set 0..{model.config.num_labels - 1}: this model "
+            "was trained for another task (fewer classes). Evaluate it on its own task's data."
         )
+    if getattr(dataset.features.get("label"), "num_classes", model.config.num_labels) != model.config.num_labels:
+        warnings.warn(
+            f"The model predicts {model.config.num_labels} classes but the data has "
+            f"{dataset.features['label'].num_classes}: it was trained for another task. Evaluate it on its own "
+            "task's data.", stacklevel=2)
     logits, _ = predict(model, encoded, tokenizer, batch_size=batch_size)
     probabilities = logits.softmax(-1)
     predicted = probabilities.argmax(-1)

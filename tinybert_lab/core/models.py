@@ -198,8 +198,28 @@ def build_student(preset: str = "tinybert4", *, tokenizer=None, num_labels: int 
     return model
 
 
+def check_is_model(model, what: str = "model") -> None:
+    """Refuse something that is not a loaded model (a name, a path, None) before torch or
+    transformers fail on it with an ``AttributeError`` deep inside."""
+    if not hasattr(model, "config") or not callable(model):
+        hint = (" It looks like a name or a folder: load it first (models.load_teacher(...), "
+                "training.finetune_teacher(...).model, or tutorial.load_student(...)).") if isinstance(model, (str, Path)) else ""
+        raise TinyBertLabError(f"Expected a {what} (a PyTorch model with a .config), got {type(model).__name__} "
+                               f"{str(model)[:60]!r}.{hint}")
+
+
+def check_is_tokenizer(tokenizer) -> None:
+    """Refuse something that is not a tokenizer (a string has a length too, so ``len`` alone cannot tell)."""
+    if not callable(tokenizer) or not hasattr(tokenizer, "convert_ids_to_tokens"):
+        raise TinyBertLabError(f"Expected a tokenizer, got {type(tokenizer).__name__} {str(tokenizer)[:60]!r}. "
+                               "Load it with models.load_tokenizer() (or the tokenizer saved beside the model).")
+
+
 def check_tokenizer_matches(model, tokenizer) -> None:
-    """Refuse a model whose embedding table does not match the tokenizer's vocabulary."""
+    """Refuse a model whose embedding table does not match the tokenizer's vocabulary (and
+    anything that is not a model or not a tokenizer)."""
+    check_is_model(model)
+    check_is_tokenizer(tokenizer)
     if model.config.vocab_size != len(tokenizer):
         raise TinyBertLabError(
             f"The model has a {model.config.vocab_size}-token vocabulary but the tokenizer has "
@@ -214,6 +234,8 @@ def fitting_max_length(models, dataset, tokenizer, max_length: int | None = None
     from . import data
 
     models = list(models) if isinstance(models, (list, tuple)) else [models]
+    for model in models:
+        check_is_model(model)
     if max_length is None:
         limit = min(model.config.max_position_embeddings for model in models)
         return data.choose_max_length(dataset, tokenizer, limit=min(limit, data._model_limit(tokenizer)))

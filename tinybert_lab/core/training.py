@@ -247,8 +247,16 @@ def _trainable_state(objective) -> dict[str, torch.Tensor]:
 def _load_checkpoint(folder: Path, objective, optimizer, scheduler, world: parallel.World = parallel.World()) -> dict:
     from safetensors.torch import load_file
 
-    payload = torch.load(folder / CHECKPOINT_FILE, weights_only=True)  # tensors and plain data only: never runs code
-    missing, unexpected = objective.load_state_dict(load_file(str(folder / "trainable.safetensors")), strict=False)
+    try:
+        payload = torch.load(folder / CHECKPOINT_FILE, weights_only=True)  # tensors and plain data only: never runs code
+        weights = load_file(str(folder / "trainable.safetensors"))
+    except Exception as error:  # truncated, overwritten, or not a checkpoint at all
+        raise TinyBertLabError(
+            f"The checkpoint in {folder} cannot be read ({type(error).__name__}: {str(error).splitlines()[0][:120]}): "
+            "it is damaged or was not written by tinybert_lab. Delete that folder to start this run over, or pass "
+            "resume=False."
+        ) from None
+    missing, unexpected = objective.load_state_dict(weights, strict=False)
     stored = _trainable_state(objective)  # a tied weight's second name is never stored
     missing = [k for k in missing if k in stored]
     if missing or unexpected:
