@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from tinybert_lab import own_task, tutorial
-from tinybert_lab.studies.label_sources import verdict
+from tinybert_lab.core.comparison import verdict
 from tinybert_lab.core.records import RunRecord
 
 RECORD = Path(__file__).parent / "results" / "own_task.json"

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from tinybert_lab import label_sources as ls
+from tinybert_lab.core.comparison import binomial_halfwidth, paired_difference, verdict
 from tinybert_lab.core.errors import TinyBertLabError
 
 RECORD = Path(__file__).resolve().parent / "results" / "when_kd_pays.json"
@@ -47,7 +48,7 @@ def report(runs, steps, temperature):
     for task in sorted({c.task for c in cells}):
         teacher = [r["teacher_accuracy"] for r in runs if r["task"] == task and "teacher_accuracy" in r]
         eval_size = max((r.get("eval_size", 0) for r in runs if r["task"] == task), default=0)
-        noise = f"; dev noise (95 % binomial) ±{100 * ls.binomial_halfwidth(teacher[0], eval_size):.1f} points" if teacher and eval_size else ""
+        noise = f"; dev noise (95 % binomial) ±{100 * binomial_halfwidth(teacher[0], eval_size):.1f} points" if teacher and eval_size else ""
         print(f"\n## {task}: {steps} steps, T={temperature:g}, teacher {100 * teacher[0]:.2f} %{noise}" if teacher else f"\n## {task}")
         print("| start | gold labels | " + " | ".join(ls.SOURCE_NAMES[s] for s in ls.SOURCES) + " | soft − gold | soft − hard |")
         print("|---" * 6 + "|")
@@ -58,8 +59,8 @@ def report(runs, steps, temperature):
                 diffs = []
                 for a, b in ((row[2], row[0]), (row[2], row[1])):
                     if a and b:
-                        mean, std, count = ls.paired_difference(a, b)
-                        diffs.append(f"{100 * mean:+.1f} ± {100 * std:.1f}: {ls.verdict(mean, std, count)}")
+                        mean, std, count = paired_difference(a, b)
+                        diffs.append(f"{100 * mean:+.1f} ± {100 * std:.1f}: {verdict(mean, std, count)}")
                     else:
                         diffs.append("")
                 print(f"| {ls.START_NAMES[start]} | {n} | " + " | ".join(text + diffs) + " |")

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -19,7 +21,7 @@
 
 # %%
 # %matplotlib inline
-from tinybert_lab import checks, evaluation, label_sources, models, tutorial, viz
+from tinybert_lab import checks, comparison, evaluation, models, tutorial, viz
 from tinybert_lab.core.settings import out_dir
 
 plan = tutorial.plan()
@@ -65,7 +67,7 @@ acc = {name: r.accuracy for name, r in results.items()}
 init_gain = acc["TinyBERT-4, labels only (teacher init)"] - acc["TinyBERT-4, labels only (random init)"]
 kd_gain = acc["TinyBERT-4, distilled"] - acc["TinyBERT-4, labels only (teacher init)"]
 print(f"initialisation from the teacher: {100 * init_gain:+.1f} points; distillation on top: {100 * kd_gain:+.1f} points "
-      f"(dev noise ±{100 * label_sources.binomial_halfwidth(acc['TinyBERT-4, distilled'], len(dev)):.1f})")
+      f"(dev noise ±{100 * comparison.binomial_halfwidth(acc['TinyBERT-4, distilled'], len(dev)):.1f})")
 
 # %% [markdown]
 # **Exercise.** A dev set of n sentences measures accuracy p with a binomial error. Write

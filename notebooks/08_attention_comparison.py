@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -220,7 +222,7 @@ widgets.attention_track_widget(tracks)
 # %%
 behaviour = {"teacher": headsim.head_behaviour(teacher, dev, tokenizer, n=n),
              "distilled student": headsim.head_behaviour(student, dev, tokenizer, n=n)}
-fig = viz.plot_head_behaviour(behaviour)
+fig = viz.plot_head_behaviour(behaviour, headsim.BEHAVIOURS)
 viz.save_figure(fig, "08_head_behaviour")
 for k, measure in enumerate(headsim.BEHAVIOURS[1:], start=1):
     t, s = (float(b[..., k].mean()) for b in behaviour.values())

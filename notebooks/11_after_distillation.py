@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -28,7 +30,7 @@ import copy
 
 import torch
 
-from tinybert_lab import checks, compression, data, models, settings, tutorial, viz
+from tinybert_lab import checks, comparison, compression, data, models, settings, tutorial, viz
 
 plan = tutorial.plan()
 tokenizer = models.load_tokenizer()
@@ -141,7 +143,7 @@ rows = {r["model"]: r for r in table.rows}
 for name in ("student int8", "student ONNX Runtime fp32"):
     print(f"{name}: {rows[name]['speedup'] / rows['student fp32']['speedup']:.2f}× the fp32 student's speed, "
           f"{100 * (rows[name]['accuracy'] - rows['student fp32']['accuracy']):+.1f} points of accuracy")
-print("on the Pareto front:", ", ".join(r["model"] for r in compression.pareto_front(table.rows)))
+print("on the Pareto front:", ", ".join(r["model"] for r in comparison.pareto_front(table.rows)))
 fig
 
 # %% [markdown]

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tinybert_lab import data, headsim, models
+from tinybert_lab import comparison, data, headsim, models
 from tinybert_lab.core.errors import TinyBertLabError
 from tinybert_lab.core.mapping import LayerMap
 
@@ -34,7 +34,7 @@ def test_js_divergence_by_hand_with_padding():
     assert value[0, 1].item() == pytest.approx(expected_1, rel=1e-6)
     assert torch.allclose(headsim.js_divergence(q, p, mask).T, value)  # symmetric
     disjoint = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]]), torch.tensor([[[[0.0, 1.0], [1.0, 0.0]]]])
-    assert headsim.js_divergence(*disjoint, torch.ones(1, 2)).item() == pytest.approx(headsim.MAX_JS)
+    assert headsim.js_divergence(*disjoint, torch.ones(1, 2)).item() == pytest.approx(comparison.MAX_JS)
 
 
 def test_js_divergence_errors():
@@ -89,7 +89,7 @@ def test_a_model_against_itself_and_a_copy_of_its_layers(tokenizer, sentences):
     assert by_hand.closest_teacher_layer() == {1: 2, 2: 3}
     assert by_hand.suggested_map() == LayerMap.from_list([0, 2, 3], 3)
     assert sim.mapped_divergence(LayerMap.uniform(3, 3)) == pytest.approx({1: 0.0, 2: 0.0, 3: 0.0}, abs=1e-6)
-    assert ((sim.matrix >= -1e-7) & (sim.matrix <= headsim.MAX_JS + 1e-6)).all()
+    assert ((sim.matrix >= -1e-7) & (sim.matrix <= comparison.MAX_JS + 1e-6)).all()
     other = tiny(tokenizer, 2, layers=2)
     mapped = headsim.head_similarity(teacher, other, sentences, tokenizer, n=10).mapped_divergence(LayerMap.uniform(2, 3))
     assert set(mapped) == {1, 2} and all(v > 0 for v in mapped.values())

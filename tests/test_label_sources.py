@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tinybert_lab import data, distill, label_sources as ls, losses
+from tinybert_lab import comparison, data, distill, label_sources as ls, losses
 from tinybert_lab.core.errors import TinyBertLabError
 
 
@@ -182,26 +182,26 @@ def test_summarise_mean_std_and_paired_difference_by_hand():
     cells = {c.source: c for c in ls.summarise(runs, steps=600)}
     assert cells["gold"].mean == pytest.approx(0.80) and cells["gold"].std == pytest.approx(0.02)
     assert cells["soft"].seeds == (0, 1, 2) and cells["soft"].accuracies == (0.86, 0.87, 0.85)
-    mean, std, count = ls.paired_difference(cells["soft"], cells["gold"])  # diffs 0.06, 0.05, 0.07
+    mean, std, count = comparison.paired_difference(cells["soft"], cells["gold"])  # diffs 0.06, 0.05, 0.07
     assert (mean, count) == (pytest.approx(0.06), 3) and std == pytest.approx(0.01)
-    assert ls.verdict(mean, std, count) == "clear gain"
-    assert ls.verdict(-mean, std, count) == "clear loss"
-    assert ls.verdict(0.005, 0.01, 3) == "within noise"
-    assert ls.verdict(0.06, 0.0, 2) == "too few seeds to tell"
+    assert comparison.verdict(mean, std, count) == "clear gain"
+    assert comparison.verdict(-mean, std, count) == "clear loss"
+    assert comparison.verdict(0.005, 0.01, 3) == "within noise"
+    assert comparison.verdict(0.06, 0.0, 2) == "too few seeds to tell"
 
 
 def test_paired_difference_needs_common_seeds():
     a = ls.summarise([_run("teacher", "gold", 0, 0.8)])[0]
     b = ls.summarise([_run("teacher", "soft", 1, 0.9)])[0]
     with pytest.raises(TinyBertLabError, match="share no seed"):
-        ls.paired_difference(a, b)
+        comparison.paired_difference(a, b)
 
 
 def test_binomial_halfwidth_on_sst2_dev():
-    assert ls.binomial_halfwidth(0.85, 872) == pytest.approx(1.96 * math.sqrt(0.85 * 0.15 / 872))
-    assert 0.0235 < ls.binomial_halfwidth(0.85, 872) < 0.0240  # "about ±2.4 points at 85 %"
+    assert comparison.binomial_halfwidth(0.85, 872) == pytest.approx(1.96 * math.sqrt(0.85 * 0.15 / 872))
+    assert 0.0235 < comparison.binomial_halfwidth(0.85, 872) < 0.0240  # "about ±2.4 points at 85 %"
     with pytest.raises(TinyBertLabError):
-        ls.binomial_halfwidth(1.2, 872)
+        comparison.binomial_halfwidth(1.2, 872)
 
 
 # ---------------------------------------------------------------- real runs: same seed, same number

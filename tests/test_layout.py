@@ -1,6 +1,6 @@
 """The package's layout: every module sits in the layer the package's map names, short names
 reach it, and imports point only to earlier layers (core → methods → deploy → teaching →
-studies → the top level), except the plots in ``core.viz`` reading a few constants."""
+studies → the top level), with no exception: ``core.viz`` takes values, never a study module."""
 
 import ast
 import importlib
@@ -12,7 +12,6 @@ import tinybert_lab
 
 PACKAGE = Path(tinybert_lab.__file__).parent
 ORDER = ["core", "methods", "deploy", "teaching", "studies", ""]  # "" = the top level
-VIZ_READS = {"label_sources", "headsim", "compression"}  # the figures viz draws for later layers
 
 
 def layer_of(path: Path) -> str:
@@ -52,7 +51,7 @@ def test_imports_point_to_earlier_layers():
         mine = layer_of(path)
         for line, name in imported_modules(path):
             theirs = tinybert_lab.HOME[name]
-            if ORDER.index(theirs) > ORDER.index(mine) and not (path.stem == "viz" and name in VIZ_READS):
+            if ORDER.index(theirs) > ORDER.index(mine):
                 upward.append(f"{path.relative_to(PACKAGE)}:{line} imports {theirs}/{name}")
     assert upward == []
 

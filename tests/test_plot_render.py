@@ -15,7 +15,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
-from tinybert_lab import beyond, label_sources, training, viz
+from tinybert_lab import beyond, headsim, label_sources, training, viz
 from tinybert_lab.core.evaluation import ResultsTable
 from tinybert_lab.core.mapping import LayerMap
 
@@ -149,8 +149,23 @@ CASES = {
     "pruning curve": ("plot_pruning_curve", lambda: viz.plot_pruning_curve(
         {"teacher": [(0, 0.87), (24, 0.85), (48, 0.6)], "student": [(0, 0.85), (16, 0.8), (32, 0.55)]}), set()),
     "head behaviour": ("plot_head_behaviour", lambda: viz.plot_head_behaviour(
-        {"teacher": torch.rand(3, 4, 6), "student": torch.rand(2, 4, 6)}), set()),
+        {"teacher": torch.rand(3, 4, 6), "student": torch.rand(2, 4, 6)}, headsim.BEHAVIOURS), set()),
+    "next-token bars": ("plot_next_token_bars", lambda: viz.plot_next_token_bars(
+        ["␣the", "␣my", "⏎"], [0.3, 0.2, 0.1], [0.25, 0.1, 0.2]), set()),
+    "one-peak fits": ("plot_one_peak_fits", lambda: viz.plot_one_peak_fits(
+        torch.tensor([0.45, 0.05, 0.05, 0.45]), {"forward KL": torch.full((4,), 0.25)}), set()),
+    "language-model objectives": ("plot_lm_objectives", lambda: viz.plot_lm_objectives(
+        _lm_summaries(), teacher_loss=3.0, live={"text only": 3.4}), set()),
 }
+
+
+def _lm_summaries():
+    from tinybert_lab import lm_study
+
+    runs = [{"regime": regime, "row": row, "seed": seed, "validation_loss": loss + 0.01 * seed + 0.002 * (row == "forward_kl") * seed,
+             "agreement_top1": 0.6, "seconds": 30} for regime in ("full", "low")
+            for row, loss in (("text", 3.5), ("forward_kl", 3.3)) for seed in range(3)]
+    return lm_study.summarise(runs, teacher_loss=3.0)
 
 
 def _compression_rows():
@@ -161,9 +176,9 @@ def _compression_rows():
 
 
 def test_compression_plot_draws_the_pareto_front():
-    from tinybert_lab import compression
+    from tinybert_lab import comparison
 
-    front = compression.pareto_front(_compression_rows())
+    front = comparison.pareto_front(_compression_rows())
     assert [r["model"] for r in front] == ["teacher fp32", "student fp32", "student int8"]  # "slow" is beaten
     line = viz.plot_compression(_compression_rows()).axes[0].lines[0]
     assert list(line.get_xdata()) == [60.0, 140.0, 260.0]

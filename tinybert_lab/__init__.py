@@ -1,10 +1,10 @@
 """tinybert_lab: knowledge distillation of BERT models, for learning by doing.
 
-The package in layers; each imports only from the layers before it in this list (one
-exception: ``core.viz`` draws every layer's figures and reads a few of their constants):
+The package in layers; each imports only from the layers before it in this list:
 
 ``core/``: the engine
   ``settings``, ``errors``: environment variables and folders; the one exception type
+  ``comparison``: the noise band, paired differences over seeds, verdicts, the Pareto front
   ``data``, ``datafiles``: SST-2, TREC and your own TSV/CSV/JSONL files, length-bucketed batches
   ``models``, ``attention``: the offline teacher, TinyBERT-style students; pre-softmax attention scores
   ``losses``, ``mapping``: distillation losses as small pure functions; student→teacher layer maps
@@ -36,8 +36,8 @@ import importlib
 __version__ = "0.1.0"
 
 _LAYERS = {
-    "core": "settings errors records data datafiles models attention losses mapping parallel streaming training "
-            "evaluation viz",
+    "core": "settings errors records comparison data datafiles models attention losses mapping parallel streaming "
+            "training evaluation viz",
     "methods": "distill compress augment distilbert bilstm objectives minilm patient assistant causal_lm lm_eval",
     "deploy": "compression",
     "teaching": "tutorial widgets checks exercises attention_page",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
+from .comparison import MAX_JS, binomial_halfwidth, pareto_front
 from .errors import TinyBertLabError
 
 
@@ -349,7 +350,6 @@ def plot_results(table, title: str = "accuracy vs speed", eval_size: int | None 
     proportional to parameters. ``table``: ``evaluation.ResultsTable`` (rows need ``accuracy``).
     ``eval_size``: the number of evaluation examples; each point then gets an error bar of the
     binomial 95 % interval, the noise of measuring one model on that many examples."""
-    from ..studies.label_sources import binomial_halfwidth
 
     rows = [r for r in table.rows if r.get("accuracy") is not None]
     if not rows:
@@ -374,9 +374,8 @@ def plot_results(table, title: str = "accuracy vs speed", eval_size: int | None 
 
 def plot_compression(rows: list[dict], title: str | None = None) -> Figure:
     """Accuracy (y) against sentences/s (x, log scale), one point per variant, marker area
-    proportional to the size on disk, the Pareto front (``compression.pareto_front``) drawn.
+    proportional to the size on disk, the Pareto front (``comparison.pareto_front``) drawn.
     ``rows``: dicts with ``model``, ``accuracy`` (in [0, 1]), ``sentences_per_s``, ``size_mb``."""
-    from ..deploy.compression import pareto_front
 
     if not rows:
         raise TinyBertLabError("No variants to plot: give rows with model, accuracy, sentences_per_s, size_mb.")
@@ -505,12 +504,11 @@ def plot_label_sources(cells, *, teacher_accuracy: float, eval_size: int, live=N
     """
     from matplotlib.ticker import NullFormatter
 
-    from ..studies.label_sources import SOURCE_NAMES, START_NAMES, STARTS, binomial_halfwidth
-
     cells = list(cells)
     if not cells:
         raise TinyBertLabError("No runs to plot: pass label_sources.summarise(record['runs']) with at least one run.")
-    starts = [s for s in STARTS if any(c.start == s for c in cells)] or sorted({s for s, _, _ in (live or {})})
+    starts = sorted({c.start for c in cells}) or sorted({s for s, _, _ in (live or {})})
+    start_labels = {c.start: c.start_label for c in cells}
     fig = Figure(figsize=(4.4 * len(starts) + 0.6, 4.5), layout="constrained")
     axes = fig.subplots(1, len(starts), sharey=True, squeeze=False)[0]
     noise = 100 * binomial_halfwidth(teacher_accuracy, eval_size)
@@ -523,7 +521,7 @@ def plot_label_sources(cells, *, teacher_accuracy: float, eval_size: int, live=N
                 std = [100 * c.std for c in line]
                 seeds = min(len(c.seeds) for c in line)
                 ax.errorbar(x, mean, yerr=std, color=color, marker=marker, capsize=3, markersize=5,
-                            label=f"{SOURCE_NAMES[source]} ({seeds} seeds)")
+                            label=f"{line[0].source_label} ({seeds} seeds)")
                 ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                                 color=color, alpha=0.15, linewidth=0)
             for (s, src, n), accuracy in (live or {}).items():
@@ -542,7 +540,7 @@ def plot_label_sources(cells, *, teacher_accuracy: float, eval_size: int, live=N
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlim(min(sizes) / 2, max(sizes) * 2.6)
         ax.set_xlabel("gold labels (log scale)", fontsize=9)
-        ax.set_title(f"from {START_NAMES[start]}", fontsize=10)
+        ax.set_title(f"from {start_labels.get(start, start)}", fontsize=10)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy (%)", fontsize=9)
@@ -597,8 +595,6 @@ def plot_seeded_rows(rows, *, teacher_accuracy: float, eval_size: int, title: st
 
     ``rows``: ``beyond.seeded_rows(...)``.
     """
-    from ..studies.label_sources import binomial_halfwidth
-
     rows = list(rows)
     if not rows:
         raise TinyBertLabError("No rows to plot: pass beyond.seeded_rows(record['runs']).")
@@ -632,8 +628,6 @@ def plot_head_similarity(similarity, layer_map=None, title: str | None = None) -
     mean Jensen–Shannon divergence of their attention rows (dark = alike), layers separated by
     lines, and the layer map's (student, teacher) layer pairs outlined."""
     from matplotlib.patches import Rectangle
-
-    from ..studies.headsim import MAX_JS
 
     values = similarity.matrix.detach().cpu().numpy()
     hs, ht = similarity.student_heads, similarity.teacher_heads
@@ -729,12 +723,12 @@ def plot_divergence_over_training(tracks: dict, *, boundaries: dict | None = Non
     return fig
 
 
-def plot_head_behaviour(behaviours: dict, title: str | None = None) -> Figure:
-    """One panel per measure of ``headsim.BEHAVIOURS`` (row entropy, shares on [CLS], [SEP],
+def plot_head_behaviour(behaviours: dict, measures, title: str | None = None) -> Figure:
+    """One panel per measure (``headsim.BEHAVIOURS``: row entropy, shares on [CLS], [SEP],
     punctuation, previous and next token): per layer, each model's heads as dots and their mean
-    as a line. ``behaviours``: ``{model name: (layers, heads, 6) tensor}`` from ``head_behaviour``;
-    models may differ in depth (layers are drawn at their relative depth, 0 to 1)."""
-    from ..studies.headsim import BEHAVIOURS
+    as a line. ``behaviours``: ``{model name: (layers, heads, len(measures)) tensor}`` from
+    ``head_behaviour``; models may differ in depth (layers are drawn at their relative depth, 0 to 1)."""
+    BEHAVIOURS = tuple(measures)
 
     if not behaviours:
         raise TinyBertLabError("Give at least one model: {'teacher': head_behaviour(teacher, ...), ...}.")
@@ -806,37 +800,44 @@ def plot_one_peak_fits(target, fits: dict, *, title: str | None = None) -> Figur
 
 
 def plot_lm_objectives(summaries, *, teacher_loss: float, live: dict | None = None, title: str | None = None) -> Figure:
-    """Validation loss of every objective (mean ± std over seeds, from a study's summaries), one
-    panel per regime, the teacher as a dashed line; ``live``: ``{row label: loss}`` of this
-    notebook's own runs, drawn as black dots on the full-text panel's rows of the same label."""
+    """Validation loss of every objective (mean ± std over seeds, from a study's summaries) as
+    points with error bars, one panel per regime, the teacher as a dashed line; ``live``:
+    ``{row label: loss}`` of this notebook's own runs, drawn as hollow black circles on the
+    full-text panel's rows of the same label."""
     summaries = list(summaries)
     if not summaries:
         raise TinyBertLabError("No rows to plot: the record has no runs yet (run benchmarks/lm_distill.py).")
     regimes = list(dict.fromkeys(s.regime for s in summaries))
-    fig = Figure(figsize=(8.5, 0.45 * max(sum(s.regime == r for s in summaries) for r in regimes) * len(regimes) + 2.0),
-                 layout="constrained")
+    most = max(sum(s.regime == r for s in summaries) for r in regimes)
+    fig = Figure(figsize=(8.5, (0.42 * most + 1.0) * len(regimes) + 0.6), layout="constrained")
     axes = fig.subplots(len(regimes), 1, squeeze=False)[:, 0]
     for ax, regime in zip(axes, regimes):
         rows = [s for s in summaries if s.regime == regime][::-1]
-        y = range(len(rows))
-        colors = ["tab:orange" if s.difference is None else "tab:blue" for s in rows]
-        ax.barh(y, [s.loss for s in rows], xerr=[s.loss_std for s in rows], color=colors,
-                error_kw={"capsize": 3, "elinewidth": 1})
-        low = min(min(s.loss for s in rows), teacher_loss)
+        y = list(range(len(rows)))
         for i, s in enumerate(rows):
-            note = f"{s.loss:.3f} ± {s.loss_std:.3f}"
-            if s.difference is not None:
-                note += f"  ({s.difference:+.3f} vs text only: {s.verdict})"
-            ax.text(low * 0.985, i, note, va="center", ha="right", fontsize=7)
+            color = "tab:orange" if s.difference is None else "tab:blue"
+            ax.errorbar([s.loss], [i], xerr=[s.loss_std], color=color, marker="o", capsize=3, linestyle="none")
+            note = f"{s.loss:.3f} ± {s.loss_std:.3f}" + ("" if s.difference is None else
+                                                          f"  ({s.difference:+.3f} vs text only: {s.verdict})")
+            ax.annotate(note, (s.loss + s.loss_std, i), xytext=(6, 0), textcoords="offset points", va="center",
+                        fontsize=8)
             if live and regime == "full" and s.label in live:
-                ax.plot(live[s.label], i, "ko", markersize=5, label="your live run" if i == 0 else None)
+                ax.plot([live[s.label]], [i], "o", markerfacecolor="none", markeredgecolor="black", markersize=10,
+                        label="your live run (1 seed, fewer steps)")
         ax.axvline(teacher_loss, color="black", linestyle="--", linewidth=1, label=f"teacher {teacher_loss:.3f}")
-        ax.set_yticks(list(y), [s.label for s in rows], fontsize=8)
-        ax.set_xlim(low * 0.85, max(s.loss + s.loss_std for s in rows) * 1.01)
-        ax.set_title(f"{regime} text" if regime == "full" else "5 % of the text (+ text the teacher writes)", fontsize=9)
+        ax.set_yticks(y, [s.label for s in rows], fontsize=8)
+        high = max([s.loss + s.loss_std for s in rows] + list((live or {}).values()) if regime == "full"
+                   else [s.loss + s.loss_std for s in rows])
+        low = min([teacher_loss] + [s.loss - s.loss_std for s in rows])
+        ax.set_xlim(low - 0.05 * (high - low), high + 0.6 * (high - low))  # room for the notes on the right
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_title("all the training text" if regime == "full" else "5 % of the text (+ text the teacher writes)",
+                     fontsize=9)
+        ax.set_xlabel("validation loss (nats per token; lower is better), mean ± std over seeds", fontsize=9)
+        ax.set_ylabel("objective", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
         handles, labels = ax.get_legend_handles_labels()
-        ax.legend(dict(zip(labels, handles)).values(), dict(zip(labels, handles)).keys(), fontsize=7, loc="lower right")
-    axes[-1].set_xlabel("validation loss (nats per token; lower is better), mean ± std over seeds", fontsize=9)
+        unique = dict(zip(labels, handles))
+        ax.legend(unique.values(), unique.keys(), fontsize=8, loc="lower right")
     fig.suptitle(title or "every objective beside text only from the same start (orange: the baselines)", fontsize=10)
     return fig

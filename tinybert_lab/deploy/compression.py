@@ -253,16 +253,6 @@ def encoder_flops(model, length: int = 32) -> int:
     return total
 
 
-def pareto_front(rows: list[dict]) -> list[dict]:
-    """The rows no other row beats on both ``sentences_per_s`` and ``accuracy`` (ties kept),
-    sorted by speed: the choices worth making."""
-    front = [r for r in rows
-             if not any(o["sentences_per_s"] >= r["sentences_per_s"] and o["accuracy"] >= r["accuracy"]
-                        and (o["sentences_per_s"] > r["sentences_per_s"] or o["accuracy"] > r["accuracy"])
-                        for o in rows)]
-    return sorted(front, key=lambda r: r["sentences_per_s"])
-
-
 # --------------------------------------------------------------------------------------------
 # Attention heads: importance and pruning
 # --------------------------------------------------------------------------------------------

@@ -357,7 +357,7 @@ def seeded_rows(runs: list[dict], steps: int | None = None) -> list[SeededRow]:
     with their labels-only baseline seed by seed (the same seed: same batches, same start)."""
     import statistics
 
-    from .label_sources import verdict
+    from ..core.comparison import verdict
 
     by_row: dict[str, dict[int, float]] = {}
     method_of = {}

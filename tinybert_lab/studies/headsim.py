@@ -19,7 +19,6 @@ rows are left out of every mean.
 from __future__ import annotations
 
 import json
-import math
 import string
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -263,7 +262,6 @@ def head_behaviour(model, sentences, tokenizer, *, n: int = 200, batch_size: int
     return total / rows
 
 
-MAX_JS = math.log(2)
 
 
 class AttentionRecorder:
@@ -445,7 +443,7 @@ def compare_divergence(runs, a: str, b: str) -> tuple[float, float, int, str] | 
     over ≥ 3 seeds, else "within seed noise" (or "too few seeds to tell"); None without shared seeds."""
     import statistics
 
-    from .label_sources import verdict
+    from ..core.comparison import verdict
 
     first, second = _default_map_runs(runs, a), _default_map_runs(runs, b)
     seeds = sorted(set(first) & set(second))

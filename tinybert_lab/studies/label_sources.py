@@ -23,7 +23,6 @@ teacher's probabilities add beyond its argmax ("dark knowledge"). Every run is o
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -34,6 +33,7 @@ from torch import nn
 
 from ..core import data as data_lib
 from ..core import losses, records
+from ..core.comparison import paired_difference, verdict
 from ..core.errors import TinyBertLabError, reject_unknown_keys
 
 SOURCES = ("gold", "hard", "soft")
@@ -315,6 +315,15 @@ class Cell:
     accuracies: tuple[float, ...]
     seeds: tuple[int, ...]
 
+    @property
+    def start_label(self) -> str:
+        """The start in words, as figures and sentences name it."""
+        return START_NAMES[self.start]
+
+    @property
+    def source_label(self) -> str:
+        return SOURCE_NAMES[self.source]
+
 
 def summarise(runs: list[dict], *, steps: int | None = None, temperature: float | None = None) -> list[Cell]:
     """Group runs by (task, start, source, n_gold) and give each group's mean ± std over seeds
@@ -333,38 +342,6 @@ def summarise(runs: list[dict], *, steps: int | None = None, temperature: float 
         std = statistics.stdev(values) if len(values) > 1 else 0.0
         cells.append(Cell(task, start, source, n_gold, statistics.mean(values), std, values, seeds))
     return cells
-
-
-def paired_difference(a: Cell, b: Cell) -> tuple[float, float, int]:
-    """``a − b`` over the seeds both have (same seed: same gold examples, same start, same batch
-    order): ``(mean, std, count)`` in accuracy units."""
-    common = [s for s in a.seeds if s in b.seeds]
-    if not common:
-        raise TinyBertLabError("The two settings share no seed: a paired difference needs the same seeds.")
-    diffs = [a.accuracies[a.seeds.index(s)] - b.accuracies[b.seeds.index(s)] for s in common]
-    return statistics.mean(diffs), (statistics.stdev(diffs) if len(diffs) > 1 else 0.0), len(diffs)
-
-
-def verdict(mean: float, std: float, count: int) -> str:
-    """Plain words for a paired difference over seeds: ``"clear gain"`` / ``"clear loss"`` when
-    its mean is more than two standard errors from 0 (and there are ≥ 3 seeds), else ``"within
-    noise"``."""
-    if count < 3:
-        return "too few seeds to tell"
-    margin = 2 * std / math.sqrt(count)
-    if mean - margin > 0:
-        return "clear gain"
-    if mean + margin < 0:
-        return "clear loss"
-    return "within noise"
-
-
-def binomial_halfwidth(accuracy: float, n: int, z: float = 1.96) -> float:
-    """Half-width of the normal-approximation 95 % interval of an accuracy measured on ``n``
-    examples: ``z·√(p(1−p)/n)`` (about 0.024 at 85 % on SST-2's 872 dev sentences)."""
-    if not 0 <= accuracy <= 1 or n <= 0:
-        raise TinyBertLabError(f"accuracy must be in [0, 1] and n positive, got {accuracy!r}, {n!r}.")
-    return z * math.sqrt(accuracy * (1 - accuracy) / n)
 
 
 def run_grid(setup: Setup, specs: list[RunSpec], record: RunRecord | None = None, *, log=None) -> list[dict]:

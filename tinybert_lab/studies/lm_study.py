@@ -27,7 +27,7 @@ from ..core.errors import TinyBertLabError
 from ..core.training import TrainConfig, fit
 from ..methods import causal_lm as lm
 from ..methods import lm_eval
-from .label_sources import verdict
+from ..core.comparison import verdict
 
 RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "lm_distill.json"
 SEEDS = (0, 1, 2)

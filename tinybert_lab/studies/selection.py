@@ -175,7 +175,7 @@ def report(runs: list[dict], seeds=REPORT_SEEDS) -> list[Reported]:
 def compare(rows: list[Reported], better: str, worse: str) -> tuple[float, float, int, str] | None:
     """``better − worse`` dev accuracy over their shared seeds: ``(mean, std, count, verdict)``,
     or None when either recipe is missing or they share no seed."""
-    from .label_sources import paired_difference, verdict
+    from ..core.comparison import paired_difference, verdict
 
     by = {row.recipe: row for row in rows}
     if better not in by or worse not in by or not set(by[better].seeds) & set(by[worse].seeds):
