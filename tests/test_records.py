@@ -28,6 +28,16 @@ def test_runs_are_saved_as_they_finish_and_found_again(tmp_path):
     assert [r["seed"] for r in again.where(method="kd")] == [0, 1] and again.where(method="labels") == []
 
 
+def test_each_run_carries_its_own_command_machine_and_code_state(tmp_path):
+    record = RunRecord(tmp_path / "r.json", key=key, command="python sweep.py --seeds 0")
+    record.add({"method": "kd", "seed": 0, "accuracy": 0.5})
+    later = RunRecord(tmp_path / "r.json", key=key, command="python sweep.py --seeds 1")  # another session's command
+    later.add({"method": "kd", "seed": 1, "accuracy": 0.6, "command": "python sweep.py --seeds 1 --fast"})
+    first, second = RunRecord(tmp_path / "r.json", key=key).runs
+    assert first["command"] == "python sweep.py --seeds 0" and second["command"] == "python sweep.py --seeds 1 --fast"
+    assert "torch" in first["machine"] and first["uncommitted_changes"] in (True, False, None)
+
+
 def test_adding_the_same_run_replaces_it(tmp_path):
     record = RunRecord(tmp_path / "r.json", key=key)
     record.add({"method": "kd", "seed": 0, "accuracy": 0.5})

@@ -1,6 +1,7 @@
 """Benchmark records: every finished run appended to a JSON file, so a long sweep resumes.
 
-A record is ``{"command", "machine", "runs": [{...identity, accuracy, date, commit}]}``. Each run
+A record is ``{"command", "machine", "runs": [{...identity, accuracy, command, machine, date, commit,
+uncommitted_changes}]}``: each run names the command, machine and code that produced it. Each run
 is written as soon as it finishes (to a temporary file, then renamed), so an interrupted sweep
 loses at most the run in progress, and a rerun asks ``has`` to skip what is already there. What
 identifies a run (task, seed, steps...) is the ``key`` function the benchmark passes in.
@@ -31,6 +32,17 @@ def commit() -> str:
                               cwd=Path(__file__).parent, timeout=10).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def uncommitted_changes() -> bool | None:
+    """True when tracked files of this checkout differ from its commit (the run's code is then not
+    exactly the commit it names); None outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(done.stdout.strip()) if done.returncode == 0 else None
 
 
 def machine() -> str:
@@ -74,8 +86,11 @@ class RunRecord:
         return [run for run in self.runs if all(run.get(k) == v for k, v in values.items())]
 
     def add(self, run: dict) -> dict:
-        """Store ``run`` (stamped with the date and commit), replacing a run with the same key, and save."""
-        run = {**run, "date": now(), "commit": commit()}
+        """Store ``run`` (stamped with the date, the commit, whether tracked files had uncommitted
+        changes, and, unless the run names its own, the record's command and this machine),
+        replacing a run with the same key, and save."""
+        run = {"command": self.meta.get("command", ""), "machine": machine(), **run, "date": now(), "commit": commit(),
+               "uncommitted_changes": uncommitted_changes()}
         wanted = self.key(run)
         self.runs = [r for r in self.runs if self.key(r) != wanted] + [run]
         self.save()
