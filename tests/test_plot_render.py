@@ -331,6 +331,20 @@ def test_a_loop_ends_with_one_line_saying_where_it_ended(capsys):
     assert capsys.readouterr() == ("", "")
 
 
+def test_a_log_file_gets_a_line_per_tenth_not_a_redrawn_bar(capsys):
+    bar, shown = training._progress_bar(100, 0, "training the language-model teacher", True)  # stderr is captured
+    for step in range(100):
+        bar.update(1)
+        bar.set_postfix(loss="3.1")
+    training._end_progress(bar, shown, training.History(step=[100], loss=[3.0], seconds=9.0), 100,
+                           "training the language-model teacher")
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 9 and "\r" not in captured.err  # 10 %, 20 %, ... 90 %; the end is the stdout line
+    assert lines[0].startswith("training the language-model teacher: 10/100 steps (10%), loss 3.1, ")
+    assert captured.out == "training the language-model teacher: 100/100 steps, loss 3, 9 s\n"
+
+
 def test_a_saved_notebook_keeps_the_bar_at_its_end_not_at_0_percent():
     import nbformat
     from nbclient import NotebookClient

@@ -22,6 +22,7 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -464,15 +465,42 @@ def _progress_bar(total: int, initial: int, description: str, enabled: bool):
     """tqdm's bar (a widget in a notebook, text in a terminal) and, in a notebook, the display
     handle the widget is shown through. A saved notebook keeps the text a widget had when it was
     displayed ("0%"); ``_end_progress`` replaces it through the handle with the final state."""
+    import sys
+
     from tqdm.auto import tqdm
     from tqdm.notebook import tqdm_notebook
 
+    if enabled and not issubclass(tqdm, tqdm_notebook) and not sys.stderr.isatty():
+        return _LogProgress(total, initial, description), None  # a log file: a few plain lines, no \r updates
     if not enabled or not issubclass(tqdm, tqdm_notebook):
         return tqdm(total=total, initial=initial, desc=description, disable=not enabled), None
     from IPython.display import display
 
     bar = tqdm(total=total, initial=initial, desc=description, display=False)
     return bar, display(bar.container, display_id=True)
+
+
+class _LogProgress:
+    """Progress for output that goes to a file (a script or the CLI with ``> log``): one line at
+    each tenth of the steps, ``description: 250/2500 steps (10 %), loss 3.1, 60 s``, instead of a
+    bar redrawn hundreds of times with carriage returns."""
+
+    def __init__(self, total: int, initial: int, description: str):
+        self.total, self.n, self.description = total, initial, description
+        self.disable, self.postfix, self.started = False, "", time.perf_counter()
+        self.every = max(1, total // 10)
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if self.n % self.every == 0 and self.n < self.total:
+            print(f"{self.description}: {self.n}/{self.total} steps ({self.n / self.total:.0%}){self.postfix}, "
+                  f"{time.perf_counter() - self.started:.0f} s", file=sys.stderr, flush=True)
+
+    def set_postfix(self, **values) -> None:
+        self.postfix = "".join(f", {k} {v}" for k, v in values.items())
+
+    def close(self) -> None:
+        self.disable = True
 
 
 def _end_progress(bar, shown, history: History, total: int, description: str) -> None:
