@@ -66,13 +66,23 @@ def main() -> None:
 
 
 def speed(teacher, corpus, threads: int) -> None:
-    """Tokens/s with the KV cache at batch 1 and 8 (same prompts, same length, median of 5), sizes on disk."""
+    """Tokens/s with the KV cache at batch 1 and 8 (16-token prompts continued to the model's full
+    length, same prompts, median of 5), sizes on disk; then each objective's training step time."""
     student = lm.half_depth_student(teacher.model)
-    prompts = lm.prompts_from(lm.encode_text(teacher.tokenizer, corpus.validation), count=8, length=32, seed=0)
+    prompts = lm.prompts_from(lm.encode_text(teacher.tokenizer, corpus.validation), count=8, length=16, seed=0)
     rows = lm_eval.generation_speed({f"teacher ({teacher.model.config.n_layer} layers)": teacher.model,
                                      f"student ({student.config.n_layer} layers)": student},
-                                    prompts, new_tokens=64, batch_sizes=(1, 8), repeats=5, threads=threads)
+                                    prompts, new_tokens=teacher.spec.block - 16, batch_sizes=(1, 8), repeats=5,
+                                    threads=threads)
     print(lm_eval.speed_table(rows))
+    print("\nTraining step cost of each objective (20 steps after 2 warm-up steps, same batches):")
+    setup = lm_study.Setup(teacher, corpus, progress=False)
+    costs = {}
+    for row in ("text", "forward_kl", "reverse_kl", "on_policy"):
+        lm_study.train_row(setup, "full", row, 0, steps=2)  # warm-up
+        costs[row] = lm_study.train_row(setup, "full", row, 0, steps=20)["seconds"] / 20
+    for row, seconds in costs.items():
+        print(f"| {lm_study.ROWS[row].label} | {seconds:.3f} s/step | {seconds / costs['text']:.2f}x text only |")
 
 
 if __name__ == "__main__":

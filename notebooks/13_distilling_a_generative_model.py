@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -208,7 +210,7 @@ print(f"{len(record)} runs in the record; reproduce: python benchmarks/lm_distil
 models = {"teacher": teacher.model, **{lm_study.ROWS[row].label: run["model"] for row, run in live.items()}}
 texts = lm_eval.samples(models, tokenizer, ["ROMEO:\n", "KING HENRY:\nMy lord,"], new_tokens=spec.block - 24, temperature=0.8)
 for name, continuations in texts.items():
-    print(f"--- {name} ---\n" + "\n...\n".join(continuations).strip() + "\n")
+    print(f"--- {name} ---\n" + "\n...\n".join(p + c for p, c in zip(["ROMEO:\n", "KING HENRY:\nMy lord,"], continuations)))
 
 # %% [markdown]
 # ## Sequence-level KD and the exposure problem
@@ -254,9 +256,9 @@ guess = 1.6
 
 # %%
 student = live["forward_kl"]["model"]
-prompts8 = causal_lm.prompts_from(causal_lm.encode_text(tokenizer, corpus.validation), count=8, length=32, seed=0)
+prompts8 = causal_lm.prompts_from(causal_lm.encode_text(tokenizer, corpus.validation), count=8, length=16, seed=0)
 speed = lm_eval.generation_speed({"teacher": teacher.model, "student": student}, prompts8,
-                                 new_tokens=32 if setup.plan.steps < 50 else 64, repeats=3)
+                                 new_tokens=spec.block - 16, repeats=3)
 display(Markdown(lm_eval.speed_table(speed)))
 speed_up = next(r["speed_up"] for r in speed if r["model"] == "student" and r["batch"] == 1)
 

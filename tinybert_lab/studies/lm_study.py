@@ -46,11 +46,14 @@ class Row:
     data: str = "text"
     label: str = ""
     on_policy: bool = False
+    temperature: float | None = None  # forward KL's; None: the plan's (DistilGPT-2's T = 2)
 
 
 ROWS = {
     "text": Row("teacher_layers", {"next_token": 1.0}, label="text only"),
     "forward_kl": Row("teacher_layers", {"next_token": 0.5, "forward_kl": 0.5}, label="token-level KD (forward KL, T=2)"),
+    "forward_kl_t1": Row("teacher_layers", {"next_token": 0.5, "forward_kl": 0.5}, label="token-level KD (forward KL, T=1)",
+                         temperature=1.0),
     "reverse_kl": Row("teacher_layers", {"next_token": 0.5, "reverse_kl": 0.5}, label="reverse KL (token-level MiniLLM)"),
     "seq_kd": Row("teacher_layers", {"next_token": 1.0}, data="generated", label="sequence-level KD (teacher's text)"),
     "on_policy": Row("teacher_layers", {"next_token": 0.5, "on_policy_jsd": 0.5}, label="on-policy (GKD, JSD)",
@@ -58,7 +61,8 @@ ROWS = {
     "text_random": Row("random", {"next_token": 1.0}, label="text only, random start"),
     "forward_kl_random": Row("random", {"next_token": 0.5, "forward_kl": 0.5}, label="token-level KD, random start"),
 }
-DEFAULT_ROWS = ("text", "forward_kl", "reverse_kl", "seq_kd", "text_random", "forward_kl_random")
+DEFAULT_ROWS = ("text", "forward_kl", "reverse_kl", "seq_kd", "text_random", "forward_kl_random", "forward_kl_t1",
+                "on_policy")
 BASELINE = {"teacher_layers": "text", "random": "text_random"}
 
 
@@ -129,21 +133,28 @@ class Setup:
         return lm.half_depth_student(self.teacher.model, start, seed=seed)
 
 
-def train_row(setup: Setup, regime: str, row_name: str, seed: int) -> dict:
-    """Train one row for one seed; returns the run (validation loss, bits per character,
-    agreement with the teacher, seconds) and the student under ``"model"``."""
+def train_row(setup: Setup, regime: str, row_name: str, seed: int, *, steps: int | None = None) -> dict:
+    """Train one row for one seed (``steps``: the plan's by default); returns the run (validation
+    loss, bits per character, agreement with the teacher, seconds) and the student under ``"model"``."""
     row = ROWS[row_name]
     student = setup.student(row.start, seed)
     kd_text = regime == "low" and any(k != "next_token" for k in row.weights)  # KD rows see the teacher's text too
     train = setup.data(regime, "generated" if row.data == "generated" or kd_text else "text")
     on_policy = lm.OnPolicy(fraction=0.5, prompt=setup.block // 4) if row.on_policy else None
-    objective = lm.LMObjective(student, setup.teacher.model, weights=row.weights, temperature=setup.plan.temperature,
+    objective = lm.LMObjective(student, setup.teacher.model, weights=row.weights,
+                               temperature=row.temperature or setup.plan.temperature,
                                on_policy=on_policy, seed=seed)
-    history = fit(objective, train, setup.tokenizer, setup.plan.config(seed), progress=False)
+    config = setup.plan.config(seed)
+    if steps is not None:
+        config = TrainConfig.from_dict({**config.to_dict(), "steps": steps})
+    history = fit(objective, train, setup.tokenizer, config, progress=False)
+    if steps is not None and steps < setup.plan.steps:  # a timing or a quick look: no scores
+        return {"regime": regime, "row": row_name, "seed": seed, "steps": steps, "seconds": history.seconds,
+                "model": student}
     scores = lm_eval.language_scores(student, setup.tokenizer, setup.corpus.validation, block=setup.block)
     agree = lm_eval.agreement(setup.teacher.model, student, setup.tokenizer, setup.corpus.validation,
                               block=setup.block, limit=200)
-    return {"regime": regime, "row": row_name, "seed": seed, "steps": setup.plan.steps,
+    return {"regime": regime, "row": row_name, "seed": seed, "steps": config.steps,
             "validation_loss": scores.loss, "bits_per_character": scores.bits_per_character,
             "perplexity": scores.perplexity, "agreement_top1": agree.top1, "agreement_kl": agree.kl,
             "train_windows": len(train), "seconds": history.seconds, "model": student}
