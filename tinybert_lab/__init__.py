@@ -14,7 +14,7 @@ The package in layers; each imports only from the layers before it in this list:
 ``methods/``: ways to distil
   ``distill`` (TinyBERT: Distiller, stages, teacher-logit cache), ``compress`` (the
   teacher-projected start), ``augment``, ``distilbert``, ``bilstm``, ``objectives``, ``minilm``,
-  ``patient``, ``assistant``; ``causal_lm`` and ``lm_eval`` (a GPT-2-shaped teacher and its
+  ``patient``, ``assistant``, ``mobilebert`` (deep and narrow inside, layer by layer); ``causal_lm`` and ``lm_eval`` (a GPT-2-shaped teacher and its
   half-depth student: DistilGPT-2's recipe, reverse KL, sequence-level and on-policy KD; perplexity,
   agreement, generation speed)
 ``deploy/``: after distillation: ``compression`` (quantise, prune, export)
@@ -38,7 +38,7 @@ __version__ = "0.1.0"
 _LAYERS = {
     "core": "settings errors records comparison data datafiles models attention losses mapping parallel streaming "
             "training evaluation viz",
-    "methods": "distill compress augment distilbert bilstm objectives minilm patient assistant causal_lm lm_eval",
+    "methods": "distill compress augment distilbert bilstm objectives minilm patient assistant mobilebert causal_lm lm_eval",
     "deploy": "compression",
     "teaching": "tutorial widgets checks exercises attention_page",
     "studies": "headsim selection beyond label_sources lm_study",
