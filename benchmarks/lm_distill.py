@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     command = "python " + " ".join(sys.argv)
-    record = records.RunRecord(args.record, key=lambda r: (r["regime"], r["row"], r["seed"], r["steps"]),
+    record = records.RunRecord(args.record, key=lambda r: (r.get("teacher"), r["regime"], r["row"], r["seed"], r["steps"]),
                                command=command)
     corpus = data.load_shakespeare()
     reference = reference_step_seconds()
@@ -50,19 +50,24 @@ def main() -> None:
     if args.speed:
         speed(teacher, corpus, args.threads)
         return
+    key = teacher.path.name  # the teacher's cache key: a run stands for the teacher that scored it
+    for run in record.runs:  # runs written before the key was stored: theirs if the teacher's loss is exactly it
+        if "teacher" not in run and run["teacher_loss"] == teacher.validation_loss:
+            run["teacher"] = key
     if not args.report:
         setup = lm_study.Setup(teacher, corpus)
         plan = [(regime, seed, row) for regime in args.regimes for seed in args.seeds for row in args.rows]
-        todo = [p for p in plan if not record.has({"regime": p[0], "row": p[2], "seed": p[1], "steps": setup.plan.steps})]
+        todo = [p for p in plan if not record.has({"teacher": key, "regime": p[0], "row": p[2], "seed": p[1],
+                                                   "steps": setup.plan.steps})]
         print(f"{len(plan) - len(todo)} of {len(plan)} runs in the record; {len(todo)} to go", flush=True)
         for regime, seed, row in todo:
             run = lm_study.timed(setup, regime, row, seed)
             run.pop("model")
-            record.add({**run, "teacher_loss": teacher.validation_loss, "reference_step_seconds": reference,
+            record.add({**run, "teacher": key, "teacher_loss": teacher.validation_loss, "reference_step_seconds": reference,
                         "command": command, "machine": records.machine()})
             print(f"{regime} {row} seed {seed}: validation loss {run['validation_loss']:.3f}, "
                   f"{run['wall_seconds']:.0f} s", flush=True)
-    print(lm_study.report(record.runs, teacher.validation_loss))
+    print(lm_study.report([run for run in record.runs if run.get("teacher") == key], teacher.validation_loss))
 
 
 def speed(teacher, corpus, threads: int) -> None:

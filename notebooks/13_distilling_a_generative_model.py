@@ -26,7 +26,8 @@
 #
 # No GPT-2 weights exist offline, so this notebook trains its own teacher in place: a GPT-2-shaped
 # model (transformers' `GPT2LMHeadModel`, so `generate`, the KV cache and `save_pretrained` work as
-# usual) on **Tiny Shakespeare**'s first 90 %; the last 10 % is the validation text. Online, the
+# usual) on the first part of **Tiny Shakespeare**; the rest, never trained on, is the validation
+# text (the split is printed below: by position, as char-rnn and nanoGPT split it). Online, the
 # same function loads the real one: `causal_lm.lm_teacher("gpt2")`, and `distilgpt2` is the
 # published student to compare with.
 
@@ -53,10 +54,11 @@ print(f"reference step on this machine: {reference:.2f} s")
 # scale: the student, the losses and the measures are the ones used for GPT-2-sized models.
 #
 # ## Characters or sub-words?
-# A tokenizer decides what "the next token" is. With **characters** (65 of them here) the teacher
-# predicts one letter at a time; with a small **byte-level BPE** trained in place (512 tokens) it
-# predicts pieces of words. `benchmarks/lm_tokenizer.py` trained the teacher's shape once with
-# each, for the same steps, and measured how widely the teacher's next-token distribution spreads:
+# A tokenizer decides what "the next token" is. With **characters** the teacher predicts one letter
+# at a time; with a small **byte-level BPE** trained in place it predicts pieces of words (the
+# table's vocabulary column gives both sizes). `benchmarks/lm_tokenizer.py` trained the teacher's
+# shape once with each, for the same steps, and measured how widely the teacher's next-token
+# distribution spreads:
 
 # %%
 display(Markdown(lm_study.tokenizer_table()))
@@ -147,16 +149,17 @@ for name, q in fits.items():
 # kept, `causal_lm.every_other_layer`). Three students train below from that same start, on the
 # same text, for the same steps: **text only** (next-token cross-entropy: the baseline), **forward
 # KL** (half cross-entropy, half `T²·KL(p ‖ q)` at T = 2) and **reverse KL** (half cross-entropy,
-# half `KL(q ‖ p)`). The benchmark further down ran 300 steps per student over 3 seeds; the live
-# runs are shorter. Each finished run is cached, so a restarted kernel does not train it again.
+# half `KL(q ‖ p)`). The benchmark further down ran longer runs over several seeds (its settings
+# are printed there); the live runs are shorter. Each finished run is cached, so a restarted kernel
+# does not train it again.
 
 # %%
 setup = lm_study.Setup(teacher, corpus)
 live_steps = 100 if setup.plan == lm_study.PLAN else setup.plan.steps
-record = lm_study.load_runs()
-per_step = lm_study.seconds_per_reference_step(record) or 0.8
-print(f"3 runs of {live_steps} steps: about {3 * live_steps * per_step * reference / 60:.1f} minutes on this machine "
-      f"({per_step:.2f} reference steps per step, measured by the benchmark)")
+record = lm_study.load_runs(corpus=corpus)  # the benchmark's runs with the package's default teacher
+per_step = lm_study.seconds_per_reference_step(record)  # a KD step in reference steps, from the benchmark's runs
+print(f"3 runs of {live_steps} steps: " + (f"about {3 * live_steps * per_step * reference / 60:.1f} minutes on this "
+      "machine (estimated from the benchmark's record)" if per_step else "no record yet to estimate the time from"))
 start = lm_eval.language_scores(student0, tokenizer, corpus.validation)
 live = {}
 for row in ("text", "forward_kl", "reverse_kl"):
@@ -165,43 +168,50 @@ for row in ("text", "forward_kl", "reverse_kl"):
           f"{live[row]['wall_seconds']:.0f} s", flush=True)
 
 # %%
+random_start = lm_eval.language_scores(causal_lm.half_depth_student(teacher.model, "random"), tokenizer, corpus.validation)
 print(f"teacher: validation loss {teacher.validation_loss:.3f} nats per token")
-print(f"student at its start (copied layers, no training): {start.loss:.3f}")
+print(f"student at its start: copied layers {start.loss:.3f}, random weights {random_start.loss:.3f} (no training)")
 for row, run in live.items():
     print(f"{lm_study.ROWS[row].label:40s} {run['validation_loss']:.3f}  ({run['bits_per_character']:.3f} bits per "
           f"character, top-1 agreement with the teacher {run['agreement_top1']:.1%})")
 gap = live["text"]["validation_loss"] - teacher.validation_loss
-closed = (live["text"]["validation_loss"] - live["forward_kl"]["validation_loss"]) / gap if gap > 0 else float("nan")
-print(f"forward KL closed {closed:.0%} of the text-only student's gap to the teacher in this one run")
+better = live["text"]["validation_loss"] - live["forward_kl"]["validation_loss"]
+print(f"text only ends {gap:.3f} nats above the teacher; forward KL ends {abs(better):.3f} nats "
+      f"{'below' if better > 0 else 'above'} text only (one seed, a short run: compare with the record below)")
 
 # %% [markdown]
-# Two parts of the result are separate: the **start** (the copied layers: compare the student's
-# loss before training with a random start in the record below) and the **objective** (the
-# difference between rows that share the start). One seed of a short run says little: the record
-# below has 3 seeds of the longer runs, with the spread.
+# Two parts of the result are separate: the **start** (the copied layers against random weights,
+# printed above before any training) and the **objective** (the difference between rows that share
+# the start). One seed of a short run says little: the record below has several seeds of longer
+# runs, with their spread.
 #
-# ## The benchmark: 3 seeds, two regimes
-# `benchmarks/lm_distill.py` trained every objective for 300 steps from the same start, 3 seeds,
-# in two regimes: all the training text, and only **5 %** of it, where the teacher may also
-# **write text** (continuations of prompts from that 5 %). There, sequence-level KD learns from
+# ## The benchmark: over seeds, two regimes
+# `benchmarks/lm_distill.py` trained every objective from the same start, for the same steps, over
+# several seeds, in two regimes: all the training text, and only a small share of it, where the
+# teacher may also **write text** (continuations of prompts from that share). There, sequence-level KD learns from
 # the teacher's text with plain cross-entropy, and the KL rows learn from the same text plus the
 # teacher's distributions, so their difference is what the distributions add. Your live runs
 # are the black dots.
 
 # %%
+print(f"record: {len(record)} runs, {lm_study.PLAN.steps} steps of {lm_study.PLAN.batch_size} windows each, seeds "
+      f"{sorted({r['seed'] for r in record})}, regimes {sorted({r['regime'] for r in record})} "
+      f"(low: {lm_study.LOW_FRACTION:.0%} of the text)")
 summaries = lm_study.summarise(record, record[0]["teacher_loss"]) if record else []
 if summaries:
     labels = {lm_study.ROWS[row].label: run["validation_loss"] for row, run in live.items()}
     fig = viz.plot_lm_objectives(summaries, teacher_loss=record[0]["teacher_loss"], live=labels)
     viz.save_figure(fig, "13_objectives")
     display(fig)
-    display(Markdown("\n".join(f"- {s}" for s in lm_study.findings(summaries))))
+    display(Markdown("\n".join(f"- {s}" for s in lm_study.findings(summaries, record))))
 print(f"{len(record)} runs in the record; reproduce: python benchmarks/lm_distill.py (it resumes; --report prints the table)")
 
 # %% [markdown]
-# Read each sentence as it is printed: a "clear gain" is a difference larger than two standard
-# errors over the seeds, and "within noise" means the seeds disagree about its sign. The record
-# was made with the package's default teacher; a teacher trained otherwise gives other numbers.
+# Read each sentence as it is printed: a "clear gain" is a mean difference larger than two standard
+# errors of the per-seed differences, and "within noise" one smaller than that. With 3 seeds two
+# standard errors is a lenient bar (a t-test would ask for about four), so treat a "clear" verdict
+# near the bar as a hint, not a proof. The record was made with the package's default teacher; a
+# teacher trained otherwise gives other numbers.
 #
 # ## What each objective does to the text
 # Same prompts, same seed, same sampling temperature: only the weights differ.
@@ -231,7 +241,8 @@ for row in written["input_ids"]:
 # %% [markdown]
 # **What on-policy costs.** Each on-policy step first lets the student *generate* a continuation
 # token by token, then runs teacher and student over it. The cell times one step of each kind on
-# this machine.
+# this machine (one loss and its gradients, the best of two calls after a warm-up; the optimizer's
+# update is the same for both).
 
 # %%
 import time
@@ -241,9 +252,12 @@ batch["attention_mask"] = torch.ones_like(batch["input_ids"])
 for name, extra in (("forward KL", {}), ("on-policy", {"on_policy": causal_lm.OnPolicy(fraction=1.0, prompt=spec.block // 4)})):
     weights = {"forward_kl": 1.0} if not extra else {"on_policy_jsd": 1.0}
     objective = causal_lm.LMObjective(causal_lm.half_depth_student(teacher.model), teacher.model, weights=weights, **extra)
-    started = time.perf_counter()
-    objective.loss_terms(batch)["forward_kl" if not extra else "on_policy_jsd"].backward()
-    print(f"one {name} step (batch {setup.plan.batch_size}): {time.perf_counter() - started:.2f} s")
+    seconds = []
+    for _ in range(3):  # the first call warms up
+        started = time.perf_counter()
+        sum(objective.loss_terms(batch).values()).backward()
+        seconds.append(time.perf_counter() - started)
+    print(f"one {name} loss + gradients (batch {setup.plan.batch_size}): {min(seconds[1:]):.2f} s")
 
 # %% [markdown]
 # ## Generation speed: half the layers, how much faster?
@@ -273,8 +287,8 @@ checks.check_prediction("student's generation speed-up at batch 1", guess, speed
 # Teacher and distilled student continue your prompt with the same seed. Low temperature: both
 # pick their most likely tokens, and their text shows where their distributions' peaks differ.
 # High temperature or no top-k: the tails of the distributions appear, and that is where the
-# smaller model's distribution is furthest from the teacher's. (A static sample is printed below
-# for readers without a kernel.)
+# smaller model's distribution is furthest from the teacher's. (Without a kernel, the samples
+# printed further up are the static version.)
 
 # %%
 ui = widgets.generation_widget({"teacher": teacher.model, "distilled student": student}, tokenizer,

@@ -207,14 +207,29 @@ def test_padded_positions_do_not_change_the_loss():
         assert a[name].item() == pytest.approx(b[name].item(), abs=1e-5)
 
 
-def test_on_policy_term_samples_and_trains():
+def test_on_policy_term_scores_only_the_sampled_continuation(monkeypatch):
     teacher = _tiny_teacher()
     student = lm.half_depth_student(teacher)
     objective = lm.LMObjective(student, teacher, weights={"on_policy_jsd": 1.0},
                                on_policy=lm.OnPolicy(fraction=1.0, prompt=4))
-    value = objective.loss_terms(_batch())["on_policy_jsd"]
+    seen = {}
+    real_jsd = losses.token_jsd
+
+    def spy(s_logits, t_logits, keep, beta):
+        seen["keep"] = keep
+        return real_jsd(s_logits, t_logits, keep, beta)
+
+    monkeypatch.setattr(losses, "token_jsd", spy)
+    sampled = {}
+    real_generate = student.generate
+    monkeypatch.setattr(student, "generate", lambda *a, **k: sampled.setdefault("ids", real_generate(*a, **k)))
+    batch = _batch(length=12)
+    value = objective.loss_terms(batch)["on_policy_jsd"]
     value.backward()
     assert value > 0 and student.transformer.h[0].mlp.c_fc.weight.grad is not None
+    ids, keep = sampled["ids"], seen["keep"]
+    assert ids.shape == (3, 12) and torch.equal(ids[:, :4], batch["input_ids"][:, :4])  # the window's prompt, kept
+    assert not keep[:, :3].any() and keep[:, 3:].all()  # positions 3..10 predict the sampled tokens 4..11
     with pytest.raises(TinyBertLabError, match="fraction"):
         lm.OnPolicy(fraction=0.0)
 
@@ -274,7 +289,10 @@ def test_teacher_generations_keep_the_prompts_and_are_cached(tmp_path, monkeypat
     again = lm.teacher_generations(teacher, prompts, new_tokens=10, batch_size=2, progress=False)
     rows = torch.tensor(first["input_ids"])
     assert rows.shape == (5, 16) and torch.equal(rows[:, :6], prompts)
-    assert first["input_ids"] == again["input_ids"]
+    assert first["input_ids"] == again["input_ids"] and len(list((tmp_path / "lm_generations").glob("*.npy"))) == 1
+    monkeypatch.setattr(teacher.model, "generate", lambda *a, **k: 1 / 0)  # a cached set never generates again
+    assert lm.teacher_generations(teacher, prompts, new_tokens=10, progress=False)["input_ids"] == first["input_ids"]
+
     with pytest.raises(TinyBertLabError, match="positions"):
         lm.teacher_generations(teacher, prompts, new_tokens=40, progress=False)
 
@@ -371,7 +389,12 @@ def test_study_summary_verdicts_and_findings_come_from_the_numbers():
     assert summaries["forward_kl"].gap_closed == pytest.approx(0.1 / 0.41, abs=0.01)
     assert summaries["reverse_kl"].verdict == "within noise"
     text = " ".join(lm_study.findings(list(summaries.values())))
-    assert "lower validation loss" in text and "no difference the seeds can tell apart" in text
+    assert "lower validation loss" in text and "over 3 seeds, within noise" in text
+    two_seeds = lm_study.summarise([r for r in runs if r["seed"] < 2], teacher_loss=1.6)
+    assert "too few seeds to tell" in " ".join(lm_study.findings(two_seeds))
+    low = [{**r, "regime": "low", "row": {"text": "seq_kd"}.get(r["row"], r["row"])} for r in runs]
+    extra = lm_study.findings(lm_study.summarise(low, teacher_loss=1.6), low)
+    assert any("vs sequence-level KD" in sentence and "clear gain" in sentence for sentence in extra)
     fig = __import__("tinybert_lab").viz.plot_lm_objectives(list(summaries.values()), teacher_loss=1.6,
                                                             live={"text only": 2.0})
     assert len(fig.axes) == 1
@@ -386,3 +409,31 @@ def test_plots_return_figures():
     assert len(viz.plot_one_peak_fits(target, {"forward KL": target}).axes) == 1
     with pytest.raises(TinyBertLabError):
         viz.plot_next_token_bars(["a"], [0.5, 0.5])
+
+
+def test_the_low_regime_sees_its_share_of_the_text_plus_the_teachers(tmp_path, monkeypatch):
+    from tinybert_lab import lm_study
+
+    monkeypatch.setenv("TINYBERT_LAB_CACHE", str(tmp_path))
+    teacher = lm.lm_teacher(TINY, corpus=CORPUS, progress=False)
+    setup = lm_study.Setup(teacher, CORPUS, lm_study.StudyPlan(steps=2, batch_size=3), progress=False)
+    real, mixed = setup.data("low", "text"), setup.data("low", "generated")
+    low_tokens = int(len(lm.encode_text(teacher.tokenizer, CORPUS.train)) * lm_study.LOW_FRACTION)
+    assert len(real) == (low_tokens - TINY.block) // TINY.stride + 1
+    assert len(mixed) == len(real) + 2 * 3 and mixed["input_ids"][: len(real)] == real["input_ids"]
+    assert sorted(mixed["idx"]) == list(range(len(mixed)))  # ids stay unique for the loader
+    with pytest.raises(TinyBertLabError, match="offline teacher"):
+        lm_study.Setup(teacher.model, CORPUS)
+
+
+def test_the_teacher_wrapper_is_accepted_and_bad_lengths_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYBERT_LAB_CACHE", str(tmp_path))
+    teacher = lm.lm_teacher(TINY, corpus=CORPUS, progress=False)
+    student = lm.half_depth_student(teacher.model)
+    objective = lm.LMObjective(student, teacher, weights={"forward_kl": 1.0})  # lm_teacher()'s result, not .model
+    assert objective.teacher is teacher.model
+    assert lm_eval.agreement(teacher, student, teacher.tokenizer, CORPUS.validation).positions > 0
+    with pytest.raises(TinyBertLabError, match="fewer than that many new tokens"):
+        lm_eval.samples({"teacher": teacher}, teacher.tokenizer, ["All:"], new_tokens=TINY.block)
+    with pytest.raises(TinyBertLabError, match="Expected a language model"):
+        lm.LMObjective("gpt2", None, weights={"next_token": 1.0})

@@ -238,6 +238,16 @@ class LMTeacher:
     train_seconds: float | None = None
 
 
+def as_model(model):
+    """``model``, or the model inside ``lm_teacher()``'s result; anything else is refused clearly."""
+    if isinstance(model, LMTeacher):
+        return model.model
+    if not hasattr(model, "config") or not callable(model):
+        raise TinyBertLabError(f"Expected a language model (a GPT2LMHeadModel, or lm_teacher()'s result), got "
+                               f"{type(model).__name__} {str(model)[:60]!r}.")
+    return model
+
+
 def corpus_key(corpus: TextCorpus) -> str:
     return hashlib.sha256((corpus.train + "\0" + corpus.validation).encode()).hexdigest()[:16]
 
@@ -417,6 +427,7 @@ class LMObjective(nn.Module):
     def __init__(self, student, teacher=None, *, weights: dict, temperature: float = 2.0,
                  on_policy: OnPolicy | None = None, seed: int = 0):
         super().__init__()
+        student, teacher = as_model(student), (None if teacher is None else as_model(teacher))
         reject_unknown_keys(weights, LM_TERMS, "LMObjective weight")
         self.weights = check_loss_weights(weights, "loss weight", "e.g. {'next_token': 0.5, 'forward_kl': 0.5}")
         needs_teacher = set(self.weights) - {"next_token"}
@@ -440,10 +451,12 @@ class LMObjective(nn.Module):
         w = self.weights
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         hidden = "hidden_cosine" in w
+        terms = {}
+        if set(w) == {"on_policy_jsd"}:  # the batch's own text is only the prompts' source
+            return {"on_policy_jsd": self._on_policy_term(batch)}
         out = self.student(**inputs, output_hidden_states=hidden)
         logits = out.logits[:, :-1]
         targets, keep = shifted(batch)
-        terms = {}
         if "next_token" in w:
             terms["next_token"] = losses.next_token_ce(logits, targets, keep)
         if {"forward_kl", "reverse_kl", "hidden_cosine"} & set(w):
@@ -504,8 +517,10 @@ def teacher_generations(teacher: LMTeacher, prompts: torch.Tensor, *, new_tokens
     if prompts.shape[1] + new_tokens > model.config.n_positions:
         raise TinyBertLabError(f"{prompts.shape[1]} prompt + {new_tokens} new tokens exceed the teacher's "
                                f"{model.config.n_positions} positions.")
-    digest = hashlib.sha256(prompts.numpy().tobytes())
-    digest.update(json.dumps([str(teacher.path), new_tokens, temperature, seed]).encode())
+    from ..core.training import fingerprint
+
+    digest = hashlib.sha256(prompts.numpy().tobytes())  # the prompts, their shape, the teacher's weights
+    digest.update(json.dumps([list(prompts.shape), fingerprint(model), new_tokens, temperature, seed]).encode())
     path = cache_dir() / "lm_generations" / f"{digest.hexdigest()[:16]}.npy"
     if cache and path.is_file():
         rows = torch.from_numpy(np.load(path))

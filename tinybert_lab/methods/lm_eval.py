@@ -25,8 +25,8 @@ from ..core.models import quiet_transformers, size_on_disk
 
 
 def _windows(ids: torch.Tensor, block: int) -> torch.Tensor:
-    """Non-overlapping windows of ``block`` tokens covering ``ids``; the last is cut short-free
-    by overlapping it with the one before (every token scored once, none twice)."""
+    """Non-overlapping windows of ``block`` tokens from the start of ``ids``; the tail shorter
+    than a window is left out (every scored token scored once)."""
     if ids.numel() < 2:
         raise TinyBertLabError("The text has fewer than 2 tokens: nothing to predict.")
     block = min(block, ids.numel())
@@ -37,6 +37,13 @@ def _text_ids(tokenizer, text: str) -> torch.Tensor:
     from .causal_lm import encode_text
 
     return encode_text(tokenizer, text)
+
+
+def _model(model):
+    """The model itself, also when given ``causal_lm.lm_teacher()``'s result (its ``.model``)."""
+    from .causal_lm import as_model
+
+    return as_model(model)
 
 
 @torch.no_grad()
@@ -64,6 +71,7 @@ class LanguageScores:
 def language_scores(model, tokenizer, text: str, *, block: int | None = None, batch_size: int = 32,
                     limit: int | None = None) -> LanguageScores:
     """Perplexity and bits per character of ``model`` on ``text`` (see ``LanguageScores``)."""
+    model = _model(model)
     block = block or model.config.n_positions
     windows = _windows(_text_ids(tokenizer, text), block)
     if limit is not None:
@@ -96,6 +104,7 @@ class Agreement:
 def agreement(teacher, student, tokenizer, text: str, *, block: int | None = None, batch_size: int = 32,
               limit: int | None = None) -> Agreement:
     """Teacher–student top-1 agreement and mean per-token KL on ``text`` (see ``Agreement``)."""
+    teacher, student = _model(teacher), _model(student)
     block = block or min(teacher.config.n_positions, student.config.n_positions)
     windows = _windows(_text_ids(tokenizer, text), block)
     if limit is not None:
@@ -126,6 +135,7 @@ def generation_speed(models: dict, prompts: torch.Tensor, *, new_tokens: int = 6
     if prompts.dim() != 2 or prompts.shape[0] < max(batch_sizes):
         raise TinyBertLabError(f"prompts must be (n, P) with n >= the largest batch size {max(batch_sizes)}; "
                                f"got {tuple(prompts.shape)}.")
+    models = {name: _model(model) for name, model in models.items()}
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -171,6 +181,7 @@ def next_token_distribution(model, tokenizer, prompt: str, *, temperature: float
         raise TinyBertLabError("The prompt is empty: give at least one character.")
     if temperature <= 0:
         raise TinyBertLabError(f"temperature must be positive, got {temperature!r}.")
+    model = _model(model)
     ids = _text_ids(tokenizer, prompt)[-model.config.n_positions:][None]
     was_training = model.training
     model.eval()
@@ -201,16 +212,17 @@ def samples(models: dict, tokenizer, prompts: list[str], *, new_tokens: int = 12
         raise TinyBertLabError(f"top_k must be at least 1 (or None for the whole vocabulary), got {top_k!r}.")
     result = {}
     for name, model in models.items():
+        model = _model(model)
+        if new_tokens >= model.config.n_positions:
+            raise TinyBertLabError(f"{name} holds {model.config.n_positions} positions: ask for fewer than that many new "
+                                   f"tokens (got {new_tokens}), so some of the prompt fits beside them.")
         model.eval()
         texts = []
         for prompt in prompts:
             ids = _text_ids(tokenizer, prompt)
             if ids.numel() == 0:
                 raise TinyBertLabError("A prompt is empty: give at least one character.")
-            ids = ids[-(model.config.n_positions - new_tokens):][None]
-            if ids.shape[1] < 1:
-                raise TinyBertLabError(f"{new_tokens} new tokens leave no room for a prompt in "
-                                       f"{model.config.n_positions} positions.")
+            ids = ids[-(model.config.n_positions - new_tokens):][None]  # the prompt's end, where it fits
             torch.manual_seed(seed)
             with quiet_transformers():
                 out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
@@ -238,6 +250,7 @@ class Spread:
 def spread(model, tokenizer, text: str, *, block: int | None = None, batch_size: int = 32,
            limit: int | None = 64) -> Spread:
     """``Spread`` of ``model``'s next-token distributions over (the first ``limit`` windows of) ``text``."""
+    model = _model(model)
     block = block or model.config.n_positions
     windows = _windows(_text_ids(tokenizer, text), block)[:limit]
     was_training = model.training

@@ -15,10 +15,11 @@ the share of the text-only student's gap to the teacher that the row closes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ from ..core.errors import TinyBertLabError
 from ..core.training import TrainConfig, fit
 from ..methods import causal_lm as lm
 from ..methods import lm_eval
-from ..core.comparison import verdict
+from ..core.comparison import paired_difference, verdict
 
 RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "lm_distill.json"
 SEEDS = (0, 1, 2)
@@ -96,6 +97,9 @@ class Setup:
     the teacher's continuations (cached on disk)."""
 
     def __init__(self, teacher: lm.LMTeacher, corpus, study_plan: StudyPlan | None = None, *, progress: bool = True):
+        if not isinstance(teacher, lm.LMTeacher) or teacher.spec is None:
+            raise TinyBertLabError("The study needs the offline teacher as lm_teacher() returns it (its spec gives "
+                                   "the window length); a hub model such as gpt2 is not set up for it.")
         self.teacher, self.corpus, self.plan = teacher, corpus, study_plan or plan()
         self.tokenizer = teacher.tokenizer
         spec = teacher.spec
@@ -160,9 +164,14 @@ def train_row(setup: Setup, regime: str, row_name: str, seed: int, *, steps: int
             "train_windows": len(train), "seconds": history.seconds, "model": student}
 
 
-def load_runs(path: Path = RECORD) -> list[dict]:
-    """The committed record's runs (empty when there is none yet)."""
-    return json.loads(path.read_text())["runs"] if path.is_file() else []
+def load_runs(path: Path = RECORD, corpus=None) -> list[dict]:
+    """The committed record's runs (empty when there is none yet); with ``corpus``, only those of
+    the package's default teacher (``causal_lm.TEACHER`` on that corpus), the one the record was made with."""
+    runs = json.loads(path.read_text())["runs"] if path.is_file() else []
+    if corpus is None:
+        return runs
+    key = lm.teacher_key(lm.TEACHER, corpus)
+    return [r for r in runs if r.get("teacher", key) == key]
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ class Summary:
     regime: str
     row: str
     label: str
-    seeds: int
+    seeds: int  # the row's own runs; the difference uses the seeds it shares with its baseline (``paired``)
     loss: float
     loss_std: float
     difference: float | None
@@ -183,6 +192,7 @@ class Summary:
     gap_closed: float | None
     agreement: float
     minutes: float
+    paired: int = 0
 
 
 def summarise(runs: list[dict], teacher_loss: float) -> list[Summary]:
@@ -210,8 +220,19 @@ def summarise(runs: list[dict], teacher_loss: float) -> list[Summary]:
             out.append(Summary(regime, name, row.label, len(losses), statistics.mean(losses),
                                statistics.stdev(losses) if len(losses) > 1 else 0.0, difference, difference_std,
                                words, gap, statistics.mean(r["agreement_top1"] for r in mine.values()),
-                               sum(r["seconds"] for r in mine.values()) / 60))
+                               sum(r["seconds"] for r in mine.values()) / 60, len(common)))
     return out
+
+
+def compare(runs: list[dict], regime: str, better: str, worse: str) -> tuple[float, float, int, str] | None:
+    """``worse − better`` validation loss, seed by seed, in ``regime`` (positive: ``better`` has the
+    lower loss): ``(mean, std, seeds, verdict)``, or None when they share no seed."""
+    a = {r["seed"]: r["validation_loss"] for r in runs if r["regime"] == regime and r["row"] == worse}
+    b = {r["seed"]: r["validation_loss"] for r in runs if r["regime"] == regime and r["row"] == better}
+    if not set(a) & set(b):
+        return None
+    mean, std, count = paired_difference(a, b)
+    return mean, std, count, verdict(mean, std, count)
 
 
 def report(runs: list[dict], teacher_loss: float) -> str:
@@ -247,7 +268,9 @@ def live_run(setup: Setup, row_name: str, *, steps: int, seed: int = 0) -> dict:
 
     if row_name not in ROWS:
         raise TinyBertLabError(f"Unknown row {row_name!r}: use one of {', '.join(ROWS)}.")
-    folder = cache_dir() / "lm_live" / f"{setup.teacher.path.name}-{row_name}-{steps}-{seed}"
+    settings = json.dumps([asdict(ROWS[row_name]), asdict(setup.plan)], sort_keys=True)
+    key = hashlib.sha256(settings.encode()).hexdigest()[:8]  # the row's weights and temperature, the plan
+    folder = cache_dir() / "lm_live" / f"{setup.teacher.path.name}-{row_name}-{steps}-{seed}-{key}"
     if (folder / "run.json").is_file():
         run = json.loads((folder / "run.json").read_text())
         with quiet_transformers():
@@ -287,23 +310,36 @@ def tokenizer_table(path: Path = TOKENIZER_RECORD) -> str:
     return "\n".join(lines)
 
 
-def findings(summaries: list[Summary]) -> list[str]:
-    """One plain sentence per compared row, written from the numbers (never typed by hand)."""
+def findings(summaries: list[Summary], runs: list[dict] = ()) -> list[str]:
+    """One plain sentence per compared row, written from the numbers (never typed by hand); with
+    ``runs``, also what the teacher's distributions add to its text in the low regime (the KL rows
+    against sequence-level KD, which sees the same text)."""
     sentences = []
     for s in summaries:
         if s.difference is None:
             continue
-        where = "on all the text" if s.regime == "full" else "with 5 % of the text"
+        where = "on all the text" if s.regime == "full" else f"with {LOW_FRACTION:.0%} of the text"
         gap = f", closing {s.gap_closed:.0%} of the gap to the teacher" if s.gap_closed is not None else ""
-        if s.verdict == "clear gain":
+        seeds = f"over {s.paired} seed{'s' if s.paired > 1 else ''}"
+        if s.verdict == "too few seeds to tell":
+            sentences.append(f"{s.label} {where}: {s.difference:+.3f} against text only {seeds}: too few seeds to "
+                             "tell (a verdict needs 3).")
+        elif s.verdict == "clear gain":
             sentences.append(f"{s.label} {where}: lower validation loss than text only from the same start by "
-                             f"{s.difference:.3f} ± {s.difference_std:.3f} nats per token over {s.seeds} seeds{gap}.")
+                             f"{s.difference:.3f} ± {s.difference_std:.3f} nats per token {seeds}{gap}.")
         elif s.verdict == "clear loss":
             sentences.append(f"{s.label} {where}: *higher* validation loss than text only from the same start, by "
-                             f"{-s.difference:.3f} ± {s.difference_std:.3f}: it did not help here.")
+                             f"{-s.difference:.3f} ± {s.difference_std:.3f} {seeds}: it did not help here.")
         else:
             sentences.append(f"{s.label} {where}: {s.difference:+.3f} ± {s.difference_std:.3f} against text only "
-                             f"({s.verdict}): no difference the seeds can tell apart.")
+                             f"{seeds}, within noise: smaller than two standard errors of the per-seed differences.")
+    for row in ("forward_kl", "forward_kl_t1", "reverse_kl"):
+        result = compare(list(runs), "low", row, "seq_kd") if runs else None
+        if result is not None:
+            mean, std, count, words = result
+            sentences.append(f"{ROWS[row].label} vs sequence-level KD, both on the {LOW_FRACTION:.0%} plus the "
+                             f"teacher's text (what the distributions add to the teacher's text): {mean:+.3f} ± "
+                             f"{std:.3f} over {count} seed{'s' if count > 1 else ''}, {words}.")
     return sentences
 
 

@@ -241,7 +241,7 @@ def method_widget(table, descriptions: dict[str, str]):
     return interactive(show, SHOW, method=Dropdown(options=present, value=present[0], description="method", style=STYLE))
 
 
-def generation_widget(models: dict, tokenizer, prompt: str = "ROMEO:\n", *, new_tokens: int = 160):
+def generation_widget(models: dict, tokenizer, prompt: str = "ROMEO:\n", *, new_tokens: int = 48):
     """Type a prompt, pick the temperature and top-k: every model in ``models`` (``{"teacher":
     ..., "student": ...}``) continues it with the same seed, side by side.
 
