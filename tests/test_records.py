@@ -38,6 +38,15 @@ def test_each_run_carries_its_own_command_machine_and_code_state(tmp_path):
     assert "torch" in first["machine"] and first["uncommitted_changes"] in (True, False, None)
 
 
+def test_two_processes_adding_to_one_record_keep_each_others_runs(tmp_path):
+    first = RunRecord(tmp_path / "r.json", key=key)
+    second = RunRecord(tmp_path / "r.json", key=key)  # opened before the first one wrote anything
+    first.add({"method": "kd", "seed": 0, "accuracy": 0.5})
+    second.add({"method": "kd", "seed": 1, "accuracy": 0.6})
+    first.add({"method": "kd", "seed": 2, "accuracy": 0.7})
+    assert sorted(r["seed"] for r in RunRecord(tmp_path / "r.json", key=key).runs) == [0, 1, 2]
+
+
 def test_adding_the_same_run_replaces_it(tmp_path):
     record = RunRecord(tmp_path / "r.json", key=key)
     record.add({"method": "kd", "seed": 0, "accuracy": 0.5})

@@ -92,6 +92,13 @@ class RunRecord:
         run = {"command": self.meta.get("command", ""), "machine": machine(), **run, "date": now(), "commit": commit(),
                "uncommitted_changes": uncommitted_changes()}
         wanted = self.key(run)
+        if self.path.is_file():  # another process may have added runs since we read the file: keep them
+            try:
+                stored = json.loads(self.path.read_text()).get("runs", [])
+            except json.JSONDecodeError:
+                stored = []
+            mine = {self.key(r) for r in self.runs}
+            self.runs += [r for r in stored if self.key(r) not in mine]
         self.runs = [r for r in self.runs if self.key(r) != wanted] + [run]
         self.save()
         return run
