@@ -1,0 +1,75 @@
+"""The README's measured tables, written from the committed records: ``python -m tinybert_lab.reports``.
+
+Each table sits in the README between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``;
+this command rewrites what is between the markers from the record behind it, and
+``--check`` only says whether the README is in step (``tests/test_reports.py`` runs it), so a
+number in the README is never typed by hand. Tables covered so far: ``lm_tokenizer``
+(``benchmarks/lm_tokenizer.py``) and ``lm_distill`` (``benchmarks/lm_distill.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _lm_distill() -> str:
+    from .core.data import load_shakespeare
+    from .studies import lm_study
+
+    runs = lm_study.load_runs(corpus=load_shakespeare())
+    if not runs:
+        return "(no runs in benchmarks/results/lm_distill.json yet)"
+    sentences = lm_study.findings(lm_study.summarise(runs, runs[0]["teacher_loss"]), runs)
+    return lm_study.report(runs, runs[0]["teacher_loss"]) + "\n\n" + "\n".join(f"- {s}" for s in sentences)
+
+
+def _lm_tokenizer() -> str:
+    from .studies import lm_study
+
+    return lm_study.tokenizer_table()
+
+
+TABLES = {"lm_tokenizer": _lm_tokenizer, "lm_distill": _lm_distill}
+
+
+def _section(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- report:{name} -->)(.*?)(<!-- /report:{name} -->)", re.S)
+
+
+def render(text: str) -> str:
+    """``text`` (the README) with every marked table rewritten from its record."""
+    for name, table in TABLES.items():
+        pattern = _section(name)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md has no <!-- report:{name} --> ... <!-- /report:{name} --> markers.")
+        body = table()
+        text = pattern.sub(lambda m: m.group(1) + "\n" + body + "\n" + m.group(3), text)
+    return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tinybert_lab.reports", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="exit 1 if the README differs from the records")
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args(argv)
+    text = args.readme.read_text()
+    fresh = render(text)
+    if args.check:
+        if fresh != text:
+            print(f"{args.readme} is out of step with the records: run python -m tinybert_lab.reports", file=sys.stderr)
+            return 1
+        print(f"{args.readme}: every marked table matches its record.")
+        return 0
+    args.readme.write_text(fresh)
+    print(f"{args.readme}: {len(TABLES)} tables written from the records.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
