@@ -32,6 +32,20 @@ def test_rows_are_saved_and_loaded_back(small_setup, tokenizer):
             torch.testing.assert_close(again[row](**inputs).logits, first[row].eval()(**inputs).logits)
 
 
+def test_mobilebert_rows_train_save_and_load(small_setup, tokenizer):
+    teacher = small_setup.teacher  # mini2: 2 layers, the package's scores attention
+    first = beyond.run("mobilebert", small_setup)
+    assert list(first) == ["MobileBERT-6 narrow, labels only", "MobileBERT-6 narrow, progressive transfer + KD",
+                           "MobileBERT-6 narrow, all layers at once + KD"]
+    assert all(len(model.layers) == teacher.config.num_hidden_layers for model in first.values())
+    assert all(beyond.baseline_of(row) == "MobileBERT-6 narrow, labels only" for row in list(first)[1:])
+    again = beyond.run("mobilebert", small_setup)  # loaded from disk
+    inputs = tokenizer(["a fine film"], return_tensors="pt")
+    for row in first:
+        with torch.no_grad():
+            torch.testing.assert_close(again[row](**inputs).logits, first[row].eval()(**inputs).logits)
+
+
 def test_an_interrupted_method_trains_again(small_setup):
     beyond.run("bilstm", small_setup)
     (small_setup.folder / "bilstm" / "rows.json").unlink()  # as if the process died before the end

@@ -24,8 +24,10 @@ teacher's. Measure it (``evaluation.benchmark_inference``) next to TinyBERT-4's.
 from __future__ import annotations
 
 import copy
+import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -127,6 +129,39 @@ class MobileStudent(nn.Module):
 
     def get_input_embeddings(self) -> nn.Module:
         return self.embeddings
+
+    def architecture(self) -> str:
+        """One line for ``models.describe``."""
+        c = self.config
+        return (f"MobileBERT-style: {c.num_hidden_layers} layers, {c.hidden_size} between layers, {c.inner_size} inside "
+                f"({c.num_attention_heads} heads), FFN {c.intermediate_size}")
+
+    def save_pretrained(self, folder) -> Path:
+        """``config.json`` and ``model.safetensors`` in ``folder``; ``MobileStudent.from_pretrained`` reads them."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder) -> "MobileStudent":
+        """A student saved by ``save_pretrained``, in eval mode."""
+        from safetensors.torch import load_file
+        from transformers import BertConfig
+        from transformers.models.bert.modeling_bert import BertEmbeddings
+
+        folder = Path(folder)
+        if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+            raise TinyBertLabError(f"{folder} holds no saved MobileBERT-style student (config.json + model.safetensors).")
+        config = MobileConfig(**json.loads((folder / "config.json").read_text()))
+        embeddings = BertEmbeddings(BertConfig(vocab_size=config.vocab_size, hidden_size=config.hidden_size,
+                                               max_position_embeddings=config.max_position_embeddings))
+        model = cls(config, embeddings)
+        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        return model.eval()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, *, output_hidden_states: bool = False,
                 output_attention_scores: bool = False, **_) -> MobileOutput:

@@ -42,6 +42,9 @@ METHODS: dict[str, str] = {
                "intermediate layers (PKD-skip: layers 2, 4; PKD-last: 4, 5), plus soft and hard labels.",
     "assistant": "Teacher assistant: a 2-layer, 128-wide BERT-Tiny learns from the teacher directly, or from a "
                  "TinyBERT-4 assistant distilled from the teacher first.",
+    "mobilebert": "MobileBERT's way: a student as deep as the teacher (6 layers) but 96 wide inside each layer, "
+                  "with linear bottlenecks back to the teacher's width; feature maps and attention transferred "
+                  "layer by layer (lower layers frozen) or all at once, then prediction KD; next to labels alone.",
 }
 
 
@@ -120,6 +123,8 @@ BASELINES: dict[str, str] = {
     "DistilBERT-3, PKD-last": "DistilBERT-3 init, labels only",
     "BERT-Tiny, KD from the teacher": "BERT-Tiny random init, labels only",
     "BERT-Tiny, KD via a TinyBERT-4 assistant": "BERT-Tiny random init, labels only",
+    "MobileBERT-6 narrow, progressive transfer + KD": "MobileBERT-6 narrow, labels only",
+    "MobileBERT-6 narrow, all layers at once + KD": "MobileBERT-6 narrow, labels only",
 }
 AUGMENTATION_BASELINE = "TinyBERT-4, labels only"  # the augmentation row's name depends on the data size
 
@@ -261,9 +266,27 @@ def _assistant(s: Setup) -> dict:
             "BERT-Tiny, KD via a TinyBERT-4 assistant": chained}
 
 
+def _mobilebert(s: Setup) -> dict:
+    from ..methods import mobilebert
+
+    layers = s.teacher.config.num_hidden_layers
+    per_layer = max(s.steps // (2 * layers), 1)  # half the budget transfers features, half distils predictions
+    prediction = max(s.steps - per_layer * layers, 1)
+    rows = {}
+    labels = mobilebert.build_mobile_student(s.teacher, seed=s.seed)
+    training.fit(training.LabelObjective(labels), s.encoded, s.tokenizer, s.config(learning_rate=3e-4), progress=False)
+    rows["MobileBERT-6 narrow, labels only"] = labels
+    for name, stages in (("progressive transfer + KD", mobilebert.progressive_stages(layers, per_layer, prediction)),
+                         ("all layers at once + KD", mobilebert.all_at_once_stages(layers, per_layer * layers, prediction))):
+        student = mobilebert.build_mobile_student(s.teacher, seed=s.seed)
+        mobilebert.run_stages(student, s.teacher, stages, s.encoded, s.tokenizer, s.config(learning_rate=3e-4))
+        rows[f"MobileBERT-6 narrow, {name}"] = student
+    return rows
+
+
 _RUNNERS = {"reference": _reference, "distilbert": _distilbert, "bilstm": _bilstm, "augmentation": _augmentation,
             "rkd": _rkd, "mutual": _mutual, "multi_teacher": _multi_teacher, "minilm": _minilm, "patient": _patient,
-            "assistant": _assistant}
+            "assistant": _assistant, "mobilebert": _mobilebert}
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,6 +300,10 @@ def _load(folder: Path):
     config = json.loads((folder / "config.json").read_text())
     if config.get("model_type") == "bilstm":
         return bilstm.BiLSTMStudent.from_pretrained(folder)
+    if config.get("model_type") == "mobilebert-lite":
+        from ..methods.mobilebert import MobileStudent
+
+        return MobileStudent.from_pretrained(folder)
     return models.load_teacher(folder, num_labels=config.get("num_labels", 2)).eval()
 
 
