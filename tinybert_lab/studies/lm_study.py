@@ -127,9 +127,10 @@ class Setup:
                 prompts = lm.prompts_from(ids, count=count, length=prompt, seed=11)
                 written = lm.teacher_generations(self.teacher, prompts, new_tokens=self.block - prompt,
                                                  progress=self.progress)
-                if regime == "low":  # the 5 % of real text, plus what the teacher wrote
-                    written = datasets.concatenate_datasets([real, written])
-                    written = written.map(lambda row, i: {"idx": i}, with_indices=True)
+                if regime == "low":  # the 5 % of real text, plus what the teacher wrote (ids renumbered)
+                    rows = list(real["input_ids"]) + list(written["input_ids"])
+                    written = datasets.Dataset.from_dict({"input_ids": rows, "token_type_ids": [[0] * len(r) for r in rows],
+                                                          "label": [-1] * len(rows), "idx": list(range(len(rows)))})
                 self._data[key] = written
         return self._data[key]
 
