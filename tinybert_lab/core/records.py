@@ -50,6 +50,11 @@ def machine() -> str:
     return f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.python_version()}"
 
 
+#: what ``RunRecord.add`` stamps on every run (beside what the run measured): readers that rebuild a
+#: run's settings from it leave these out
+STAMPS = ("command", "machine", "date", "commit", "uncommitted_changes")
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 

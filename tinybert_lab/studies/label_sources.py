@@ -153,7 +153,7 @@ class RunSpec:
         return cls(**{k: v for k, v in values.items() if k in names})
 
 
-_RESULT_KEYS = {"accuracy", "seconds", "date", "commit", "teacher_accuracy", "transfer_size", "eval_size"}
+_RESULT_KEYS = {"accuracy", "seconds", "teacher_accuracy", "transfer_size", "eval_size", *records.STAMPS}
 
 
 @dataclass
