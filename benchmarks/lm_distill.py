@@ -38,22 +38,25 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     command = "python " + " ".join(sys.argv)
-    record = records.RunRecord(args.record, key=lambda r: (r.get("teacher"), r["regime"], r["row"], r["seed"], r["steps"]),
-                               command=command)
     corpus = data.load_shakespeare()
     reference = reference_step_seconds()
     print(f"reference: one teacher training step (32 sentences x 32 tokens) takes {reference:.2f} s here", flush=True)
     teacher = lm.lm_teacher(corpus=corpus)
+    key = teacher.path.name  # the teacher's cache key: a run stands for the teacher that scored it
+
+    def teacher_of(run: dict):  # runs written before the key was stored: theirs if the teacher's loss is exactly it
+        return run.get("teacher") or (key if run.get("teacher_loss") == teacher.validation_loss else None)
+
+    record = records.RunRecord(args.record, key=lambda r: (teacher_of(r), r["regime"], r["row"], r["seed"], r["steps"]),
+                               command=command)
     how = "loaded from the cache" if teacher.from_cache else f"trained now, at a {reference:.2f} s reference step"
     print(f"teacher ({how}): {teacher.spec}\nteacher validation loss {teacher.validation_loss:.3f} nats per token, "
           f"trained in {teacher.train_seconds:.0f} s", flush=True)
     if args.speed:
         speed(teacher, corpus, args.threads)
         return
-    key = teacher.path.name  # the teacher's cache key: a run stands for the teacher that scored it
-    for run in record.runs:  # runs written before the key was stored: theirs if the teacher's loss is exactly it
-        if "teacher" not in run and run["teacher_loss"] == teacher.validation_loss:
-            run["teacher"] = key
+    for run in record.runs:
+        run.setdefault("teacher", teacher_of(run))
     if not args.report:
         setup = lm_study.Setup(teacher, corpus)
         plan = [(regime, seed, row) for regime in args.regimes for seed in args.seeds for row in args.rows]
@@ -67,7 +70,7 @@ def main() -> None:
                         "command": command, "machine": records.machine()})
             print(f"{regime} {row} seed {seed}: validation loss {run['validation_loss']:.3f}, "
                   f"{run['wall_seconds']:.0f} s", flush=True)
-    print(lm_study.report([run for run in record.runs if run.get("teacher") == key], teacher.validation_loss))
+    print(lm_study.report([run for run in record.runs if teacher_of(run) == key], teacher.validation_loss))
 
 
 def speed(teacher, corpus, threads: int) -> None:
