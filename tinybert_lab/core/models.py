@@ -307,6 +307,34 @@ def size_on_disk(model) -> int:
         return path.stat().st_size
 
 
+def save_student(model, folder) -> Path:
+    """A student that is not a Hugging Face model (the BiLSTM, the MobileBERT-style one), saved as
+    Hugging Face saves: ``config.json`` (its ``config.to_dict()``) and ``model.safetensors``."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    return folder
+
+
+def read_student(folder, model_type: str, what: str) -> tuple[dict, dict]:
+    """``(config values, weights)`` that ``save_student`` wrote in ``folder`` for a model of
+    ``model_type``; a missing file or another model type is a clear error naming ``what`` it expected."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise TinyBertLabError(f"{folder} holds no saved {what} (config.json + model.safetensors). Give the folder "
+                               "its save_pretrained wrote.")
+    values = json.loads((folder / "config.json").read_text())
+    if values.get("model_type") != model_type:
+        raise TinyBertLabError(f"{folder} holds a {values.get('model_type')!r} model, not a {what}. Load BERT models "
+                               "with models.load_teacher or transformers.")
+    return values, load_file(str(folder / "model.safetensors"))
+
+
 def describe(model) -> str:
     """One line: layers, hidden size, heads, FFN size and parameter counts.
 

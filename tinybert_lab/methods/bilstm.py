@@ -38,7 +38,6 @@ in words (for ``distill.Distiller`` to call before it asks a student for feature
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -185,31 +184,18 @@ class BiLSTMStudent(nn.Module):
     def save_pretrained(self, folder) -> Path:
         """Write ``config.json`` and ``model.safetensors`` to ``folder`` (like Hugging Face's);
         ``BiLSTMStudent.from_pretrained(folder)`` reads them back."""
-        from safetensors.torch import save_file
+        from ..core.models import save_student
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
-        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
-        return folder
+        return save_student(self, folder)
 
     @classmethod
     def from_pretrained(cls, folder) -> "BiLSTMStudent":
         """A student saved by ``save_pretrained``, in eval mode."""
-        from safetensors.torch import load_file
+        from ..core.models import read_student
 
-        folder = Path(folder)
-        if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
-            raise TinyBertLabError(
-                f"{folder} holds no saved BiLSTM student (config.json + model.safetensors). Give the folder "
-                "that BiLSTMStudent.save_pretrained wrote.")
-        values = json.loads((folder / "config.json").read_text())
-        if values.get("model_type") != "bilstm":
-            raise TinyBertLabError(
-                f"{folder} holds a {values.get('model_type')!r} model, not a BiLSTM student. Load BERT models "
-                "with models.load_teacher or transformers.")
+        values, weights = read_student(folder, "bilstm", "BiLSTM student")
         model = cls(BiLSTMConfig.from_dict(values))
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        model.load_state_dict(weights)
         return model.eval()
 
     def architecture(self) -> str:

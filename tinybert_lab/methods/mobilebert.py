@@ -24,7 +24,6 @@ teacher's. Measure it (``evaluation.benchmark_inference``) next to TinyBERT-4's.
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -138,29 +137,24 @@ class MobileStudent(nn.Module):
 
     def save_pretrained(self, folder) -> Path:
         """``config.json`` and ``model.safetensors`` in ``folder``; ``MobileStudent.from_pretrained`` reads them."""
-        from safetensors.torch import save_file
+        from ..core.models import save_student
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
-        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
-        return folder
+        return save_student(self, folder)
 
     @classmethod
     def from_pretrained(cls, folder) -> "MobileStudent":
         """A student saved by ``save_pretrained``, in eval mode."""
-        from safetensors.torch import load_file
         from transformers import BertConfig
         from transformers.models.bert.modeling_bert import BertEmbeddings
 
-        folder = Path(folder)
-        if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
-            raise TinyBertLabError(f"{folder} holds no saved MobileBERT-style student (config.json + model.safetensors).")
-        config = MobileConfig(**json.loads((folder / "config.json").read_text()))
+        from ..core.models import read_student
+
+        values, weights = read_student(folder, "mobilebert-lite", "MobileBERT-style student")
+        config = MobileConfig(**values)
         embeddings = BertEmbeddings(BertConfig(vocab_size=config.vocab_size, hidden_size=config.hidden_size,
                                                max_position_embeddings=config.max_position_embeddings))
         model = cls(config, embeddings)
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        model.load_state_dict(weights)
         return model.eval()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, *, output_hidden_states: bool = False,
