@@ -307,7 +307,7 @@ def size_on_disk(model) -> int:
         return path.stat().st_size
 
 
-def save_student(model, folder) -> Path:
+def save_config_and_weights(model, folder) -> Path:
     """A student that is not a Hugging Face model (the BiLSTM, the MobileBERT-style one), saved as
     Hugging Face saves: ``config.json`` (its ``config.to_dict()``) and ``model.safetensors``."""
     from safetensors.torch import save_file
@@ -319,8 +319,8 @@ def save_student(model, folder) -> Path:
     return folder
 
 
-def read_student(folder, model_type: str, what: str) -> tuple[dict, dict]:
-    """``(config values, weights)`` that ``save_student`` wrote in ``folder`` for a model of
+def read_config_and_weights(folder, model_type: str, what: str) -> tuple[dict, dict]:
+    """``(config values, weights)`` that ``save_config_and_weights`` wrote in ``folder`` for a model of
     ``model_type``; a missing file or another model type is a clear error naming ``what`` it expected."""
     from safetensors.torch import load_file
 

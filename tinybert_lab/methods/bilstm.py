@@ -184,16 +184,16 @@ class BiLSTMStudent(nn.Module):
     def save_pretrained(self, folder) -> Path:
         """Write ``config.json`` and ``model.safetensors`` to ``folder`` (like Hugging Face's);
         ``BiLSTMStudent.from_pretrained(folder)`` reads them back."""
-        from ..core.models import save_student
+        from ..core.models import save_config_and_weights
 
-        return save_student(self, folder)
+        return save_config_and_weights(self, folder)
 
     @classmethod
     def from_pretrained(cls, folder) -> "BiLSTMStudent":
         """A student saved by ``save_pretrained``, in eval mode."""
-        from ..core.models import read_student
+        from ..core.models import read_config_and_weights
 
-        values, weights = read_student(folder, "bilstm", "BiLSTM student")
+        values, weights = read_config_and_weights(folder, "bilstm", "BiLSTM student")
         model = cls(BiLSTMConfig.from_dict(values))
         model.load_state_dict(weights)
         return model.eval()

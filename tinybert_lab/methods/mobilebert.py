@@ -137,9 +137,9 @@ class MobileStudent(nn.Module):
 
     def save_pretrained(self, folder) -> Path:
         """``config.json`` and ``model.safetensors`` in ``folder``; ``MobileStudent.from_pretrained`` reads them."""
-        from ..core.models import save_student
+        from ..core.models import save_config_and_weights
 
-        return save_student(self, folder)
+        return save_config_and_weights(self, folder)
 
     @classmethod
     def from_pretrained(cls, folder) -> "MobileStudent":
@@ -147,9 +147,9 @@ class MobileStudent(nn.Module):
         from transformers import BertConfig
         from transformers.models.bert.modeling_bert import BertEmbeddings
 
-        from ..core.models import read_student
+        from ..core.models import read_config_and_weights
 
-        values, weights = read_student(folder, "mobilebert-lite", "MobileBERT-style student")
+        values, weights = read_config_and_weights(folder, "mobilebert-lite", "MobileBERT-style student")
         config = MobileConfig(**values)
         embeddings = BertEmbeddings(BertConfig(vocab_size=config.vocab_size, hidden_size=config.hidden_size,
                                                max_position_embeddings=config.max_position_embeddings))
