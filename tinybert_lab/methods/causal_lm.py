@@ -322,6 +322,10 @@ def _load_cached(folder: Path, spec: LMTeacherSpec) -> LMTeacher:
 def _train_teacher(spec: LMTeacherSpec, corpus: TextCorpus, folder: Path, progress: bool) -> LMTeacher:
     from .lm_eval import validation_loss
 
+    if progress:
+        print(f"Training the language-model teacher once ({spec.steps:,} steps of {spec.batch_size} windows: the "
+              "tutorial's longest wait; `python -m tinybert_lab.doctor --prepare` does it before class). It is then "
+              "cached and loads in seconds; an interrupted run resumes from its last checkpoint.", flush=True)
     tokenizer = build_tokenizer(spec.tokenizer, corpus.train, vocab_size=spec.bpe_vocab)
     train = token_blocks(encode_text(tokenizer, corpus.train), spec.block, stride=spec.stride)
     model = build_lm(gpt2_config(spec, len(tokenizer), pad_token_id=tokenizer.pad_token_id), seed=spec.seed)
