@@ -2,13 +2,13 @@
 
 Each candidate of ``strong_teacher.GRID`` fine-tunes the offline MiniLM on every SST-2 training
 phrase except the 1,000 of the validation slice (``selection``'s, the one the studies choose
-settings on), is cached by ``training.finetune_teacher`` (a checkpoint every 100 steps: a crash
+settings on) and the phrases sharing text with it (``data.without_overlap``), is cached by ``training.finetune_teacher`` (a checkpoint every 100 steps: a crash
 resumes) and is scored on the validation slice and on dev. Each finished run is appended to
 ``benchmarks/results/strong_teacher.json`` with its command, machine, commit, date, steps,
 seconds and the reference step measured in the same process, so a rerun skips what is there.
 ``strong_teacher.choose`` picks by validation accuracy only; dev is printed for the chosen one.
 
-    .venv/bin/python benchmarks/strong_teacher.py             # the grid, about 60 minutes on 1 thread
+    .venv/bin/python benchmarks/strong_teacher.py             # the grid, about 70 minutes on 1 thread
     .venv/bin/python benchmarks/strong_teacher.py --report    # the table from the record, trains nothing
     TINYBERT_LAB_CACHE=/tmp/smoke .venv/bin/python benchmarks/strong_teacher.py --train-size 64 --record /tmp/smoke.json
 """
@@ -31,7 +31,7 @@ TARGET = 0.90
 def identity(option, train_size):
     return {"name": option.name, "learning_rate": option.learning_rate, "epochs": option.epochs,
             "steps": option.steps(train_size), "batch_size": strong_teacher.BATCH_SIZE, "seed": strong_teacher.SEED,
-            "train_size": train_size}
+            "train_size": train_size, "split": strong_teacher.SPLIT}
 
 
 def train_and_score(option, train, validation, dev, tokenizer, command):

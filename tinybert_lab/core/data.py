@@ -360,6 +360,33 @@ def held_out(dataset, n: int, *, after: int, seed: int = 0, min_words: int = 0):
     return dataset.select(sorted(picked))
 
 
+def without_overlap(dataset, held, *, min_words: int = 3):
+    """``dataset`` without the examples that share text with ``held``: every example whose text
+    contains a held-out text, and every example of at least ``min_words`` words that a held-out
+    text contains (matched on whole words, ignoring case). SST-2's training split holds phrases
+    of the same sentences, so a held-out phrase's parent sentence (same review, usually the same
+    label) would otherwise be trained on, and the held-out score would overstate generalisation."""
+    if min_words < 1:
+        raise TinyBertLabError(f"without_overlap needs min_words >= 1, got {min_words}.")
+    column, _ = text_columns(dataset)
+    held_column, _ = text_columns(held)
+
+    def padded(text: str) -> str:
+        return " " + " ".join(text.lower().split()) + " "
+
+    held_texts = [padded(text) for text in held[held_column]]
+    joined = "\n".join(held_texts)  # one string: "is this text inside any held-out text" is one search
+    keep = []
+    for row, text in enumerate(dataset[column]):
+        text = padded(text)
+        if text in joined and len(text.split()) >= min_words:
+            continue  # a piece of a held-out text
+        if any(piece in text for piece in held_texts):
+            continue  # holds a held-out text
+        keep.append(row)
+    return dataset.select(keep)
+
+
 # --------------------------------------------------------------------------------------------
 # Tokenisation
 # --------------------------------------------------------------------------------------------

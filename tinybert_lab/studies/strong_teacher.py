@@ -3,7 +3,10 @@
 The tutorial's teacher is fast (400 steps on 20,000 phrases, about 88 % on dev). The studies use
 this one instead: fine-tuned for whole epochs on every SST-2 training phrase except the
 **validation slice** the studies choose settings on (``selection``'s 1,000 held-out phrases of at
-least 5 words), so that slice stays unseen by the teacher too. Its learning rate and number of
+least 5 words), so that slice stays unseen by the teacher too, and except every phrase that shares
+text with the slice (``data.without_overlap``: SST-2's phrases are pieces of the same sentences, and
+a held-out phrase's parent sentence in training made the first grid's validation scores, 94-95 %
+against 89 % on dev, overstate generalisation and favour memorising). Its learning rate and number of
 epochs are chosen on that slice, never on dev: ``benchmarks/strong_teacher.py`` trains every
 candidate of ``GRID`` (each cached by ``training.finetune_teacher``, with checkpoints, so a crash
 resumes) and appends each finished run to ``benchmarks/results/strong_teacher.json``;
@@ -32,6 +35,9 @@ RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "stron
 BENCHMARK = "python benchmarks/strong_teacher.py"
 BATCH_SIZE = 32
 SEED = 0
+SPLIT = "overlap-removed"
+"""Which training split a recorded run used; runs of the first grid (no ``split``: the validation
+phrases' parent sentences still in training) stay in the record but no longer count."""
 
 
 @dataclass(frozen=True)
@@ -54,13 +60,16 @@ class Candidate:
                                     learning_rate=self.learning_rate, seed=SEED)
 
     def matches(self, run: dict) -> bool:
-        return run["learning_rate"] == self.learning_rate and run["epochs"] == self.epochs
+        return (run["learning_rate"] == self.learning_rate and run["epochs"] == self.epochs
+                and run.get("split") == SPLIT)
 
 
-# Cheapest first: a tie goes to the earlier candidate. About 60 minutes in all on one CPU thread.
-GRID = tuple(Candidate(lr, epochs) for epochs in (1, 2) for lr in (5e-5, 1e-4))
-# The choice of benchmarks/results/strong_teacher.json (choose(runs) on its validation accuracies,
-# 2026-12-06, commit 8ee1f3d): lr 1e-4, 2 epochs (4,147 steps), 95.4 % on the validation slice.
+# Cheapest first: a tie goes to the earlier candidate. About 70 minutes in all on one CPU thread.
+# (The first grid, lr 5e-5 and 1e-4 for 1 and 2 epochs on the split with overlaps, chose 1e-4 for
+# 2 epochs; 5e-5 was behind at both lengths, so this grid tries a higher rate and a third epoch.)
+GRID = (Candidate(1e-4, 2), Candidate(2e-4, 2), Candidate(1e-4, 3))
+# The choice of benchmarks/results/strong_teacher.json: set once the grid is complete (a test
+# checks it equals choose(runs) on the record's validation accuracies).
 CHOSEN = Candidate(learning_rate=1e-4, epochs=2)
 
 
@@ -80,12 +89,14 @@ def splits(sst2=None):
                                    min_words=selection.VALIDATION_MIN_WORDS)
     held = set(validation["idx"])
     keep = [row for row, idx in enumerate(sst2["train"]["idx"]) if idx not in held]
-    return sst2["train"].select(keep), validation, sst2["validation"]
+    train = data_lib.without_overlap(sst2["train"].select(keep), validation)
+    return train, validation, sst2["validation"]
 
 
 def run_key(run: dict) -> tuple:
     """What makes two records the same run of the benchmark."""
-    return run["learning_rate"], run["epochs"], run["steps"], run["batch_size"], run["seed"], run["train_size"]
+    return (run["learning_rate"], run["epochs"], run["steps"], run["batch_size"], run["seed"], run["train_size"],
+            run.get("split"))
 
 
 def load_record(path: str | Path = RECORD) -> dict:
