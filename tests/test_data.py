@@ -122,6 +122,26 @@ def test_held_out_is_disjoint_from_the_subsample_and_respects_min_words(sst2):
         data.held_out(sst2["validation"], 0, after=0)
 
 
+def test_without_overlap_drops_parents_and_pieces_of_held_out_texts():
+    from datasets import Dataset
+
+    held = Dataset.from_dict({"sentence": ["a gorgeous , witty film", "dull"], "label": [1, 0]})
+    train = Dataset.from_dict({"sentence": [
+        "it is A gorgeous ,  witty film , really",  # holds a held-out text (case, spacing ignored): dropped
+        "gorgeous , witty film",  # a piece of 4 words: dropped
+        "witty film",  # a piece, but under 3 words: kept
+        "a gorgeous , witty filmmaker",  # shares words, not whole words: kept
+        "dullness itself",  # "dull" is not a whole word of it: kept
+        "so dull",  # holds the held-out "dull": dropped
+        "a fine film"], "label": [1, 1, 1, 1, 0, 0, 1]})
+    kept = data.without_overlap(train, held)["sentence"]
+    assert kept == ["witty film", "a gorgeous , witty filmmaker", "dullness itself", "a fine film"]
+    assert data.without_overlap(train, held, min_words=1)["sentence"] == ["a gorgeous , witty filmmaker",
+                                                                         "dullness itself", "a fine film"]
+    with pytest.raises(TinyBertLabError, match="min_words >= 1"):
+        data.without_overlap(train, held, min_words=0)
+
+
 def test_subsample_is_seeded_and_keeps_ids(sst2):
     a = data.subsample(sst2["train"], 100, seed=1)
     b = data.subsample(sst2["train"], 100, seed=1)
