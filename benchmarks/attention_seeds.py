@@ -29,7 +29,7 @@ import time
 
 import torch
 
-from tinybert_lab import compress, data, distill, evaluation, headsim, mapping, models, selection, training, tutorial
+from tinybert_lab import data, evaluation, headsim, mapping, models, recipe, tutorial
 from tinybert_lab.core.records import RunRecord
 from tinybert_lab.core.settings import FULL_PLAN
 
@@ -54,23 +54,19 @@ class Bench:
         self.choices = choices
 
     def start(self, seed):
-        return compress.projected_student(self.teacher, self.tokenizer, self.train, seed=seed)
+        return recipe.start("teacher", self.teacher, self.tokenizer, self.train, seed=seed)
 
     def labels(self, student, seed, steps=None):
-        config = training.TrainConfig(steps=steps or PLAN.budget, batch_size=PLAN.batch_size, seed=seed,
-                                      learning_rate=self.choices["labels-teacher"].setting.learning_rate)
-        training.train_classifier(student, self.train, self.tokenizer, config, progress=False)
+        recipe.labels_only(student, self.train, self.tokenizer, steps=steps or PLAN.budget,
+                           setting=self.choices["labels-teacher"], seed=seed, batch_size=PLAN.batch_size,
+                           progress=False)
         return student
 
-    def distil(self, student, basis, seed, layer_map=None):
-        setting = self.choices["kd-teacher"].setting
-        distiller = distill.Distiller(student, self.teacher, seed=seed, layer_map=layer_map)
-        distiller.init_projections(basis)
-        intermediate, prediction = setting.stage_steps(PLAN.budget)
-        stages = distill.two_step_stages(intermediate, prediction, seed=seed, learning_rate=setting.learning_rate,
-                                         batch_size=PLAN.batch_size)
-        distill.run_stages(distiller, stages, self.train, self.tokenizer, progress=False)
-        return student
+    def distil(self, begin, seed, layer_map=None):
+        recipe.distil(recipe.distiller(begin, self.teacher, seed=seed, layer_map=layer_map), self.train,
+                      self.tokenizer, steps=PLAN.budget, setting=self.choices["kd-teacher"], seed=seed,
+                      batch_size=PLAN.batch_size, progress=False)
+        return begin.student
 
     def measure(self, student, layer_map):
         divergence = headsim.mapped_divergences(self.teacher, {"s": student}, self.dev, self.tokenizer, layer_map,
@@ -101,7 +97,8 @@ def todo(record):
 
 
 def run_one(bench, student_name, seed, map_name, record):
-    start, basis = bench.start(seed)
+    begin = bench.start(seed)
+    start = begin.student
     default = mapping.default_map(start.config, bench.teacher.config)
     if student_name == "suggestion":
         suggested = bench.suggestion(start, seed)
@@ -117,7 +114,7 @@ def run_one(bench, student_name, seed, map_name, record):
             layer_map = mapping.LayerMap.from_list(found["suggested"], bench.teacher.config.num_hidden_layers)
         elif map_name == "uniform":
             layer_map = mapping.LayerMap.uniform(start.config.num_hidden_layers, bench.teacher.config.num_hidden_layers)
-        bench.distil(start, basis, seed, layer_map)
+        bench.distil(begin, seed, layer_map)
     return bench.measure(start, default)  # always measured against the default (init) map's pairs
 
 
@@ -172,11 +169,11 @@ def main():
     torch.set_num_threads(2)
     record = RunRecord(RECORD, key=run_key, command=" ".join(["python", *map(shlex.quote, sys.argv)]))
     if not args.report and todo(record):
-        choices = selection.chosen(selection.load_record()["runs"])
+        choices = recipe.CHOSEN  # chosen on the held-out slice by benchmarks/choose_recipe.py
         started = time.perf_counter()
         bench = Bench(choices)
         record.meta.update(sentences=SENTENCES, warmup_steps=WARMUP_STEPS,
-                           settings={r: choices[r].setting.describe() for r in ("labels-teacher", "kd-teacher")})
+                           settings={r: choices[r].describe() for r in ("labels-teacher", "kd-teacher")})
         print(f"setup {time.perf_counter() - started:.0f} s; {len(todo(record))} runs to go", flush=True)
         while pending := todo(record):
             student_name, seed, map_name = pending[0]

@@ -27,7 +27,7 @@ import time
 
 import torch
 
-from tinybert_lab import compress, data, distill, evaluation, models, selection, training, tutorial
+from tinybert_lab import data, distill, evaluation, models, recipe, selection, tutorial
 from tinybert_lab.core.records import RunRecord
 from tinybert_lab.core.settings import FULL_PLAN, cache_dir
 
@@ -62,27 +62,20 @@ class Bench:
 
     def train_setting(self, setting, seed):
         budget = PLAN.budget
-        basis = None
         if setting.recipe in ("labels-teacher", "kd-teacher"):
-            student, basis = compress.projected_student(self.teacher, self.tokenizer, self.train, seed=seed)
+            begin = recipe.start("teacher", self.teacher, self.tokenizer, self.train, seed=seed)
         elif setting.recipe == "kd-general":
-            student = self.general_student(seed)
+            begin = recipe.Start(self.general_student(seed), kind="general")
         else:
-            student = models.build_student("tinybert4", tokenizer=self.tokenizer, seed=seed)
+            begin = recipe.start("random", self.teacher, self.tokenizer, seed=seed)
         if setting.recipe.startswith("labels"):
-            config = training.TrainConfig(steps=budget, batch_size=PLAN.batch_size, learning_rate=setting.learning_rate,
-                                          seed=seed)
-            training.train_classifier(student, self.train, self.tokenizer, config, progress=False)
+            recipe.labels_only(begin.student, self.train, self.tokenizer, steps=budget, setting=setting, seed=seed,
+                               batch_size=PLAN.batch_size, progress=False)
         else:
-            distiller = distill.Distiller(student, self.teacher, seed=seed)
-            if basis is not None:
-                distiller.init_projections(basis)
-            intermediate, prediction = setting.stage_steps(budget)
-            stages = distill.two_step_stages(intermediate, prediction, seed=seed, learning_rate=setting.learning_rate,
-                                             batch_size=PLAN.batch_size)
-            distill.run_stages(distiller, stages, self.train, self.tokenizer, progress=False)
-        return (evaluation.evaluate(student, self.validation, self.tokenizer).accuracy,
-                evaluation.evaluate(student, self.dev, self.tokenizer).accuracy)
+            recipe.distil(recipe.distiller(begin, self.teacher, seed=seed), self.train, self.tokenizer, steps=budget,
+                          setting=setting, seed=seed, batch_size=PLAN.batch_size, progress=False)
+        return (evaluation.evaluate(begin.student, self.validation, self.tokenizer).accuracy,
+                evaluation.evaluate(begin.student, self.dev, self.tokenizer).accuracy)
 
 
 def identity(setting, seed):
@@ -94,7 +87,7 @@ def todo(record):
     """(setting, seed) pairs still to train: the whole grid for the selection seeds, one recipe
     after the other (so an interrupted sweep leaves whole recipes chosen), then each recipe's
     chosen setting for the other report seeds."""
-    pairs = [(s, seed) for recipe in ORDER for seed in selection.SELECTION_SEEDS for s in selection.GRID[recipe]]
+    pairs = [(s, seed) for name in ORDER for seed in selection.SELECTION_SEEDS for s in selection.GRID[name]]
     pairs = [(s, seed) for s, seed in pairs if not record.has(identity(s, seed))]
     if pairs:
         return pairs

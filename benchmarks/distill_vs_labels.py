@@ -33,7 +33,7 @@ import statistics
 
 import torch
 
-from tinybert_lab import compress, data, distill, evaluation, models, training
+from tinybert_lab import data, distill, evaluation, models, recipe, training
 from tinybert_lab.core.mapping import LayerMap
 from tinybert_lab.core.settings import FULL_PLAN, cache_dir
 from tinybert_lab.teaching.tutorial import teacher_config
@@ -88,46 +88,37 @@ class Bench:
             f"teacher/{training.fingerprint(self.teacher)}",
             lambda: evaluation.evaluate(self.teacher, self.dev, self.tokenizer).accuracy)
 
-    def student(self, recipe, seed):
-        if recipe.startswith("projected"):
-            return compress.projected_student(self.teacher, self.tokenizer, self.train, seed=seed)
-        return models.build_student("tinybert4", tokenizer=self.tokenizer, seed=seed), None
+    def start(self, name, seed):
+        kind = "teacher" if name.startswith("projected") else "random"
+        return recipe.start(kind, self.teacher, self.tokenizer, self.train, seed=seed)
 
-    def accuracy(self, recipe, budget, seed, lr=None):
+    def accuracy(self, name, budget, seed, lr=None):
         a = self.args
         lr = lr or {"projected-labels": a.projected_lr, "kd": a.kd_lrs, "projected-kd": a.projected_kd_lr,
-                    "projected-pred": a.projected_kd_lr, "projected-kd-short": a.projected_kd_lr}[recipe]
+                    "projected-pred": a.projected_kd_lr, "projected-kd-short": a.projected_kd_lr}[name]
         lr_text = "/".join(f"{x:g}" for x in lr) if isinstance(lr, list) else f"{lr:g}"
-        key = f"{recipe}/{budget}/{seed}/{lr_text}/{a.train_size}/T{a.temperature:g}"
-        if recipe in TWO_STEP:  # the intermediate stage depends on the layer map
+        key = f"{name}/{budget}/{seed}/{lr_text}/{a.train_size}/T{a.temperature:g}"
+        if name in TWO_STEP:  # the intermediate stage depends on the layer map
             key += f"/map-{a.layer_map}"
-        return self.runs.get(key, lambda: self._train(recipe, budget, seed, lr))
+        return self.runs.get(key, lambda: self._train(name, budget, seed, lr))
 
-    def _train(self, recipe, budget, seed, lr):
-        student, basis = self.student(recipe, seed)
-        if recipe == "projected-pred":
-            distiller = distill.Distiller(student, self.teacher, seed=seed)
-            stage = distill.Stage("prediction", distill.DistillConfig(
-                steps=budget, seed=seed, learning_rate=lr, batch_size=self.args.batch_size,
-                temperature=self.args.temperature, weights=distill.PREDICTION))
-            distill.run_stages(distiller, [stage], self.train, self.tokenizer, progress=False)
-        elif recipe.endswith("labels"):
-            config = training.TrainConfig(steps=budget, learning_rate=lr, seed=seed, batch_size=self.args.batch_size)
-            training.train_classifier(student, self.train, self.tokenizer, config, progress=False)
+    def _train(self, name, budget, seed, lr):
+        begin = self.start(name, seed)
+        options = dict(seed=seed, batch_size=self.args.batch_size, progress=False)
+        if name == "projected-pred":
+            recipe.distil(recipe.distiller(begin, self.teacher, seed=seed), self.train, self.tokenizer, steps=budget,
+                          intermediate_steps=0, learning_rate=lr, temperature=self.args.temperature, **options)
+        elif name.endswith("labels"):
+            recipe.labels_only(begin.student, self.train, self.tokenizer, steps=budget, learning_rate=lr, **options)
         else:
             layer_map = LayerMap.uniform(4, self.teacher.config.num_hidden_layers) if self.args.layer_map == "uniform" else None
-            distiller = distill.Distiller(student, self.teacher, seed=seed, layer_map=layer_map)
-            if basis is not None:
-                distiller.init_projections(basis)
             first, second = lr if isinstance(lr, list) else (lr, lr)
-            share = FULL_PLAN.intermediate_steps / TUTORIAL_BUDGET if recipe == "projected-kd-short" else 0.5
-            intermediate = int(budget * share)
-            stages = distill.two_step_stages(intermediate, budget - intermediate, seed=seed, intermediate_lr=first,
-                                             prediction_lr=second, batch_size=self.args.batch_size,
-                                             temperature=self.args.temperature)
-            distill.run_stages(distiller, stages, self.train, self.tokenizer, progress=False)
-        accuracy = evaluation.evaluate(student, self.dev, self.tokenizer).accuracy
-        print(f"  {recipe:17s} {budget:5d} steps  seed {seed}  lr {lr}: {accuracy:.2%}", flush=True)
+            share = FULL_PLAN.intermediate_steps / TUTORIAL_BUDGET if name == "projected-kd-short" else 0.5
+            recipe.distil(recipe.distiller(begin, self.teacher, seed=seed, layer_map=layer_map), self.train,
+                          self.tokenizer, steps=budget, intermediate_steps=int(budget * share), learning_rate=first,
+                          intermediate_lr=first, prediction_lr=second, temperature=self.args.temperature, **options)
+        accuracy = evaluation.evaluate(begin.student, self.dev, self.tokenizer).accuracy
+        print(f"  {name:17s} {budget:5d} steps  seed {seed}  lr {lr}: {accuracy:.2%}", flush=True)
         return accuracy
 
 
@@ -213,10 +204,10 @@ def main():
     print("|---" * (len(header) + 5) + "|")
     for budget in args.budgets:
         cells, means = [], {}
-        for recipe in recipes:
-            lr = best_lr if recipe == "labels" else None
-            mean, std = mean_std([bench.accuracy(recipe, budget, s, lr) for s in args.seeds])
-            means[recipe] = mean
+        for name in recipes:
+            lr = best_lr if name == "labels" else None
+            mean, std = mean_std([bench.accuracy(name, budget, s, lr) for s in args.seeds])
+            means[name] = mean
             cells.append(f"{mean:.2%} ± {std:.2%}")
         kd_recipes = [r for r in recipes if r in TWO_STEP or r == "projected-pred"]
         best = max(kd_recipes, key=means.get) if kd_recipes else None

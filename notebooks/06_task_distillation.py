@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -23,7 +25,7 @@
 #
 # **Starting point.** A randomly initialised TinyBERT-4 spends most of a laptop budget learning
 # its word-embedding table (30,522 × 312, most of the embedding parameters notebook 03 printed).
-# Instead, `compress.projected_student` starts it from the teacher:
+# Instead, `recipe.start("teacher", ...)` starts it from the teacher (`compress.projected_student`):
 # every teacher weight is rewritten in the 312 most important directions of the teacher's hidden
 # states (PCA), the attention heads are cut to the student's size by SVD, and 4 of the 6 teacher
 # layers are kept. The cell below prints its dev accuracy before any training. The projections
@@ -36,8 +38,10 @@
 # intermediate stage), 2 seeds each, and scored it on **1,000 training phrases held out from the
 # 20,000 the students train on** (`data.held_out`). The best validation score picks each recipe's
 # setting; SST-2 dev, the 872 sentences every accuracy here is reported on, played no part. The
-# cell below prints that table from the benchmark's committed record, and this notebook trains
-# with the chosen settings. When two recipes use different learning rates, it is because each is
+# cell below prints that table from the benchmark's committed record; the chosen settings ship
+# with the library as `recipe.CHOSEN`, and this notebook trains with them. Every step of the
+# recipe (start, distil, labels-only baseline) is a call into `tinybert_lab.recipe`, the same
+# calls `own_task`, the `tinybert-lab` command and the benchmarks make. When two recipes use different learning rates, it is because each is
 # the best of its own sweep.
 #
 # To know what distillation buys, a student with the **same architecture, data, batches and
@@ -47,7 +51,7 @@
 # %matplotlib inline
 import torch
 
-from tinybert_lab import checks, compress, distill, evaluation, models, selection, training, tutorial, viz, widgets
+from tinybert_lab import checks, evaluation, models, recipe, selection, tutorial, viz, widgets
 
 plan = tutorial.plan()
 tokenizer = models.load_tokenizer()
@@ -57,17 +61,17 @@ print(f"{len(train)} training phrases, {len(dev)} dev sentences, budget {plan.bu
 
 # %%
 record = selection.load_record()
-choices = selection.chosen(record["runs"])  # each recipe's best setting on the held-out slice
 print(selection.selection_table(record["runs"]))
-for recipe, choice in choices.items():
-    print(f"{selection.RECIPES[recipe]}: {choice.setting.describe()}" + ("" if choice.swept else " (default: not swept yet)"))
+for name, setting in recipe.CHOSEN.items():  # each recipe's best setting on the held-out slice
+    print(f"{recipe.RECIPES[name]}: {setting.describe()}")
 
 # %%
-kd_student, basis = compress.projected_student(teacher, tokenizer, train)
+begin = recipe.start("teacher", teacher, tokenizer, train)
+kd_student = begin.student
+same_start = recipe.same_start(begin)  # an exact copy, kept for the fair baseline below
 start_accuracy = evaluation.evaluate(kd_student, dev, tokenizer).accuracy
 print(f"teacher-initialised TinyBERT-4 before any training: {start_accuracy:.1%}")
-distiller = distill.Distiller(kd_student, teacher)  # maps each student layer to the teacher layer it came from
-distiller.init_projections(basis)
+distiller = recipe.distiller(begin, teacher)  # each student layer mapped to the teacher layer it came from
 print(distiller.layer_map)
 
 # %% [markdown]
@@ -113,14 +117,13 @@ print(f"recording every {log_every} steps, pairs (student, teacher) {kd_recorder
 
 # %%
 eval_every = plan.budget // 6  # dev accuracy every 100 steps (full mode): curves for the figure below
-kd_setting = choices["kd-teacher"].setting
+kd_setting = recipe.CHOSEN["kd-teacher"]
 intermediate, prediction = kd_setting.stage_steps(plan.budget)
 print(f"intermediate stage {intermediate} steps, prediction stage {prediction} steps, lr {kd_setting.learning_rate:g}")
-stages = distill.two_step_stages(intermediate, prediction, batch_size=plan.batch_size, eval_every=eval_every,
-                                 learning_rate=kd_setting.learning_rate, log_every=log_every)
-histories = distill.run_stages(distiller, stages, train, tokenizer, eval_data=dev,
-                               callbacks=[widgets.live_loss_plot("task distillation"), kd_recorder],
-                               checkpoint_dir=plan.artifacts / "kd", resume=True)
+histories = recipe.distil(distiller, train, tokenizer, steps=plan.budget, setting=kd_setting, eval_data=dev,
+                          callbacks=[widgets.live_loss_plot("task distillation"), kd_recorder],
+                          checkpoint_dir=plan.artifacts / "kd", resume=True,
+                          batch_size=plan.batch_size, eval_every=eval_every, log_every=log_every)
 tutorial.save_student(kd_student, "kd_student", plan)
 kd_recorder.track(histories).save(plan.artifacts / "attention_track_kd.json")
 for name, history in histories.items():
@@ -133,32 +136,30 @@ for name, history in histories.items():
 # ## The baseline: labels only, same budget
 
 # %%
-baseline = models.build_student("tinybert4", tokenizer=tokenizer, seed=0)
-config = training.TrainConfig(steps=plan.budget, batch_size=plan.batch_size, eval_every=eval_every,
-                              learning_rate=choices["labels"].setting.learning_rate,
-                              log_every=10 if not plan.fast else 1, checkpoint_every=100)
-baseline_history = training.train_classifier(baseline, train, tokenizer, config, eval_data=dev,
-                                             callbacks=[widgets.live_loss_plot("labels only")],
-                                             checkpoint_dir=plan.artifacts / "baseline", resume=True)
+baseline = recipe.start("random", teacher, tokenizer).student
+baseline_history = recipe.labels_only(baseline, train, tokenizer, steps=plan.budget, setting=recipe.CHOSEN["labels"],
+                                      eval_data=dev, callbacks=[widgets.live_loss_plot("labels only")],
+                                      checkpoint_dir=plan.artifacts / "baseline", resume=True,
+                                      batch_size=plan.batch_size, eval_every=eval_every, log_every=log_every,
+                                      checkpoint_every=100)
 tutorial.save_student(baseline, "baseline_student", plan)
 print(f"labels only: dev accuracy {baseline_history.eval[-1][1]:.1%}")
 
 # %% [markdown]
 # ## The fair baseline: labels only, from the same start
 # The label-only student above started from random weights, the distilled one from the teacher's.
-# To tell the two apart, train the distilled student's exact starting point on the labels alone,
-# same steps and batches, with its own chosen learning rate.
+# To tell the two apart, train the distilled student's exact starting point (the copy
+# `recipe.same_start` kept before distillation) on the labels alone, same steps and batches, with
+# its own chosen learning rate.
 
 # %%
-same_start = models.build_student("tinybert4", tokenizer=tokenizer, seed=0)
-compress.project_teacher(same_start, teacher, basis)  # the distilled student's start, from the same basis
 init_recorder = headsim.AttentionRecorder(same_start, teacher, dev, tokenizer, layer_map=distiller.layer_map,
                                           every=log_every)
-config = training.TrainConfig(steps=plan.budget, batch_size=plan.batch_size, eval_every=eval_every,
-                              learning_rate=choices["labels-teacher"].setting.learning_rate,
-                              log_every=log_every, checkpoint_every=100)
-init_history = training.train_classifier(same_start, train, tokenizer, config, eval_data=dev, callbacks=[init_recorder],
-                                         checkpoint_dir=plan.artifacts / "baseline_teacher_init", resume=True)
+init_history = recipe.labels_only(same_start, train, tokenizer, steps=plan.budget,
+                                  setting=recipe.CHOSEN["labels-teacher"], eval_data=dev, callbacks=[init_recorder],
+                                  checkpoint_dir=plan.artifacts / "baseline_teacher_init", resume=True,
+                                  batch_size=plan.batch_size, eval_every=eval_every, log_every=log_every,
+                                  checkpoint_every=100)
 tutorial.save_student(same_start, "labels_teacher_init_student", plan)
 init_recorder.track(init_history).save(plan.artifacts / "attention_track_labels_teacher_init.json")
 random_labels, init_labels = baseline_history.eval[-1][1], init_history.eval[-1][1]

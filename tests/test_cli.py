@@ -103,20 +103,17 @@ def test_task_trains_notebook_06s_student(tmp_cache, tmp_path):
     same weights (the full plan differs only in its numbers)."""
     import torch
 
-    from tinybert_lab import compress, distill, models, selection, settings, tutorial
+    from tinybert_lab import models, recipe, settings, tutorial
 
     plan = settings.FAST_PLAN
     tokenizer = models.load_tokenizer()
     teacher = tutorial.fine_tuned_teacher(plan, progress=False).model  # notebook 06's cells, in order
     train, dev = tutorial.load_data(plan)
-    kd_student, basis = compress.projected_student(teacher, tokenizer, train)
-    distiller = distill.Distiller(kd_student, teacher)
-    distiller.init_projections(basis)
-    setting = selection.chosen(selection.load_record()["runs"])["kd-teacher"].setting
-    stages = distill.two_step_stages(*setting.stage_steps(plan.budget), batch_size=plan.batch_size, eval_every=2,
-                                     learning_rate=setting.learning_rate, log_every=1)
-    distill.run_stages(distiller, stages, train, tokenizer, eval_data=dev, progress=False,
-                       checkpoint_dir=tmp_path / "kd", resume=True)
+    begin = recipe.start("teacher", teacher, tokenizer, train)
+    kd_student = begin.student
+    recipe.distil(recipe.distiller(begin, teacher), train, tokenizer, steps=plan.budget,
+                  setting=recipe.CHOSEN["kd-teacher"], eval_data=dev, progress=False,
+                  checkpoint_dir=tmp_path / "kd", resume=True, batch_size=plan.batch_size, eval_every=2, log_every=1)
     config = runconfig.load(None, [f"out_dir={tmp_path / 'cli'}", f"data.train_size={plan.train_size}",
                                    f"data.teacher_train_size={plan.teacher_train_size}", f"data.dev_size={plan.dev_size}",
                                    f"teacher.steps={plan.teacher_steps}", f"teacher.batch_size={plan.batch_size}",

@@ -23,21 +23,6 @@ def full_grid(recipe, best_index, seeds=selection.SELECTION_SEEDS):
     return runs
 
 
-def test_setting_validates_and_splits_the_budget():
-    assert Setting("kd-teacher", 1e-4, 1 / 6).stage_steps(600) == (100, 500)
-    assert Setting("kd-teacher", 1e-4, 1 / 6).stage_steps(12) == (2, 10)
-    assert Setting("labels", 3e-4).stage_steps(600) == (0, 600)
-    assert "1/6" in Setting("kd-teacher", 1e-4, 1 / 6).describe()
-    with pytest.raises(TinyBertLabError, match="Unknown recipe"):
-        Setting("kd-random", 1e-4, 0.5)
-    with pytest.raises(TinyBertLabError, match="intermediate_share"):
-        Setting("labels", 1e-4, 0.5)
-    with pytest.raises(TinyBertLabError, match="intermediate_share"):
-        Setting("kd-teacher", 1e-4)
-    with pytest.raises(TinyBertLabError, match="positive"):
-        Setting("labels", 0.0)
-
-
 def test_choice_waits_for_the_whole_grid_then_takes_the_best_validation():
     runs = full_grid("kd-teacher", best_index=4)
     assert selection.choose(runs[:-1], "kd-teacher") == selection.Choice(selection.DEFAULTS["kd-teacher"], None)

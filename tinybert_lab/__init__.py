@@ -12,7 +12,9 @@ The package in layers; each imports only from the layers before it in this list:
   fine-tuning with a cache), data-parallel under a launcher, corpora read as a stream
   ``evaluation``, ``records``, ``viz``: accuracy and the results table; benchmark records; the plots
 ``methods/``: ways to distil
-  ``distill`` (TinyBERT: Distiller, stages, teacher-logit cache), ``compress`` (the
+  ``recipe`` (TinyBERT's task recipe in one place: the start, the two steps, the labels-only
+  baseline from the same start, and the settings chosen for it), ``distill`` (TinyBERT:
+  Distiller, stages, teacher-logit cache), ``compress`` (the
   teacher-projected start), ``augment``, ``distilbert``, ``bilstm``, ``objectives``, ``minilm``,
   ``patient``, ``assistant``, ``mobilebert`` (deep and narrow inside, layer by layer); ``causal_lm`` and ``lm_eval`` (a GPT-2-shaped teacher and its
   half-depth student: DistilGPT-2's recipe, reverse KL, sequence-level and on-policy KD; perplexity,
@@ -38,7 +40,7 @@ __version__ = "0.1.0"
 _LAYERS = {
     "core": "settings errors records comparison data datafiles models attention losses mapping parallel streaming "
             "training evaluation viz",
-    "methods": "distill compress augment distilbert bilstm objectives minilm patient assistant mobilebert causal_lm lm_eval",
+    "methods": "recipe distill compress augment distilbert bilstm objectives minilm patient assistant mobilebert causal_lm lm_eval",
     "deploy": "compression",
     "teaching": "tutorial widgets checks exercises attention_page",
     "studies": "headsim selection beyond label_sources strong_teacher lm_study",

@@ -118,62 +118,29 @@ def _save(model, folder: Path) -> None:
     _tokenizer().save_pretrained(folder)
 
 
-def _starts(config: runconfig.RunConfig, teacher_model, train, num_labels: int):
-    """The distilled student and the baseline, from the same start; plus the PCA basis (or None)."""
-    from .methods import compress
-    from .core import models
-
-    s, tokenizer, seed = config.student, _tokenizer(), config.seed
-    if s.start == "teacher":
-        student, basis = compress.projected_student(teacher_model, tokenizer, train, s.preset, seed=seed)
-        baseline = models.build_student(s.preset, tokenizer=tokenizer, num_labels=num_labels, seed=seed)
-        compress.project_teacher(baseline, teacher_model, basis)
-        return student, baseline, basis
-    if s.start == "random":
-        return (models.build_student(s.preset, tokenizer=tokenizer, num_labels=num_labels, seed=seed),
-                models.build_student(s.preset, tokenizer=tokenizer, num_labels=num_labels, seed=seed), None)
-    return (models.load_teacher(s.start, num_labels=num_labels, seed=seed),
-            models.load_teacher(s.start, num_labels=num_labels, seed=seed), None)
-
-
 def task(config: runconfig.RunConfig, teacher_model=None, *, progress: bool = True) -> dict:
-    """TinyBERT's two steps (notebook 06's recipe by default) and the labels-only baseline from
-    the same start, checkpointed under ``out_dir/checkpoints`` (a rerun resumes); both saved."""
-    from .methods import augment, distill
-    from .core import data, parallel, training
-    from .studies import selection
+    """TinyBERT's two steps (notebook 06's recipe, ``methods.recipe``) and the labels-only baseline
+    from the same start, checkpointed under ``out_dir/checkpoints`` (a rerun resumes); both saved."""
+    from .methods import augment, recipe
+    from .core import parallel
 
     teacher_model = teacher_model if teacher_model is not None else teacher(config, progress=progress)
     _, train, dev = load_data(config)
     tokenizer, k = _tokenizer(), config.task
-    student, baseline, basis = _starts(config, teacher_model, train, data.num_labels(train))
-    choices = selection.chosen(selection.load_record()["runs"])
-    kd, labels = choices["kd-teacher"].setting, choices["labels-teacher"].setting
-    intermediate, prediction = (kd.stage_steps(k.steps) if k.intermediate_fraction is None
-                                else (round(k.steps * k.intermediate_fraction), k.steps - round(k.steps * k.intermediate_fraction)))
-    distiller = distill.Distiller(student, teacher_model, seed=config.seed)
-    if basis is not None:
-        distiller.init_projections(basis)
     kd_data = train
     if k.augment:
         kd_data = augment.transfer_set(train, tokenizer, teacher_model, max_length=config.data.max_length or None,
                                        config=augment.AugmentConfig(n_per_sentence=k.augment_per_sentence)).augmented
-    shared = dict(batch_size=k.batch_size, grad_accumulation=k.grad_accumulation, seed=config.seed,
-                  max_length=config.data.max_length or None, checkpoint_every=k.checkpoint_every, eval_every=k.eval_every)
-    stages = distill.two_step_stages(max(intermediate, 1), prediction, learning_rate=k.learning_rate or kd.learning_rate,
-                                     **shared)
-    if intermediate == 0:  # intermediate_fraction = 0: the prediction layer only
-        stages = stages[1:]
+    intermediate = None if k.intermediate_fraction is None else round(k.steps * k.intermediate_fraction)
     folder = Path(config.out_dir)
-    distill.run_stages(distiller, stages, kd_data, tokenizer, eval_data=dev, progress=progress,
-                       checkpoint_dir=folder / "checkpoints" / "kd", resume=True)
-    trained = {"distilled": student}
-    if k.baseline:
-        settings = training.TrainConfig(steps=k.steps, learning_rate=k.baseline_learning_rate or labels.learning_rate,
-                                        **shared)
-        training.train_classifier(baseline, train, tokenizer, settings, eval_data=dev, progress=progress,
-                                  checkpoint_dir=folder / "checkpoints" / "labels", resume=True)
-        trained["labels only"] = baseline
+    runs = recipe.compare_with_labels(
+        teacher_model, train, tokenizer, steps=k.steps, start_kind=config.student.start, preset=config.student.preset,
+        seed=config.seed, kd_data=kd_data, intermediate_steps=intermediate, kd_learning_rate=k.learning_rate,
+        labels_learning_rate=k.baseline_learning_rate, baseline=k.baseline, eval_data=dev, progress=progress,
+        checkpoint_dir=folder / "checkpoints", resume=True, batch_size=k.batch_size,
+        grad_accumulation=k.grad_accumulation, max_length=config.data.max_length or None,
+        checkpoint_every=k.checkpoint_every, eval_every=k.eval_every)
+    trained = {name: model for name, model in runs.items() if name != "histories"}
     if parallel.world().is_main:
         for name, model in trained.items():
             _save(model, folder / name.replace(" ", "_"))

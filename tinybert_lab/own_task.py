@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .methods import compress, distill
+from .methods import recipe
 from .core import data, evaluation, models, training
-from .studies import selection
 from .core.errors import TinyBertLabError
 
 
@@ -108,31 +107,15 @@ def fine_tune_teacher(task: OwnTask, *, steps: int = 300, batch_size: int = 32, 
 
 def distil(task: OwnTask, teacher, *, steps: int = 300, batch_size: int = 32, seed: int = 0, checkpoint_dir=None,
            progress: bool = True) -> dict:
-    """Notebook 06's recipe on the task: a TinyBERT-4 started from the teacher, distilled in two
-    steps with the settings chosen for SST-2 (``selection.chosen``), next to the same start
-    trained on the labels alone for the same steps. Returns ``{"distilled": model, "labels only":
-    model, "histories": {...}}``; ``checkpoint_dir`` makes both runs resume after a crash."""
-    tokenizer = models.load_tokenizer()
-    choices = selection.chosen(selection.load_record()["runs"])
-    kd, labels = choices["kd-teacher"].setting, choices["labels-teacher"].setting
-    student, basis = compress.projected_student(teacher, tokenizer, task.train, seed=seed)
-    same_start = models.build_student("tinybert4", tokenizer=tokenizer, num_labels=len(task.label_names), seed=seed)
-    compress.project_teacher(same_start, teacher, basis)
-    distiller = distill.Distiller(student, teacher, seed=seed)
-    distiller.init_projections(basis)
-    intermediate, prediction = kd.stage_steps(steps)
-    folder = Path(checkpoint_dir) if checkpoint_dir else None
-    stages = distill.two_step_stages(intermediate, prediction, batch_size=batch_size, learning_rate=kd.learning_rate,
-                                     max_length=task.max_length, seed=seed)
-    config = training.TrainConfig(steps=steps, batch_size=batch_size, learning_rate=labels.learning_rate,
-                                  max_length=task.max_length, seed=seed)
+    """Notebook 06's recipe on the task (``methods.recipe``): a TinyBERT-4 started from the
+    teacher, distilled in two steps with the settings chosen for SST-2 (``recipe.CHOSEN``), next
+    to the same start trained on the labels alone for the same steps. Returns ``{"distilled":
+    model, "labels only": model, "histories": {...}}``; ``checkpoint_dir`` makes both runs resume
+    after a crash."""
     with _truncation_already_reported():
-        histories = distill.run_stages(distiller, stages, task.train, tokenizer, progress=progress,
-                                       checkpoint_dir=folder / "kd" if folder else None, resume=folder is not None)
-        histories["labels only"] = training.train_classifier(
-            same_start, task.train, tokenizer, config, progress=progress,
-            checkpoint_dir=folder / "labels" if folder else None, resume=folder is not None)
-    return {"distilled": student.eval(), "labels only": same_start.eval(), "histories": histories}
+        return recipe.compare_with_labels(teacher, task.train, models.load_tokenizer(), steps=steps, seed=seed,
+                                          batch_size=batch_size, max_length=task.max_length, progress=progress,
+                                          checkpoint_dir=checkpoint_dir, resume=checkpoint_dir is not None)
 
 
 def results_table(task: OwnTask, teacher, runs: dict) -> evaluation.ResultsTable:

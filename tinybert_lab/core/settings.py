@@ -58,7 +58,7 @@ class TutorialPlan:
     ``dev_size``: dev sentences evaluated (None = all 872); the rest are optimizer steps.
     ``intermediate_steps + prediction_steps`` is task distillation's budget (``budget``); how
     notebook 06 splits it between the two stages, and its learning rates, come from
-    ``selection.chosen()`` (chosen on a held-out validation slice, ``benchmarks/choose_recipe.py``).
+    ``recipe.CHOSEN`` (chosen on a held-out validation slice by ``benchmarks/choose_recipe.py``).
     """
 
     fast: bool

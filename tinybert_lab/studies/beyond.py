@@ -6,7 +6,7 @@ rerun (or a restarted kernel) loads finished rows instead of training them again
 ``results_table(trained, setup)`` times them all side by side (``evaluation.benchmark_inference``).
 
 Every row trains for ``setup.steps`` optimizer steps on the same sentences and batch size; the
-TinyBERT-4 rows start from the teacher (``compress.projected_student``), as in notebook 06, so
+TinyBERT-4 rows start from the teacher (``recipe.start``), as in notebook 06, so
 their differences are the method's, not the initialisation's.
 """
 
@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..methods import augment, bilstm, compress, distill, distilbert, objectives
+from ..methods import augment, bilstm, distill, distilbert, objectives, recipe
 from ..core import data, evaluation, models, training
 from ..core.errors import TinyBertLabError
 from ..core.settings import TutorialPlan, tutorial_plan
@@ -80,13 +80,11 @@ class Setup:
         return self._cache["logits"]
 
     def tinybert(self):
-        """A TinyBERT-4 started from the teacher (notebook 06's recipe; the basis is computed once)."""
-        if "basis" not in self._cache:
-            student, self._cache["basis"] = compress.projected_student(self.teacher, self.tokenizer, self.train)
-            return student
-        student = models.build_student("tinybert4", tokenizer=self.tokenizer)
-        compress.project_teacher(student, self.teacher, self._cache["basis"])
-        return student
+        """A TinyBERT-4 started from the teacher (notebook 06's start, ``recipe.start``), built
+        once; each call returns a fresh copy of it."""
+        if "start" not in self._cache:
+            self._cache["start"] = recipe.start("teacher", self.teacher, self.tokenizer, self.train)
+        return recipe.same_start(self._cache["start"])
 
 
 def setup(plan: TutorialPlan | None = None, *, steps: int | None = None, progress: bool = True, seed: int = 0) -> Setup:

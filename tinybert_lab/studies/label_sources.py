@@ -246,14 +246,10 @@ def confidence_bands(setup: Setup, edges=(0.5, 0.7, 0.9, 1.0)) -> list[tuple[flo
 
 def starting_student(setup: Setup, start: str, seed: int):
     """The student every label source starts from: TinyBERT-4 with random weights (``seed``), or
-    projected from the teacher's weights (``compress.projected_student``)."""
-    from ..methods import compress
-    from ..core import models
+    projected from the teacher's weights (``recipe.start``, notebook 06's start)."""
+    from ..methods import recipe
 
-    num_labels = setup.teacher.config.num_labels
-    if start == "teacher":
-        return compress.projected_student(setup.teacher, setup.tokenizer, setup.transfer, seed=seed)[0]
-    return models.build_student("tinybert4", tokenizer=setup.tokenizer, num_labels=num_labels, seed=seed)
+    return recipe.start(start, setup.teacher, setup.tokenizer, setup.transfer, seed=seed).student
 
 
 def train_run(setup: Setup, spec: RunSpec, *, progress: bool = False) -> dict:

@@ -21,62 +21,16 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 from ..core.errors import TinyBertLabError
+from ..methods.recipe import RECIPES, Setting
 
 RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "choose_recipe.json"
 SELECTION_SEEDS = (0, 1)
 REPORT_SEEDS = (0, 1, 2)
 VALIDATION_SIZE = 1_000
 VALIDATION_MIN_WORDS = 5  # SST-2's training split holds many one- or two-word phrases; dev holds sentences
-
-RECIPES = {
-    "labels": "labels only, random start",
-    "labels-teacher": "labels only, teacher start",
-    "kd-teacher": "two-step KD, teacher start",
-    "kd-general": "two-step KD, general-distilled start",
-}
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One point of a recipe's grid: ``learning_rate`` (both KD stages share it) and, for the
-    two-step recipes, ``intermediate_share``, the fraction of the budget spent on the
-    intermediate stage (0 for label-only recipes)."""
-
-    recipe: str
-    learning_rate: float
-    intermediate_share: float = 0.0
-
-    def __post_init__(self):
-        if self.recipe not in RECIPES:
-            raise TinyBertLabError(f"Unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}.")
-        if not self.learning_rate > 0:
-            raise TinyBertLabError(f"learning_rate must be positive, got {self.learning_rate!r}.")
-        two_step = self.recipe.startswith("kd")
-        if two_step != (0 < self.intermediate_share < 1):
-            raise TinyBertLabError(
-                f"{self.recipe}: intermediate_share must be in (0, 1) for a two-step recipe and 0 for labels only, "
-                f"got {self.intermediate_share!r}.")
-
-    def stage_steps(self, budget: int) -> tuple[int, int]:
-        """``(intermediate, prediction)`` steps of a ``budget``-step run (intermediate ≥ 1 when two-step)."""
-        if not self.intermediate_share:
-            return 0, budget
-        intermediate = max(1, round(budget * self.intermediate_share))
-        return intermediate, budget - intermediate
-
-    def describe(self) -> str:
-        share = f", intermediate {Fraction(self.intermediate_share).limit_denominator(12)} of the steps" \
-            if self.intermediate_share else ""
-        return f"lr {self.learning_rate:g}{share}"
-
-    def matches(self, run: dict) -> bool:
-        return (run["recipe"] == self.recipe and run["learning_rate"] == self.learning_rate
-                and run.get("intermediate_share", 0.0) == self.intermediate_share)
-
 
 SHARES = (1 / 6, 1 / 2)
 GRID = {
