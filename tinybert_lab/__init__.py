@@ -43,7 +43,7 @@ _LAYERS = {
     "methods": "recipe distill compress augment distilbert bilstm objectives minilm patient assistant mobilebert causal_lm lm_eval",
     "deploy": "compression",
     "teaching": "tutorial widgets checks exercises attention_page",
-    "studies": "headsim selection beyond label_sources strong_teacher lm_study",
+    "studies": "headsim selection beyond label_sources strong_teacher ablation lm_study",
 }
 HOME = {module: layer for layer, modules in _LAYERS.items() for module in modules.split()}
 

@@ -1,0 +1,76 @@
+"""TinyBERT's ablation study: one factor per row, same steps, paired differences, resumable runs."""
+
+import pytest
+
+from tinybert_lab import ablation, recipe
+from tinybert_lab.core.errors import TinyBertLabError
+
+
+def test_each_ablated_row_differs_from_the_full_recipe_in_one_factor_only():
+    full = ablation.ROWS["full"]
+    changed = {"no-augmentation": "augmented", "no-intermediate": "intermediate", "random-start": "start"}
+    for name, factor in changed.items():
+        row = ablation.ROWS[name]
+        differing = [f for f in ("start", "kd", "intermediate", "augmented") if getattr(row, f) != getattr(full, f)]
+        assert differing == [factor], name
+    for kd, labels in ablation.SAME_START.items():  # each KD row beside its same-start labels row
+        assert ablation.ROWS[kd].start == ablation.ROWS[labels].start and not ablation.ROWS[labels].kd
+    assert ablation.ROWS["full"].setting == recipe.CHOSEN["kd-teacher"]
+    assert ablation.ROWS["labels-random"].setting == recipe.CHOSEN["labels"]
+
+
+def test_steps_cover_the_passes():
+    assert ablation.steps_for(134_000, passes=2, batch_size=32) == 8_375
+    assert ablation.steps_for(33, passes=1, batch_size=32) == 2
+    with pytest.raises(TinyBertLabError, match="passes"):
+        ablation.steps_for(100, passes=0)
+
+
+def runs_of(values):
+    return [{"row": row, "seed": seed, "dev_accuracy": acc, "seconds": 60.0, "teacher_accuracy": 0.9}
+            for row, by_seed in values.items() for seed, acc in enumerate(by_seed)]
+
+
+def test_report_pairs_rows_by_seed_and_gives_verdicts_and_retention():
+    runs = runs_of({"full": [0.88, 0.89, 0.90], "labels-teacher": [0.86, 0.87, 0.88],
+                    "no-augmentation": [0.88, 0.87, 0.91]})
+    found = {(b, w): (round(m, 6), c, v) for b, w, m, s, c, v in ablation.differences(ablation.summarise(runs))}
+    assert found[("full", "labels-teacher")] == (0.02, 3, "clear gain")  # +2 points every seed
+    assert found[("no-augmentation", "labels-teacher")][2] == "within noise"  # +2, -0, +3: spread too wide
+    assert ("random-start", "labels-random") not in found  # rows not run yet are left out
+    text = ablation.report(runs)
+    assert "| full recipe (teacher start, both stages, augmentation) | 89.00 ± 1.00 % (3) | 0.989 | 1 |" in text
+    assert "what augmentation adds to the full recipe" in text
+    assert "No ablation run" in ablation.report([])
+
+
+@pytest.fixture(scope="module")
+def tiny(teacher, tmp_path_factory):
+    import os
+
+    os.environ["TINYBERT_LAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        yield ablation.setup(1, teacher=teacher, train_size=48, progress=False)
+    finally:
+        os.environ.pop("TINYBERT_LAB_CACHE")
+
+
+def test_setup_augments_once_and_rows_train_on_their_own_data(tiny, teacher):
+    assert len(tiny.train) == 48 and len(tiny.transfer) > len(tiny.train)  # copies added, originals kept
+    assert sum(tiny.transfer["original"]) == 48
+    assert tiny.row_data(ablation.ROWS["full"]) is tiny.transfer
+    assert tiny.row_data(ablation.ROWS["no-augmentation"]) is tiny.train
+    again = ablation.augmented_transfer_set(tiny.train, tiny.tokenizer, teacher, 1, progress=False)
+    assert again["sentence"] == tiny.transfer["sentence"]  # read back from the cache
+    with pytest.raises(TinyBertLabError, match="teacher"):
+        ablation.setup(1, teacher="strong", train_size=8)
+
+
+def test_train_row_runs_the_row_and_says_what_it_did(tiny):
+    result = ablation.train_row(tiny, "full", 0, 6)
+    assert result["intermediate_steps"] == 1 and result["transfer_size"] == len(tiny.transfer)
+    assert 0 <= result["dev_accuracy"] <= 1
+    labels = ablation.train_row(tiny, "labels-random", 0, 3)
+    assert labels["intermediate_steps"] == 0 and labels["transfer_size"] == 48
+    with pytest.raises(TinyBertLabError, match="Unknown ablation row 'kd'"):
+        ablation.train_row(tiny, "kd", 0, 3)
