@@ -60,7 +60,7 @@ def test_setup_augments_once_and_rows_train_on_their_own_data(tiny, teacher):
     assert sum(tiny.transfer["original"]) == 48
     assert tiny.row_data(ablation.ROWS["full"]) is tiny.transfer
     assert tiny.row_data(ablation.ROWS["no-augmentation"]) is tiny.train
-    again = ablation.augmented_transfer_set(tiny.train, tiny.tokenizer, teacher, 1, progress=False)
+    again = ablation.augmented_transfer_set(tiny.train, tiny.tokenizer, 1, progress=False)
     assert again["sentence"] == tiny.transfer["sentence"]  # read back from the cache
     with pytest.raises(TinyBertLabError, match="teacher"):
         ablation.setup(1, teacher="strong", train_size=8)

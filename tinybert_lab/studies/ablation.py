@@ -113,20 +113,24 @@ class Setup:
         return self.transfer if row.augmented else self.train
 
 
-def augmented_transfer_set(train, tokenizer, teacher, copies: int, *, progress: bool = True):
+def augmented_transfer_set(train, tokenizer, copies: int, *, progress: bool = True):
     """``train`` with ``copies`` TinyBERT-augmented copies per phrase (originals kept, duplicates
-    dropped, seed 0), saved under the cache on first use (``augment`` on 67,349 phrases takes
-    minutes) and read back after. The teacher's logits on it are cached by ``recipe.distil``."""
+    dropped, seed 0). Candidate words are the nearest neighbours in the **pre-trained** offline
+    MiniLM's word-embedding table (TinyBERT uses GloVe, a general-purpose table too), so the
+    transfer set does not depend on which teacher is fine-tuned. Saved under the cache on first
+    use (``augment`` on 67,349 phrases takes minutes) and read back after; the teacher's logits on
+    it are cached by ``recipe.distil``."""
     import datasets
 
     config = augment.AugmentConfig(n_per_sentence=copies, seed=0)
-    key = training.fingerprint(teacher, train, config.to_dict())
+    key = training.fingerprint(models.offline_teacher_identity(2), train, config.to_dict())
     folder = cache_dir() / "ablation" / f"transfer-{key}"
     if (folder / "dataset_info.json").is_file():
         return datasets.load_from_disk(str(folder))
     if progress:
         print(f"augmenting {len(train):,} phrases ({copies} copies each, saved to the cache once) ...", flush=True)
-    result = augment.augment(train, tokenizer, teacher_embeddings=teacher, config=config)
+    embeddings = models.load_teacher().get_input_embeddings().weight.detach()
+    result = augment.augment(train, tokenizer, teacher_embeddings=embeddings, config=config)
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     result.save_to_disk(str(partial))
@@ -154,7 +158,7 @@ def setup(copies: int = COPIES, *, teacher_name: str | None = None, teacher=None
     train = data.subsample(sst2["train"], train_size, seed=0) if train_size else sst2["train"]
     dev = sst2["validation"]
     accuracy = evaluation.evaluate(teacher, dev, tokenizer).accuracy
-    transfer = augmented_transfer_set(train, tokenizer, teacher, copies, progress=progress)
+    transfer = augmented_transfer_set(train, tokenizer, copies, progress=progress)
     return Setup(tokenizer, teacher, teacher_name, accuracy, train, transfer, dev, copies)
 
 
