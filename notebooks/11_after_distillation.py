@@ -55,7 +55,7 @@ guess = 1.3
 
 # %%
 student_int8 = compression.quantize(student)
-fp32_mb, int8_mb = compression.size_on_disk(student) / 1e6, compression.size_on_disk(student_int8) / 1e6
+fp32_mb, int8_mb = models.size_on_disk(student) / 1e6, models.size_on_disk(student_int8) / 1e6
 embedding = models.parameter_counts(student)["embedding"] / models.parameter_counts(student)["total"]
 print(f"student: {fp32_mb:.1f} MB in fp32, {int8_mb:.1f} MB with int8 linear layers ({fp32_mb / int8_mb:.2f}× smaller); "
       f"{embedding:.0%} of its parameters are embeddings")

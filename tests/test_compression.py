@@ -4,7 +4,7 @@ importance checked against finite differences, pruning equal to gating and round
 import pytest
 import torch
 
-from tinybert_lab import compression, data, models
+from tinybert_lab import compression, data, evaluation, models
 from tinybert_lab.core.errors import TinyBertLabError
 
 SENTENCES = ["a gorgeous , witty , seductive movie .", "dull .", "it 's a charming and often affecting journey .",
@@ -128,14 +128,14 @@ def test_timing_size_and_flops(tokenizer, sst2, tmp_path):
     rows = data.subsample(sst2["validation"], 12, seed=0)
     session = compression.onnx_session(compression.export_onnx(model, tokenizer, tmp_path / "m.onnx", SENTENCES),
                                        model.config, threads=1)
-    speeds = compression.time_models({"torch": model, "onnx": session}, rows, tokenizer, threads=1, repeats=2)
+    speeds = evaluation.time_models({"torch": model, "onnx": session}, rows, tokenizer, threads=1, repeats=2)
     assert set(speeds) == {"torch", "onnx"} and all(v > 0 for v in speeds.values())
     with pytest.raises(TinyBertLabError, match="threads=2"):
-        compression.time_models({"onnx": session}, rows, tokenizer, threads=2)
+        evaluation.time_models({"onnx": session}, rows, tokenizer, threads=2)
     with pytest.raises(TinyBertLabError, match="repeats must be"):
-        compression.time_models({"torch": model}, rows, tokenizer, repeats=0)
-    fp32, int8 = compression.size_on_disk(model), compression.size_on_disk(compression.quantize(model))
-    assert int8 < fp32 and compression.size_on_disk(session) == (tmp_path / "m.onnx").stat().st_size
+        evaluation.time_models({"torch": model}, rows, tokenizer, repeats=0)
+    fp32, int8 = models.size_on_disk(model), models.size_on_disk(compression.quantize(model))
+    assert int8 < fp32 and models.size_on_disk(session) == (tmp_path / "m.onnx").stat().st_size
     # 2 layers, hidden 32, 4 heads of 8, FFN 64, 10 tokens, by hand:
     per_layer = 2 * 10 * (4 * 32 * 32) + 4 * 10 * 10 * 32 + 2 * 10 * 2 * 32 * 64
     assert compression.encoder_flops(model, length=10) == 2 * per_layer

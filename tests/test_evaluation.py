@@ -71,3 +71,32 @@ def test_benchmark_table_side_by_side(tokenizer, sst2):
     assert torch.get_num_threads() == 2  # restored
     with pytest.raises(TinyBertLabError, match="at least one model"):
         evaluation.benchmark_inference({}, sst2["validation"], tokenizer)
+
+
+def test_results_table_takes_its_speeds_from_the_one_timer_and_its_sizes_from_the_one_measure(
+        tokenizer, sst2, monkeypatch, tmp_path):
+    rows = data.subsample(sst2["validation"], 8, seed=0)
+    student = models.build_student("bert_tiny", tokenizer=tokenizer)
+    seen = {}
+
+    def fake_timer(models_, dataset, tokenizer_, **options):
+        seen.update(options)
+        return {name: 100.0 * (i + 1) for i, name in enumerate(models_)}
+
+    monkeypatch.setattr(evaluation, "time_models", fake_timer)
+    table = evaluation.benchmark_inference({"a": student, "b": student}, rows, tokenizer, threads=1, repeats=4)
+    assert [r["sentences_per_s"] for r in table.rows] == [100.0, 200.0] and table.rows[1]["speedup"] == 2.0
+    assert seen["repeats"] == 4 and seen["threads"] == 1
+    student.save_pretrained(tmp_path)  # the size is what save_pretrained writes (safetensors), within its header
+    assert abs(table.rows[0]["size_mb"] * 1e6 - (tmp_path / "model.safetensors").stat().st_size) < 2_000
+
+
+def test_time_models_takes_the_median_pass(tokenizer, sst2, monkeypatch):
+    rows = data.subsample(sst2["validation"], 4, seed=0)
+    clock = iter([0.0, 1.0, 10.0, 12.0, 20.0, 30.0])  # passes of 1, 2 and 10 s: median 2 s, best 1 s, mean 4.3 s
+    monkeypatch.setattr(evaluation.time, "perf_counter", lambda: next(clock))
+    speeds = evaluation.time_models({"m": models.build_student("bert_tiny", tokenizer=tokenizer)}, rows, tokenizer,
+                                    repeats=3, threads=1)
+    assert speeds == {"m": pytest.approx(4 / 2.0)}
+    with pytest.raises(TinyBertLabError, match="repeats must be"):
+        evaluation.time_models({"m": object()}, rows, tokenizer, repeats=0)

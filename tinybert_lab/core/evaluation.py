@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -207,59 +208,93 @@ class ResultsTable:
         return self.to_markdown()
 
 
-@torch.no_grad()
-def benchmark_inference(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_length: int | None = None,
-                        threads: int | None = None, repeats: int = 1, accuracy: dict | None = None) -> ResultsTable:
-    """Sentences per second of each model on the same data, batch size and thread count.
+def _encoded_batches(dataset, tokenizer, batch_size: int, max_length: int | None):
+    encoded = data_lib.encode(dataset, tokenizer, max_length=max_length)
+    loader = data_lib.make_loader(encoded, tokenizer, batch_size=batch_size, shuffle=False)  # length-sorted
+    return encoded, [data_lib.model_inputs(batch) for batch in loader]
 
-    ``models``: ``{"name": model}``; the first is the reference for the speed-up column.
-    ``threads`` (default: torch's current setting) is applied to every model in turn. Each model
-    gets one untimed warm-up batch, then ``repeats`` timed passes over the whole dataset; the
-    best pass counts. ``accuracy``: optional ``{"name": value}`` to put in the table.
+
+@torch.no_grad()
+def time_models(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_length: int | None = None,
+                threads: int | None = 2, repeats: int = 5) -> dict[str, float]:
+    """Sentences per second of each model, model only: the one timer of the package (notebooks 07
+    and 11, the results tables, the benchmarks). The sentences are tokenised and batched once
+    (length-sorted, ``batch_size``); every model gets the same batches and ``threads`` threads
+    (None: torch's current setting), one untimed warm-up batch, then ``repeats`` timed passes;
+    the **median** pass counts. Works for PyTorch models and anything called like one
+    (``compression.OnnxModel``, whose session must use the same thread count).
+    Returns ``{name: sentences/s}``."""
+    if not models:
+        raise TinyBertLabError("time_models needs at least one model: {'name': model, ...}.")
+    if len(dataset) == 0:
+        raise TinyBertLabError("time_models got an empty dataset.")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise TinyBertLabError(f"repeats must be a positive number of timed passes, got {repeats!r}.")
+    previous = torch.get_num_threads()
+    threads = threads or previous
+    encoded, batches = _encoded_batches(dataset, tokenizer, batch_size, max_length)
+    torch.set_num_threads(threads)
+    speeds = {}
+    try:
+        for name, model in models.items():
+            own = getattr(model, "threads", None)  # an ONNX session has its own thread count
+            if own is not None and own != threads:
+                raise TinyBertLabError(f"{name}: its ONNX session uses {own} threads, the others {threads}; "
+                                       f"open it with onnx_session(..., threads={threads}).")
+            model.eval()
+            parameters = list(model.parameters()) if hasattr(model, "parameters") else []
+            device = parameters[0].device if parameters else torch.device("cpu")
+            on_device = [{k: v.to(device) for k, v in batch.items()} for batch in batches]
+            model(**on_device[0])  # warm-up
+            passes = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                for batch in on_device:
+                    model(**batch)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                passes.append(time.perf_counter() - started)
+            speeds[name] = len(encoded) / statistics.median(passes)
+    finally:
+        torch.set_num_threads(previous)
+    return speeds
+
+
+def benchmark_inference(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_length: int | None = None,
+                        threads: int | None = None, repeats: int = 3, accuracy: dict | None = None) -> ResultsTable:
+    """The results table: size and speed of each model on the same data, batch size and threads.
+
+    ``models``: ``{"name": model}``; the first is the reference for the speed-up column. Speed
+    comes from ``time_models`` (median of ``repeats`` passes after a warm-up; ``threads``
+    default: torch's current setting); size from ``models.size_on_disk``. ``accuracy``:
+    optional ``{"name": value}`` to put in the table.
     """
     if not models:
         raise TinyBertLabError("benchmark_inference needs at least one model: {'name': model, ...}.")
     if len(dataset) == 0:
         raise TinyBertLabError("benchmark_inference got an empty dataset.")
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        max_length = fitting_max_length(list(models.values()), dataset, tokenizer, max_length)
-        encoded = data_lib.encode(dataset, tokenizer, max_length=max_length)
-        rows = []
-        for name, model in models.items():
-            check_tokenizer_matches(model, tokenizer)
-            model.eval()
-            loader = data_lib.make_loader(encoded, tokenizer, batch_size=batch_size, shuffle=False)
-            batches = [data_lib.model_inputs(b) for b in loader]
-            device = next(model.parameters()).device
-            batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
-            model(**batches[0])  # warm-up
-            best = float("inf")
-            for _ in range(repeats):
-                start = time.perf_counter()
-                for batch in batches:
-                    model(**batch)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                best = min(best, time.perf_counter() - start)
-            counts = parameter_counts(model)
-            rows.append({
-                "model": name,
-                "accuracy": (accuracy or {}).get(name),
-                "params_m": counts["total"] / 1e6,
-                "non_embedding_params_m": counts["non_embedding"] / 1e6,
-                "size_mb": size_on_disk(model) / 1e6,
-                "sentences_per_s": len(encoded) / best,
-                "threads": torch.get_num_threads(),
-                "batch_size": batch_size,
-            })
-        for row in rows:
-            row["speedup"] = row["sentences_per_s"] / rows[0]["sentences_per_s"]
-        return ResultsTable(rows)
-    finally:
-        torch.set_num_threads(previous_threads)
+    for model in models.values():
+        check_tokenizer_matches(model, tokenizer)
+    max_length = fitting_max_length(list(models.values()), dataset, tokenizer, max_length)
+    threads = threads or torch.get_num_threads()
+    speeds = time_models(models, dataset, tokenizer, batch_size=batch_size, max_length=max_length, threads=threads,
+                         repeats=repeats)
+    rows = []
+    for name, model in models.items():
+        counts = parameter_counts(model)
+        rows.append({
+            "model": name,
+            "accuracy": (accuracy or {}).get(name),
+            "params_m": counts["total"] / 1e6,
+            "non_embedding_params_m": counts["non_embedding"] / 1e6,
+            "size_mb": size_on_disk(model) / 1e6,
+            "sentences_per_s": speeds[name],
+            "threads": threads,
+            "batch_size": batch_size,
+        })
+    for row in rows:
+        row["speedup"] = row["sentences_per_s"] / rows[0]["sentences_per_s"]
+    return ResultsTable(rows)
 
 
 def scored_table(models: dict, dataset, tokenizer, *, max_length: int | None = None) -> ResultsTable:

@@ -293,11 +293,24 @@ def parameter_counts(model) -> dict[str, int]:
 
 
 def size_on_disk(model) -> int:
-    """Bytes of the model's weights when saved as safetensors (what ``save_pretrained`` writes)."""
+    """Bytes the model takes on disk, the one measure every table uses: an exported model's own
+    file (anything with a ``size_on_disk()``, e.g. ``compression.OnnxModel``); else its weights as
+    safetensors (what ``save_pretrained`` writes); quantised weights, which safetensors cannot
+    hold, as ``torch.save`` writes them (int8 counted as int8)."""
+    import io
+
+    import torch
     from safetensors.torch import save_file
 
+    if callable(getattr(model, "size_on_disk", None)):
+        return model.size_on_disk()
+    weights = model.state_dict()
+    if any(not torch.is_tensor(t) or t.is_quantized for t in weights.values()):
+        buffer = io.BytesIO()
+        torch.save(weights, buffer)
+        return buffer.tell()
     state, seen = {}, set()
-    for name, tensor in model.state_dict().items():  # tied weights (a GPT-2's lm_head is its wte) are saved once
+    for name, tensor in weights.items():  # tied weights (a GPT-2's lm_head is its wte) are saved once
         if tensor.data_ptr() not in seen:
             seen.add(tensor.data_ptr())
             state[name] = tensor.detach().contiguous()

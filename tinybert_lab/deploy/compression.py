@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..core import data as data_lib
+from ..core import evaluation, models
 from ..core.errors import TinyBertLabError
 from ..core.evaluation import ResultsTable
 from ..core.models import encoder_layers
@@ -184,59 +185,6 @@ def quantize_onnx(path, out) -> Path:
 # --------------------------------------------------------------------------------------------
 # Measuring: speed, size, work
 # --------------------------------------------------------------------------------------------
-@torch.no_grad()
-def time_models(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_length: int | None = None, threads: int = 2,
-                repeats: int = 5) -> dict[str, float]:
-    """Sentences per second of each model (PyTorch or ``OnnxModel``), model only: the sentences
-    are tokenised and batched once (length-sorted, ``batch_size``), every model gets the same
-    batches and ``threads`` threads, one untimed warm-up batch, then ``repeats`` timed passes;
-    the median pass counts. Returns ``{name: sentences/s}``."""
-    import statistics
-    import time
-
-    if not models:
-        raise TinyBertLabError("time_models needs at least one model: {'name': model, ...}.")
-    if len(dataset) == 0:
-        raise TinyBertLabError("time_models got an empty dataset.")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise TinyBertLabError(f"repeats must be a positive number of timed passes, got {repeats!r}.")
-    encoded = data_lib.encode(dataset, tokenizer, max_length=max_length)
-    batches = [data_lib.model_inputs(b) for b in data_lib.make_loader(encoded, tokenizer, batch_size=batch_size,
-                                                                       shuffle=False)]
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    speeds = {}
-    try:
-        for name, model in models.items():
-            if isinstance(model, OnnxModel) and model.threads != threads:
-                raise TinyBertLabError(f"{name}: its ONNX session uses {model.threads} threads, the others {threads}; "
-                                       f"open it with onnx_session(..., threads={threads}).")
-            model.eval()
-            model(**batches[0])  # warm-up
-            passes = []
-            for _ in range(repeats):
-                started = time.perf_counter()
-                for batch in batches:
-                    model(**batch)
-                passes.append(time.perf_counter() - started)
-            speeds[name] = len(encoded) / statistics.median(passes)
-    finally:
-        torch.set_num_threads(previous)
-    return speeds
-
-
-def size_on_disk(model) -> int:
-    """Bytes the model takes on disk: the ONNX file for an ``OnnxModel``, else its saved
-    ``state_dict`` (int8 weights count as int8)."""
-    import io
-
-    if isinstance(model, OnnxModel):
-        return model.size_on_disk()
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.tell()
-
-
 def encoder_flops(model, length: int = 32) -> int:
     """Floating-point operations (2 per multiply-add) of the Transformer layers for one sentence
     of ``length`` tokens: Q/K/V/output projections, attention scores and mixing, feed-forward.
@@ -443,20 +391,20 @@ def compare_variants(variants: dict, dataset, tokenizer, *, timing_data=None, th
     """Measure every variant side by side: ``variants`` is ``{name: (model, architecture)}``, the
     model to run (PyTorch, int8, or an ``OnnxModel``) and the fp32 PyTorch model whose layers it
     computes (for parameters and FLOPs). Accuracy on ``dataset``; sentences/s on ``timing_data``
-    (default: ``dataset``) through ``time_models``; speed-up and FLOP-ratio bound (FLOPs of the
+    (default: ``dataset``) through ``evaluation.time_models``; speed-up and FLOP-ratio bound (FLOPs of the
     first variant's architecture over this one's, ``length`` tokens) relative to the first row."""
     from ..core.evaluation import evaluate
 
     if not variants:
         raise TinyBertLabError("compare_variants needs at least one variant: {'name': (model, fp32 model)}.")
-    speeds = time_models({name: model for name, (model, _) in variants.items()}, timing_data or dataset, tokenizer,
+    speeds = evaluation.time_models({name: model for name, (model, _) in variants.items()}, timing_data or dataset, tokenizer,
                          threads=threads, repeats=repeats)
     first_flops = encoder_flops(next(iter(variants.values()))[1], length)
     rows = []
     for name, (model, architecture) in variants.items():
         rows.append({"model": name, "accuracy": evaluate(model, dataset, tokenizer).accuracy,
                      "params_m": sum(p.numel() for p in architecture.parameters()) / 1e6,
-                     "size_mb": size_on_disk(model) / 1e6, "sentences_per_s": speeds[name],
+                     "size_mb": models.size_on_disk(model) / 1e6, "sentences_per_s": speeds[name],
                      "speedup": speeds[name] / speeds[next(iter(variants))],
                      "flop_bound": first_flops / encoder_flops(architecture, length), "threads": threads})
     return CompressionTable(rows)

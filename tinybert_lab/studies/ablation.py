@@ -128,7 +128,7 @@ def augmented_transfer_set(train, tokenizer, copies: int, *, progress: bool = Tr
     if (folder / "dataset_info.json").is_file():
         return datasets.load_from_disk(str(folder))
     if progress:
-        print(f"augmenting {len(train):,} phrases ({copies} copies each, saved to the cache once) ...", flush=True)
+        print(f"augmenting {len(train):,} phrases ({copies} {'copy' if copies == 1 else 'copies'} each, saved to the cache once) ...", flush=True)
     embeddings = models.load_teacher().get_input_embeddings().weight.detach()
     result = augment.augment(train, tokenizer, teacher_embeddings=embeddings, config=config)
     partial = folder.with_name(folder.name + ".partial")
