@@ -33,7 +33,7 @@ import statistics
 
 import torch
 
-from tinybert_lab import data, distill, evaluation, models, recipe, training
+from tinybert_lab import data, distill, evaluation, logit_cache, models, recipe, training
 from tinybert_lab.core.mapping import LayerMap
 from tinybert_lab.core.settings import FULL_PLAN, cache_dir
 from tinybert_lab.teaching.tutorial import teacher_config
@@ -131,7 +131,7 @@ def step_times(bench, steps=40, rounds=3):
     (``History.seconds``), best of ``rounds`` interleaved runs to damp noise from other load."""
     tokenizer, teacher = bench.tokenizer, bench.teacher
     encoded = data.encode(bench.train, tokenizer)
-    cache = distill.TeacherLogitCache.build(teacher, encoded, tokenizer)
+    cache = logit_cache.TeacherLogitCache.build(teacher, encoded, tokenizer)
 
     def student():
         return models.build_student("tinybert4", tokenizer=tokenizer, seed=0)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from tinybert_lab import bilstm, data, distill, evaluation, models, training
+from tinybert_lab import bilstm, data, evaluation, logit_cache, models, training
 from tinybert_lab.core.errors import TinyBertLabError
 
 SMALL = dict(embedding_dim=32, hidden_size=16, mlp_size=16, dropout=0.0)
@@ -180,7 +180,7 @@ class _FixedLogits(nn.Module):
 def test_logit_mse_and_cross_entropy_golden_values():
     student = _FixedLogits(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
     # teacher logits for example ids 7 and 3, stored in the cache in another order
-    cache = distill.TeacherLogitCache(torch.tensor([3, 7]), torch.tensor([[1.0, 1.0], [0.0, 2.0]]))
+    cache = logit_cache.TeacherLogitCache(torch.tensor([3, 7]), torch.tensor([[1.0, 1.0], [0.0, 2.0]]))
     objective = bilstm.LogitMatching(student, logit_cache=cache, weights={"logit_mse": 0.7, "hard_label": 0.3})
     batch = {"input_ids": torch.tensor([[0, 5], [1, 5]]), "attention_mask": torch.ones(2, 2, dtype=torch.long),
              "labels": torch.tensor([1, 0]), "idx": torch.tensor([7, 3])}
@@ -224,7 +224,7 @@ def test_objective_refuses_what_cannot_work(small, tokenizer):
 def test_cached_and_live_teacher_logits_agree(tokenizer, tiny_train, tmp_cache):
     teacher = models.load_teacher()  # our own copy: LogitMatching freezes it
     encoded = data.encode(data.subsample(tiny_train, 16, seed=0), tokenizer)
-    cache = distill.TeacherLogitCache.build(teacher, encoded, tokenizer, persist=False)
+    cache = logit_cache.TeacherLogitCache.build(teacher, encoded, tokenizer, persist=False)
     student = bilstm.build_bilstm(tokenizer, seed=0, **SMALL)
     cached, live = bilstm.LogitMatching(student, teacher, logit_cache=cache), bilstm.LogitMatching(student, teacher)
     assert not any(p.requires_grad for p in teacher.parameters()) and not teacher.training
@@ -238,7 +238,7 @@ def test_fit_lowers_the_loss(tokenizer, tiny_train):
     encoded = data.encode(tiny_train, tokenizer)
     # a "teacher" that knows the answers: logits ±2 around the gold label, keyed by example id
     labels = torch.tensor(encoded["label"])
-    cache = distill.TeacherLogitCache(torch.tensor(encoded["idx"]), 4.0 * nn.functional.one_hot(labels, 2) - 2.0)
+    cache = logit_cache.TeacherLogitCache(torch.tensor(encoded["idx"]), 4.0 * nn.functional.one_hot(labels, 2) - 2.0)
     student = bilstm.build_bilstm(tokenizer, seed=0, **SMALL)
     objective = bilstm.LogitMatching(student, logit_cache=cache, weights=bilstm.LogitMatchingWeights.from_alpha(0.8))
     config = training.TrainConfig(steps=20, batch_size=16, learning_rate=3e-2, warmup_ratio=0.0, log_every=5)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from tinybert_lab import data, distill, models, training
+from tinybert_lab import data, logit_cache, models, training
 from tinybert_lab.core.attention import SCORES_ATTENTION
 from tinybert_lab.methods.distilbert import (GENERAL_WEIGHTS, PAPER_WEIGHTS, TASK_WEIGHTS, DistilBertObjective,
                                      DistilBertWeights, TiedMLMHead, copy_teacher_layers, every_other_layer,
@@ -351,7 +351,7 @@ def test_task_distillation_fit_lowers_the_loss(tokenizer, encoded, batch):
 
 def test_cached_teacher_logits_skip_the_teacher(tokenizer, encoded, batch):
     teacher = tiny_teacher(tokenizer)
-    cache = distill.TeacherLogitCache.build(teacher, encoded, tokenizer, persist=False)
+    cache = logit_cache.TeacherLogitCache.build(teacher, encoded, tokenizer, persist=False)
     objective = DistilBertObjective(student_from_teacher(teacher), teacher, mode="task",
                                     weights={"ce": 1, "mlm": 0, "cos": 0}, logit_cache=cache).eval()
     expected = objective.loss_terms(batch)["ce"]

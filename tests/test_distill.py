@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from tinybert_lab import data, distill, losses, models, training
-from tinybert_lab.methods.distill import DistillConfig, Distiller, LossWeights, Stage, TeacherLogitCache
+from tinybert_lab.core.logit_cache import TeacherLogitCache
+from tinybert_lab.methods.distill import DistillConfig, Distiller, LossWeights, Stage
 from tinybert_lab.core.errors import TinyBertLabError
 from tinybert_lab.core.mapping import LayerMap
 

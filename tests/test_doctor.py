@@ -13,7 +13,7 @@ import tomllib
 import pytest
 
 from conftest import REPO
-from tinybert_lab import beyond, causal_lm, data, distill, doctor, label_sources, settings, training, tutorial
+from tinybert_lab import beyond, causal_lm, data, doctor, label_sources, logit_cache, settings, training, tutorial
 from tinybert_lab.doctor import FAIL, OK, WARN, Check
 
 LINE = re.compile(r"^\[( OK |WARN|FAIL)\] [^:]+: ")
@@ -117,7 +117,7 @@ def test_doctor_keys_are_the_folders_finetune_teacher_and_the_logit_cache_write(
     assert doctor.teacher_cache_key(small_train, other, tokenizer=tokenizer) != trained.path.name
     cached = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
     assert cached.from_cache  # what a later notebook (or make_setup) builds its logits from
-    built = distill.TeacherLogitCache.build(cached.model, data.encode(small_train, tokenizer), tokenizer)
+    built = logit_cache.TeacherLogitCache.build(cached.model, data.encode(small_train, tokenizer), tokenizer)
     key = doctor.logits_cache_key(doctor.load_cached_teacher(trained.path), small_train, tokenizer)
     assert key == built.key and (tmp_cache / "teacher_logits" / key / "logits.npy").is_file()
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tinybert_lab import comparison, data, distill, label_sources as ls, losses
+from tinybert_lab import comparison, data, label_sources as ls, logit_cache, losses
 from tinybert_lab.core.errors import TinyBertLabError
 
 
@@ -66,7 +66,7 @@ def _batch(ids, labels):
 def test_transfer_objective_terms_add_up_to_one_mean_per_example(source):
     torch.manual_seed(0)
     student_table, teacher_table = torch.randn(5, 3), torch.randn(5, 3)
-    cache = distill.TeacherLogitCache(torch.arange(5), teacher_table)
+    cache = logit_cache.TeacherLogitCache(torch.arange(5), teacher_table)
     objective = ls.TransferObjective(_Logits(student_table), cache, source=source, temperature=2.0)
     batch = _batch([4, 1, 3, 0], [-1, 2, -1, 0])
     terms = objective.loss_terms(batch)
@@ -81,7 +81,7 @@ def test_transfer_objective_terms_add_up_to_one_mean_per_example(source):
 
 
 def test_transfer_objective_refuses_gold_source_and_bad_temperature():
-    cache = distill.TeacherLogitCache(torch.arange(2), torch.zeros(2, 2))
+    cache = logit_cache.TeacherLogitCache(torch.arange(2), torch.zeros(2, 2))
     with pytest.raises(TinyBertLabError, match="'gold' needs no teacher"):
         ls.TransferObjective(_Logits(torch.zeros(2, 2)), cache, source="gold")
     with pytest.raises(TinyBertLabError, match="temperature must be positive"):
@@ -209,7 +209,7 @@ def test_binomial_halfwidth_on_sst2_dev():
 def small_setup(teacher, tokenizer, sst2):
     transfer = data.subsample(sst2["train"], 96, seed=0)
     encoded = data.encode(transfer, tokenizer)
-    cache = distill.TeacherLogitCache.build(teacher, encoded, tokenizer, persist=False)
+    cache = logit_cache.TeacherLogitCache.build(teacher, encoded, tokenizer, persist=False)
     return ls.Setup("sst2", tokenizer, teacher, transfer, encoded, cache, data.subsample(sst2["validation"], 40), 0.5,
                     batch_size=16)
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tinybert_lab import data, evaluation, losses, models, training
-from tinybert_lab.methods.distill import TeacherLogitCache
+from tinybert_lab.core.logit_cache import TeacherLogitCache
 from tinybert_lab.core.errors import TinyBertLabError
 from tinybert_lab.methods.objectives import (
     MultiTeacherObjective,

@@ -10,7 +10,8 @@ from tinybert_lab.studies.strong_teacher import CHOSEN, GRID, Candidate
 def run(option, validation, dev, train_size=66_349):
     return {"name": option.name, "learning_rate": option.learning_rate, "epochs": option.epochs,
             "steps": option.steps(train_size), "batch_size": strong_teacher.BATCH_SIZE, "seed": strong_teacher.SEED,
-            "train_size": train_size, "validation_accuracy": validation, "dev_accuracy": dev}
+            "train_size": train_size, "split": strong_teacher.SPLIT, "validation_accuracy": validation,
+            "dev_accuracy": dev}
 
 
 def test_choice_follows_validation_and_never_dev():
@@ -19,6 +20,9 @@ def test_choice_follows_validation_and_never_dev():
     assert strong_teacher.choose(runs) == GRID[2]
     tied = [dict(r, validation_accuracy=0.9) for r in runs]
     assert strong_teacher.choose(tied) == GRID[0]  # a tie goes to the earlier, cheaper candidate
+    earlier_split = [{k: v for k, v in r.items() if k != "split"} for r in runs]
+    with pytest.raises(TinyBertLabError, match="No run of"):  # the first grid's runs no longer count
+        strong_teacher.choose(earlier_split)
 
 
 def test_choice_needs_the_whole_grid():
@@ -41,14 +45,17 @@ def test_candidates_have_names_steps_and_unknown_names_are_refused():
     assert Candidate(1e-4, 2).name == "lr0.0001-ep2"
     assert Candidate(1e-4, 2).steps(66_349) == 4_147
     assert strong_teacher.candidate(CHOSEN.name) == CHOSEN
-    with pytest.raises(TinyBertLabError, match="Unknown strong teacher 'lr1-ep9'.*lr5e-05-ep1"):
+    with pytest.raises(TinyBertLabError, match="Unknown strong teacher 'lr1-ep9'.*lr0.0002-ep2"):
         strong_teacher.strong_teacher("lr1-ep9")
 
 
 def test_training_phrases_leave_out_the_validation_slice(sst2):
     train, validation, dev = strong_teacher.splits(sst2)
-    assert len(train) + len(validation) == len(sst2["train"])
+    assert 59_000 < len(train) < len(sst2["train"]) - len(validation)  # overlapping phrases removed too
     assert not set(train["idx"]) & set(validation["idx"])
+    held = [" " + " ".join(t.lower().split()) + " " for t in validation["sentence"]]
+    for text in train["sentence"][:3000]:  # no training phrase holds a held-out phrase
+        assert not any(piece in " " + " ".join(text.lower().split()) + " " for piece in held)
     assert len(validation) == 1_000 and len(dev) == 872
 
 

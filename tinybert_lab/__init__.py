@@ -39,7 +39,7 @@ __version__ = "0.1.0"
 
 _LAYERS = {
     "core": "settings errors records comparison data datafiles models attention losses mapping parallel streaming "
-            "training evaluation viz",
+            "training evaluation logit_cache viz",
     "methods": "recipe distill compress augment distilbert bilstm objectives minilm patient assistant mobilebert causal_lm lm_eval",
     "deploy": "compression",
     "teaching": "tutorial widgets checks exercises attention_page",

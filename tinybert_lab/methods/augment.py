@@ -8,7 +8,7 @@ drifted does no harm: the teacher's logits say what it now means.
     config = AugmentConfig(n_per_sentence=4)               # p = 0.4, K = 15, as in the paper
     aug = augment(train, tokenizer, teacher_embeddings=teacher, config=config)
     encoded = data.encode(aug, tokenizer)
-    logits = distill.TeacherLogitCache.build(teacher, encoded, tokenizer, persist=False)
+    logits = logit_cache.TeacherLogitCache.build(teacher, encoded, tokenizer, persist=False)
     # or, in one call: aug, encoded, logits = transfer_set(train, tokenizer, teacher)
 
 Algorithm 1, for each sentence:
@@ -566,11 +566,11 @@ def transfer_set(dataset, tokenizer, teacher, *, config: AugmentConfig | dict | 
     TinyBERT does. ``persist=True`` saves the logits in the cache folder.
     """
     from ..core import data
-    from . import distill
+    from ..core import logit_cache
 
     config = AugmentConfig.from_dict(config) if isinstance(config, dict) else (config or AugmentConfig())
     embeddings = teacher if config.source == "embedding" else None
     augmented = augment(dataset, tokenizer, teacher_embeddings=embeddings, mlm_model=mlm_model, config=config)
     encoded = data.encode(augmented, tokenizer, max_length=max_length)
-    logits = distill.TeacherLogitCache.build(teacher, encoded, tokenizer, batch_size=batch_size, persist=persist)
+    logits = logit_cache.TeacherLogitCache.build(teacher, encoded, tokenizer, batch_size=batch_size, persist=persist)
     return TransferSet(augmented, encoded, logits)

@@ -19,7 +19,7 @@ no softmax), optionally mixed with cross-entropy on the labels:
 
     student = build_bilstm(tokenizer)
     encoded = data.encode(train, tokenizer)
-    cache = distill.TeacherLogitCache.build(teacher, encoded, tokenizer)    # one teacher pass
+    cache = TeacherLogitCache.build(teacher, encoded, tokenizer)    # one teacher pass (core.logit_cache)
     objective = LogitMatching(student, logit_cache=cache)                   # logit_mse only
     history = training.fit(objective, encoded, tokenizer, TrainConfig(steps=600, learning_rate=3e-3))
 
@@ -349,7 +349,7 @@ class LogitMatching(nn.Module):
       (``losses.logit_mse``; no temperature, no softmax);
     - ``hard_label``: ``CE(z_S, y)``, averaged over the batch.
 
-    Teacher logits come from ``logit_cache`` (a ``distill.TeacherLogitCache``, looked up by each
+    Teacher logits come from ``logit_cache`` (a ``core.logit_cache.TeacherLogitCache``, looked up by each
     batch's ``idx``) when given, else from a forward pass of the frozen ``teacher``. ``weights``:
     a ``LogitMatchingWeights`` or a dict of it (default: ``logit_mse`` alone). Any student with
     ``.logits`` works (a BERT student too).
@@ -365,7 +365,7 @@ class LogitMatching(nn.Module):
         if weights.logit_mse and teacher is None and logit_cache is None:
             raise TinyBertLabError(
                 "The logit_mse term needs teacher logits: pass teacher=... or logit_cache="
-                "distill.TeacherLogitCache.build(teacher, encoded, tokenizer), or train on labels alone "
+                "TeacherLogitCache.build(teacher, encoded, tokenizer) (tinybert_lab.core.logit_cache), or train on labels alone "
                 "with weights={'logit_mse': 0, 'hard_label': 1}.")
         self.student, self.teacher, self.logit_cache = student, teacher, logit_cache
         if teacher is not None:

@@ -30,7 +30,7 @@ from torch import nn
 
 from ..core import data as data_lib
 from ..core import losses
-from .distill import TeacherLogitCache
+from ..core.logit_cache import TeacherLogitCache
 from ..core.errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
 
 
@@ -185,7 +185,7 @@ def _label_count(teacher) -> int:
 class MultiTeacherObjective(_TeachersStayInEval):
     """Multi-teacher KD: the student matches the teachers' weighted average distribution.
 
-    ``teachers``: a list whose entries are ``distill.TeacherLogitCache`` objects (logits computed
+    ``teachers``: a list whose entries are ``logit_cache.TeacherLogitCache`` objects (logits computed
     once, looked up by ``batch["idx"]``; build each with ``TeacherLogitCache.build(teacher,
     encoded, tokenizer)`` on the encoded data you train on) or teacher models (run every step,
     frozen and kept in eval mode; they live in ``self.teacher``, an ``nn.ModuleList``, so
@@ -211,7 +211,7 @@ class MultiTeacherObjective(_TeachersStayInEval):
         super().__init__()
         if isinstance(teachers, (nn.Module, TeacherLogitCache)) or not teachers:
             raise TinyBertLabError(
-                "teachers must be a non-empty list of teacher models or distill.TeacherLogitCache objects, "
+                "teachers must be a non-empty list of teacher models or logit_cache.TeacherLogitCache objects, "
                 "e.g. [cache_1, cache_2]."
             )
         teachers = list(teachers)
@@ -219,7 +219,7 @@ class MultiTeacherObjective(_TeachersStayInEval):
             if not isinstance(teacher, TeacherLogitCache) and not hasattr(getattr(teacher, "config", None), "num_labels"):
                 raise TinyBertLabError(
                     f"teachers[{position}] is a {type(teacher).__name__}: each teacher must be a classification "
-                    "model (with config.num_labels) or a distill.TeacherLogitCache."
+                    "model (with config.num_labels) or a logit_cache.TeacherLogitCache."
                 )
         counts = [_label_count(t) for t in teachers]
         if len(set(counts)) != 1:

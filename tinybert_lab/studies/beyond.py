@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..methods import augment, bilstm, distill, distilbert, objectives, recipe
-from ..core import data, evaluation, models, training
+from ..core import data, evaluation, logit_cache, models, training
 from ..core.errors import TinyBertLabError
 from ..core.settings import TutorialPlan, tutorial_plan
 
@@ -73,10 +73,10 @@ class Setup:
         return self._cache["encoded"]
 
     @property
-    def logits(self) -> distill.TeacherLogitCache:
+    def logits(self) -> logit_cache.TeacherLogitCache:
         """The teacher's logits on the training sentences (computed once, kept on disk)."""
         if "logits" not in self._cache:
-            self._cache["logits"] = distill.TeacherLogitCache.build(self.teacher, self.encoded, self.tokenizer)
+            self._cache["logits"] = logit_cache.TeacherLogitCache.build(self.teacher, self.encoded, self.tokenizer)
         return self._cache["logits"]
 
     def tinybert(self):
@@ -203,7 +203,7 @@ def second_teacher(s: Setup, seed: int = 1):
 
 
 def _multi_teacher(s: Setup) -> dict:
-    other = distill.TeacherLogitCache.build(second_teacher(s), s.encoded, s.tokenizer)
+    other = logit_cache.TeacherLogitCache.build(second_teacher(s), s.encoded, s.tokenizer)
     student = s.tinybert()
     objective = objectives.MultiTeacherObjective(student, [s.logits, other])
     training.fit(objective, s.encoded, s.tokenizer, s.config(), progress=False)

@@ -58,7 +58,7 @@ class TransferObjective(nn.Module):
     per-example mean): ``teacher``: the teacher's target on every example (``source="soft"``:
     ``T²·KL(p_T ‖ p_S)`` at ``temperature``; ``"hard"``: cross-entropy with the teacher's argmax);
     ``gold``: cross-entropy on the examples whose gold label is known (label ≥ 0). The teacher's
-    logits come from a ``distill.TeacherLogitCache`` built on the whole transfer set, looked up
+    logits come from a ``core.logit_cache.TeacherLogitCache`` built on the whole transfer set, looked up
     by example id.
     """
 
@@ -206,8 +206,7 @@ def fine_tuned_teacher(task: str, plan=None, *, progress: bool = False):
 
 def make_setup(task: str, plan=None, *, progress: bool = False) -> Setup:
     """Everything the runs of ``task`` share, built once (teacher and logits come from the cache)."""
-    from ..methods import distill
-    from ..core import evaluation, models
+    from ..core import evaluation, logit_cache, models
     from ..core.settings import tutorial_plan
 
     plan = plan or tutorial_plan()
@@ -215,7 +214,7 @@ def make_setup(task: str, plan=None, *, progress: bool = False) -> Setup:
     teacher = fine_tuned_teacher(task, plan, progress=progress).model
     transfer, eval_data = load_task(task, plan)
     encoded = data_lib.encode(transfer, tokenizer)
-    logits = distill.TeacherLogitCache.build(teacher, encoded, tokenizer)
+    logits = logit_cache.TeacherLogitCache.build(teacher, encoded, tokenizer)
     accuracy = evaluation.evaluate(teacher, eval_data, tokenizer).accuracy
     return Setup(task, tokenizer, teacher, transfer, encoded, logits, eval_data, accuracy, plan.batch_size)
 
