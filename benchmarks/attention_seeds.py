@@ -1,7 +1,7 @@
 """Notebook 08's question over three seeds: how much of the student's resemblance to its teacher's
 attention did distillation put there, and does a layer map suggested by that resemblance help?
 
-For seeds 0, 1 and 2, notebook 06's TinyBERT-4 starts from the teacher (``compress.projected_student``
+For seeds 0, 1 and 2, notebook 06's TinyBERT-4 starts from the teacher (``teacher_init.projected_student``
 with that seed) and is trained for the tutorial's budget (600 steps, 20,000 SST-2 phrases) two
 ways, each with its setting chosen on the held-out slice (``benchmarks/choose_recipe.py``'s
 record): on the labels alone, and by two-step task distillation along the library's default map

@@ -27,7 +27,7 @@ import time
 
 import torch
 
-from tinybert_lab import data, distill, evaluation, models, recipe, selection, tutorial
+from tinybert_lab import data, tinybert, evaluation, models, recipe, selection, tutorial
 from tinybert_lab.core.records import RunRecord
 from tinybert_lab.core.settings import FULL_PLAN, cache_dir
 
@@ -53,9 +53,9 @@ class Bench:
         if path.is_file():
             student.load_state_dict(torch.load(path, weights_only=True))
             return student
-        config = distill.DistillConfig(steps=PLAN.general_steps, batch_size=PLAN.batch_size, learning_rate=1e-3,
-                                       weights=distill.INTERMEDIATE, mask_probability=0.15, seed=seed)
-        distill.general_distillation(student, self.unlabeled, self.tokenizer, config=config, progress=False)
+        config = tinybert.DistillConfig(steps=PLAN.general_steps, batch_size=PLAN.batch_size, learning_rate=1e-3,
+                                       weights=tinybert.INTERMEDIATE, mask_probability=0.15, seed=seed)
+        tinybert.general_distillation(student, self.unlabeled, self.tokenizer, config=config, progress=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(student.state_dict(), path)
         return student

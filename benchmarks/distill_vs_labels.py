@@ -4,7 +4,7 @@ For each budget (total optimizer steps) and seed, the TinyBERT-4 student is trai
 tutorial's data (the 20,000-sentence SST-2 subsample, same batch order per seed) several ways:
 - labels only, random init, with the learning rate picked by a small sweep at the tutorial's
   budget (best over the sweep seeds), so the baseline is not handicapped;
-- labels only, started from the teacher by ``compress.project_teacher`` ("teacher init"): what
+- labels only, started from the teacher by ``teacher_init.project_teacher`` ("teacher init"): what
   the initialisation alone buys;
 - TinyBERT two-step task distillation (half the budget on embeddings + attention scores +
   hidden states, half on the prediction layer with cached teacher logits), random init;
@@ -33,7 +33,7 @@ import statistics
 
 import torch
 
-from tinybert_lab import data, distill, evaluation, logit_cache, models, recipe, training
+from tinybert_lab import data, tinybert, evaluation, logit_cache, models, recipe, training
 from tinybert_lab.core.mapping import LayerMap
 from tinybert_lab.core.settings import FULL_PLAN, cache_dir
 from tinybert_lab.teaching.tutorial import teacher_config
@@ -81,7 +81,7 @@ class Bench:
         self.tokenizer = models.load_tokenizer()
         self.train = data.subsample(splits["train"], args.train_size, seed=0)
         self.dev = splits["validation"]
-        self.teacher = training.finetune_teacher(tokenizer=self.tokenizer, eval_data=self.dev,
+        self.teacher = training.fine_tune_teacher(tokenizer=self.tokenizer, eval_data=self.dev,
                                                  config=TEACHER_CONFIG).model
         self.runs = Runs()
         self.teacher_accuracy = self.runs.get(
@@ -139,12 +139,12 @@ def step_times(bench, steps=40, rounds=3):
     def objective(weights):
         if weights is None:
             return training.LabelObjective(student())
-        distiller = distill.Distiller(student(), teacher, logit_cache=cache)
-        distiller.configure(distill.DistillConfig(weights=weights))
+        distiller = tinybert.Distiller(student(), teacher, logit_cache=cache)
+        distiller.configure(tinybert.DistillConfig(weights=weights))
         return distiller
 
-    kinds = {"labels only": None, "prediction KD (cached logits)": distill.PREDICTION,
-             "intermediate KD (teacher forward)": distill.INTERMEDIATE}
+    kinds = {"labels only": None, "prediction KD (cached logits)": tinybert.PREDICTION,
+             "intermediate KD (teacher forward)": tinybert.INTERMEDIATE}
     config = training.TrainConfig(steps=steps, batch_size=bench.args.batch_size)
     timings = {name: float("inf") for name in kinds}
     for _ in range(rounds):

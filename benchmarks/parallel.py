@@ -88,7 +88,7 @@ class Interrupted(Exception):
 def parity_worker(kind: str, accumulation: int, out: str, checkpoint: str | None = None, stop_at: int = 0) -> None:
     from safetensors.torch import save_file
 
-    from tinybert_lab import distill, models, parallel, training
+    from tinybert_lab import tinybert, models, parallel, training
 
     tokenizer = models.load_tokenizer()
     quiet = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -115,8 +115,8 @@ def parity_worker(kind: str, accumulation: int, out: str, checkpoint: str | None
     else:
         teacher = models.build_student("bert_tiny", tokenizer=tokenizer, seed=1, num_hidden_layers=4, hidden_size=64,
                                        num_attention_heads=2, intermediate_size=128, **quiet)
-        stages = distill.two_step_stages(10, 10, **settings)
-        distill.run_stages(distill.Distiller(student, teacher, seed=0), stages, train, tokenizer, progress=False)
+        stages = tinybert.two_step_stages(10, 10, **settings)
+        tinybert.run_stages(tinybert.Distiller(student, teacher, seed=0), stages, train, tokenizer, progress=False)
     if parallel.world().is_main:
         save_file({k: v.contiguous() for k, v in student.state_dict().items()}, out)
 

@@ -45,7 +45,7 @@ def write_corpus(folder: Path, times: int) -> Path:
 
 def measure(mode: str, path: str) -> dict:
     """Runs in its own process: one measurement, then its peak memory."""
-    from tinybert_lab import data, distill, models, streaming
+    from tinybert_lab import data, tinybert, models, streaming
 
     tokenizer = models.load_tokenizer()
     started = time.perf_counter()
@@ -61,8 +61,8 @@ def measure(mode: str, path: str) -> dict:
             examples += len(build()["idx"])
         examples = f"{lines:,} lines read, {examples:,} tokenised"
         student = models.build_student("tinybert4", tokenizer=tokenizer, seed=0)
-        config = distill.DistillConfig(steps=10, batch_size=32, weights=distill.INTERMEDIATE, mask_probability=0.15)
-        distill.general_distillation(student, stream, tokenizer, config=config, progress=False)
+        config = tinybert.DistillConfig(steps=10, batch_size=32, weights=tinybert.INTERMEDIATE, mask_probability=0.15)
+        tinybert.general_distillation(student, stream, tokenizer, config=config, progress=False)
     else:
         encoded = data.encode(data.load_text_file(path), tokenizer, max_length=64)
         examples = len(encoded)

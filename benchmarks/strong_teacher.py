@@ -2,7 +2,7 @@
 
 Each candidate of ``strong_teacher.GRID`` fine-tunes the offline MiniLM on every SST-2 training
 phrase except the 1,000 of the validation slice (``selection``'s, the one the studies choose
-settings on) and the phrases sharing text with it (``data.without_overlap``), is cached by ``training.finetune_teacher`` (a checkpoint every 100 steps: a crash
+settings on) and the phrases sharing text with it (``data.without_overlap``), is cached by ``training.fine_tune_teacher`` (a checkpoint every 100 steps: a crash
 resumes) and is scored on the validation slice and on dev. Each finished run is appended to
 ``benchmarks/results/strong_teacher.json`` with its command, machine, commit, date, steps,
 seconds and the reference step measured in the same process, so a rerun skips what is there.

@@ -29,7 +29,7 @@ def main() -> None:
     tokenizer = models.load_tokenizer()
     config = training.TrainConfig(steps=args.steps, learning_rate=args.lr, eval_every=args.eval_every, seed=args.seed)
     start = time.perf_counter()
-    result = training.finetune_teacher(
+    result = training.fine_tune_teacher(
         tokenizer=tokenizer, train_data=splits["train"], eval_data=splits["validation"], config=config,
         cache=False, progress=False,
     )

@@ -41,7 +41,7 @@ guess = 30_522 * 312 / 1e6
 # %%
 # %matplotlib inline
 from tinybert_lab import checks, evaluation, models, tutorial, widgets
-from tinybert_lab.core.mapping import LayerMap
+from tinybert_lab.mapping import LayerMap
 
 tokenizer = models.load_tokenizer()
 teacher = tutorial.fine_tuned_teacher().model

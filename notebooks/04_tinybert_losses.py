@@ -34,7 +34,7 @@
 # %matplotlib inline
 import torch
 
-from tinybert_lab import attention, checks, data, distill, losses, mapping, models, tutorial, viz, widgets
+from tinybert_lab import attention, checks, data, tinybert, losses, mapping, models, tutorial, viz, widgets
 
 tokenizer = models.load_tokenizer()
 teacher = tutorial.fine_tuned_teacher().model
@@ -129,9 +129,9 @@ checks.check_hidden_mse(hidden_mse)
 # The bars show each term unweighted, on a log axis because the terms differ by orders of magnitude.
 
 # %%
-distiller = distill.Distiller(student, teacher)
+distiller = tinybert.Distiller(student, teacher)
 print(distiller.layer_map)
-distiller.configure(distill.DistillConfig(weights=distill.LossWeights(embedding=1, attention=1, hidden=1, prediction=1)))
+distiller.configure(tinybert.DistillConfig(weights=tinybert.LossWeights(embedding=1, attention=1, hidden=1, prediction=1)))
 with torch.no_grad():
     terms = {name: value.item() for name, value in distiller.eval().loss_terms(batch).items()}
 print({name: round(value, 4) for name, value in terms.items()})

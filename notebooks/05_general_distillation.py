@@ -26,7 +26,7 @@
 # %matplotlib inline
 import torch
 
-from tinybert_lab import checks, data, distill, models, tutorial, viz, widgets
+from tinybert_lab import checks, data, tinybert, models, tutorial, viz, widgets
 
 plan = tutorial.plan()
 tokenizer = models.load_tokenizer()
@@ -80,9 +80,9 @@ checks.check_choice("general_data", answer)
 
 # %%
 student = models.build_student("tinybert4", tokenizer=tokenizer, seed=0)
-config = distill.DistillConfig(steps=plan.general_steps, batch_size=plan.batch_size, learning_rate=1e-3,
-                               weights=distill.INTERMEDIATE, mask_probability=0.15, log_every=5 if not plan.fast else 1)
-distiller, history = distill.general_distillation(
+config = tinybert.DistillConfig(steps=plan.general_steps, batch_size=plan.batch_size, learning_rate=1e-3,
+                               weights=tinybert.INTERMEDIATE, mask_probability=0.15, log_every=5 if not plan.fast else 1)
+distiller, history = tinybert.general_distillation(
     student, text, tokenizer, config=config, callbacks=[widgets.live_loss_plot("general distillation", log=True)],
     checkpoint_dir=plan.artifacts / "general", resume=True)
 

@@ -25,7 +25,7 @@
 #
 # **Starting point.** A randomly initialised TinyBERT-4 spends most of a laptop budget learning
 # its word-embedding table (30,522 × 312, most of the embedding parameters notebook 03 printed).
-# Instead, `recipe.start("teacher", ...)` starts it from the teacher (`compress.projected_student`):
+# Instead, `recipe.start("teacher", ...)` starts it from the teacher (`teacher_init.projected_student`):
 # every teacher weight is rewritten in the 312 most important directions of the teacher's hidden
 # states (PCA), the attention heads are cut to the student's size by SVD, and 4 of the 6 teacher
 # layers are kept. The cell below prints its dev accuracy before any training. The projections

@@ -22,7 +22,7 @@
 # %%
 # %matplotlib inline
 from tinybert_lab import checks, comparison, evaluation, models, tutorial, viz
-from tinybert_lab.core.settings import out_dir
+from tinybert_lab.settings import out_dir
 
 plan = tutorial.plan()
 tokenizer = models.load_tokenizer()

@@ -117,7 +117,7 @@ checks.check_choice("one_sentence", answer)
 # of the map.
 
 # %%
-from tinybert_lab import compress, headsim
+from tinybert_lab import teacher_init, headsim
 
 train, dev = tutorial.load_data(plan)
 n = 200 if not plan.fast else 16
@@ -138,7 +138,7 @@ fig
 # distilled. Lower bars: closer to the teacher, head i against head i of the mapped layer.
 
 # %%
-students = {"untrained start": compress.projected_student(teacher, tokenizer, train)[0],
+students = {"untrained start": teacher_init.projected_student(teacher, tokenizer, train)[0],
             "labels only, same start": tutorial.load_student("labels_teacher_init_student", plan),
             "distilled (06)": student}
 divergence = headsim.mapped_divergences(teacher, students, dev, tokenizer, layer_map, n=n)

@@ -33,7 +33,7 @@ import torch
 from IPython.display import display
 
 from tinybert_lab import augment, beyond, checks, data, losses, viz, widgets
-from tinybert_lab.core.settings import out_dir
+from tinybert_lab.settings import out_dir
 
 setup = beyond.setup()
 trained = {}

@@ -36,7 +36,7 @@
 from IPython.display import Markdown, display
 
 from tinybert_lab import checks, data, headsim, lm_study, tutorial, viz, widgets
-from tinybert_lab.methods import causal_lm, lm_eval
+from tinybert_lab import causal_lm, lm_eval
 
 reference = tutorial.reference_step_seconds()
 corpus = data.load_shakespeare()

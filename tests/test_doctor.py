@@ -1,5 +1,5 @@
 """The classroom doctor: each check's OK and non-OK path, the fix it prints, the exit code, the
-cache keys it computes (equal to the folders finetune_teacher and TeacherLogitCache write), the
+cache keys it computes (equal to the folders fine_tune_teacher and TeacherLogitCache write), the
 --prepare steps (monkeypatched: nothing is trained for real), and a whole run without warnings."""
 
 import importlib.metadata
@@ -109,13 +109,13 @@ def test_offline_teacher_missing(monkeypatch):
 
 
 # ---------------------------------------------------------------- cache keys, computed without training
-def test_doctor_keys_are_the_folders_finetune_teacher_and_the_logit_cache_write(tmp_cache, tokenizer, small_train):
+def test_doctor_keys_are_the_folders_fine_tune_teacher_and_the_logit_cache_write(tmp_cache, tokenizer, small_train):
     config = training.TrainConfig(steps=1, batch_size=8, log_every=1)
-    trained = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
+    trained = training.fine_tune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
     assert trained.path == tmp_cache / "teachers" / doctor.teacher_cache_key(small_train, config, tokenizer=tokenizer)
     other = training.TrainConfig(steps=2, batch_size=8)
     assert doctor.teacher_cache_key(small_train, other, tokenizer=tokenizer) != trained.path.name
-    cached = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
+    cached = training.fine_tune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
     assert cached.from_cache  # what a later notebook (or make_setup) builds its logits from
     built = logit_cache.TeacherLogitCache.build(cached.model, data.encode(small_train, tokenizer), tokenizer)
     key = doctor.logits_cache_key(doctor.load_cached_teacher(trained.path), small_train, tokenizer)
@@ -125,7 +125,7 @@ def test_doctor_keys_are_the_folders_finetune_teacher_and_the_logit_cache_write(
 @pytest.mark.parametrize("plan", [settings.FULL_PLAN, settings.FAST_PLAN], ids=["full", "fast"])
 def test_doctor_uses_the_data_and_config_the_tutorial_fine_tunes_on(monkeypatch, plan):
     calls = []
-    monkeypatch.setattr(training, "finetune_teacher", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(training, "fine_tune_teacher", lambda **kw: calls.append(kw))
     tutorial.fine_tuned_teacher(plan, progress=False)
     label_sources.fine_tuned_teacher("trec", plan)
     for task, call in zip(("sst2", "trec"), calls, strict=True):

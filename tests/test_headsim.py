@@ -111,7 +111,7 @@ def test_head_behaviour_shapes_and_ranges(tokenizer, sentences):
 
 def test_recording_attention_leaves_training_unchanged_and_survives_resume(tokenizer, sst2, sentences, tmp_path):
     from tinybert_lab import training
-    from tinybert_lab.methods.distill import INTERMEDIATE, DistillConfig, Distiller, Stage, run_stages
+    from tinybert_lab.methods.tinybert import INTERMEDIATE, DistillConfig, Distiller, Stage, run_stages
 
     rows = data.subsample(sst2["train"], 48, seed=5)
     teacher = tiny(tokenizer, 1, layers=2)
@@ -153,7 +153,7 @@ def test_mapped_divergences_agree_with_the_full_matrix(tokenizer, sentences):
 
 
 def test_attention_track_joins_stages_and_round_trips(tokenizer, sst2, sentences, tmp_path):
-    from tinybert_lab.methods.distill import INTERMEDIATE, PREDICTION, DistillConfig, Distiller, Stage, run_stages
+    from tinybert_lab.methods.tinybert import INTERMEDIATE, PREDICTION, DistillConfig, Distiller, Stage, run_stages
 
     rows = data.subsample(sst2["train"], 32, seed=5)
     teacher, student = tiny(tokenizer, 1, layers=2), tiny(tokenizer, 3, layers=2)

@@ -117,12 +117,12 @@ def test_default_map_follows_the_layers_a_student_was_initialised_from():
 
 
 def test_projected_and_distilbert_students_carry_their_map_into_the_distiller(teacher, tokenizer, sst2):
-    from tinybert_lab import compress, data, distill, distilbert
+    from tinybert_lab import teacher_init, data, tinybert, distilbert
 
     sample = data.subsample(sst2["train"], 32, seed=0)
-    projected, _ = compress.projected_student(teacher, tokenizer, sample, layers=[2, 3, 5, 6])
-    assert teachers(distill.Distiller(projected, teacher).layer_map) == [[0], [2], [3], [5], [6]]
+    projected, _ = teacher_init.projected_student(teacher, tokenizer, sample, layers=[2, 3, 5, 6])
+    assert teachers(tinybert.Distiller(projected, teacher).layer_map) == [[0], [2], [3], [5], [6]]
     explicit = LayerMap.uniform(4, 6)
-    assert distill.Distiller(projected, teacher, layer_map=explicit).layer_map is explicit  # told otherwise
+    assert tinybert.Distiller(projected, teacher, layer_map=explicit).layer_map is explicit  # told otherwise
     copied = distilbert.student_from_teacher(teacher)  # zero-based layers 0, 2, 4 → 1-based 1, 3, 5
-    assert teachers(distill.Distiller(copied, teacher).layer_map) == [[0], [1], [3], [5]]
+    assert teachers(tinybert.Distiller(copied, teacher).layer_map) == [[0], [1], [3], [5]]

@@ -129,7 +129,7 @@ def test_pkd_fit_lowers_the_loss_and_refuses_mismatched_widths(tokenizer, encode
 # ---------------------------------------------------------------- teacher assistant
 def test_teacher_assistant_chain_trains_assistant_then_student(tokenizer, sst2):
     from tinybert_lab.methods.assistant import teacher_assistant_chain
-    from tinybert_lab.methods.distill import INTERMEDIATE, PREDICTION, DistillConfig
+    from tinybert_lab.methods.tinybert import INTERMEDIATE, PREDICTION, DistillConfig
 
     rows = data.subsample(sst2["train"], 32, seed=3)
     teacher, assistant, student = tiny(tokenizer, seed=1, width=48, layers=2), tiny(tokenizer, seed=2), tiny(tokenizer, seed=3, width=16)

@@ -153,7 +153,8 @@ def test_save_load_and_pipeline_round_trip(tmp_path, tokenizer, sst2):
     student.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file()
-    reloaded = models.load_teacher(tmp_path)  # any BERT folder loads, with scores attention
+    reloaded = models.load_classifier(tmp_path)  # any saved BERT classifier loads, with scores attention
+    assert not reloaded.training
     sentence = sst2["validation"][0]["sentence"]
     inputs = tokenizer(sentence, return_tensors="pt")
     with torch.no_grad():
@@ -168,6 +169,10 @@ def test_save_load_and_pipeline_round_trip(tmp_path, tokenizer, sst2):
 def test_teacher_path_that_is_not_a_model(tmp_path):
     with pytest.raises(TinyBertLabError, match="not a Hugging Face model folder"):
         models.load_teacher(tmp_path)
+    with pytest.raises(TinyBertLabError, match="not a Hugging Face model folder"):
+        models.load_classifier(tmp_path)
+    with pytest.raises(TinyBertLabError, match="load_classifier needs a folder.*load_teacher"):
+        models.load_classifier(None)
 
 
 def test_teacher_path_that_is_not_bert(tmp_path):

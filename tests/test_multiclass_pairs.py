@@ -6,7 +6,7 @@ import datasets
 import pytest
 import torch
 
-from tinybert_lab import data, distill, evaluation, headsim, models, training, viz
+from tinybert_lab import data, tinybert, evaluation, headsim, models, training, viz
 
 PREMISES = ["a man plays a guitar", "two dogs run in a park", "a child reads a book", "the chef cooks pasta",
             "a woman rides a bike", "birds fly over the lake"]
@@ -38,8 +38,8 @@ def test_pairs_and_three_classes_from_file_to_figures(pairs, tokenizer):
     config = training.TrainConfig(steps=6, batch_size=8, learning_rate=1e-3, log_every=1)
     history = training.train_classifier(teacher, pairs, tokenizer, config, progress=False)
     assert len(history.loss) == 6 and all(torch.isfinite(torch.tensor(history.loss)))
-    stages = distill.two_step_stages(3, 3, batch_size=8, learning_rate=1e-3, log_every=1)
-    histories = distill.run_stages(distill.Distiller(student, teacher), stages, pairs, tokenizer, progress=False)
+    stages = tinybert.two_step_stages(3, 3, batch_size=8, learning_rate=1e-3, log_every=1)
+    histories = tinybert.run_stages(tinybert.Distiller(student, teacher), stages, pairs, tokenizer, progress=False)
     assert [len(h.loss) for h in histories.values()] == [3, 3]
     result = evaluation.evaluate(student, pairs, tokenizer)
     assert result.f1 is None and 0 <= result.macro_f1 <= 1
@@ -108,6 +108,6 @@ def test_augmented_pairs_get_k_class_teacher_labels_and_distil(pairs, tokenizer)
     assert all(1 in ids for ids in transfer.encoded["token_type_ids"])  # both segments encoded
     logits = transfer.logits.lookup(torch.tensor(transfer.encoded["idx"]))
     assert logits.shape == (len(augmented), 3)  # the teacher's soft labels over the 3 classes
-    stages = distill.two_step_stages(2, 3, batch_size=4, learning_rate=1e-3, log_every=1)
-    histories = distill.run_stages(distill.Distiller(student, teacher), stages, augmented, tokenizer, progress=False)
+    stages = tinybert.two_step_stages(2, 3, batch_size=4, learning_rate=1e-3, log_every=1)
+    histories = tinybert.run_stages(tinybert.Distiller(student, teacher), stages, augmented, tokenizer, progress=False)
     assert len(histories["prediction"].loss) == 3 and all(torch.isfinite(torch.tensor(histories["prediction"].loss)))

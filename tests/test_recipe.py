@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tinybert_lab import compress, data, models, recipe, selection
+from tinybert_lab import teacher_init, data, models, recipe, selection
 from tinybert_lab.core.errors import TinyBertLabError
 from tinybert_lab.methods.recipe import CHOSEN, Setting
 
@@ -44,7 +44,7 @@ def test_same_start_is_an_exact_independent_copy_equal_to_rebuilding_it(teacher,
     begin = recipe.start("teacher", teacher, tokenizer, train, seed=3)
     twin = recipe.same_start(begin)
     rebuilt = models.build_student("tinybert4", tokenizer=tokenizer, num_labels=2, seed=3)
-    compress.project_teacher(rebuilt, teacher, begin.basis)  # how the callers built the baseline before
+    teacher_init.project_teacher(rebuilt, teacher, begin.basis)  # how the callers built the baseline before
     assert same_weights(twin, begin.student) and same_weights(twin, rebuilt)
     with torch.no_grad():
         next(begin.student.parameters()).add_(1.0)
@@ -60,7 +60,7 @@ def test_same_start_is_an_exact_independent_copy_equal_to_rebuilding_it(teacher,
 def fits(monkeypatch):
     """Every ``fit`` call's (stage, steps, learning rate), the training still done by the real loop."""
     from tinybert_lab.core import training
-    from tinybert_lab.methods import distill
+    from tinybert_lab.methods import tinybert
 
     calls, real = [], training.fit
 
@@ -69,7 +69,7 @@ def fits(monkeypatch):
         return real(objective, encoded, tokenizer, config, **options)
 
     monkeypatch.setattr(training, "fit", spy)
-    monkeypatch.setattr(distill, "fit", spy)
+    monkeypatch.setattr(tinybert, "fit", spy)
     return calls
 
 

@@ -5,7 +5,7 @@ ending with the same weights as after an interruption and resume."""
 import pytest
 import torch
 
-from tinybert_lab import distill, models, streaming, training
+from tinybert_lab import tinybert, models, streaming, training
 from tinybert_lab.core.errors import DataNotFoundError, TinyBertLabError
 
 LINES = [f"line {i} " + "word " * (i % 7) for i in range(45)]
@@ -65,11 +65,11 @@ class _Stop(Exception):
 
 def test_general_distillation_on_a_stream_resumes_exactly(corpus, tokenizer, tmp_path, tmp_cache):
     teacher = tiny(tokenizer, 1, 4)
-    config = distill.DistillConfig(steps=8, batch_size=4, learning_rate=1e-3, weights=distill.INTERMEDIATE,
+    config = tinybert.DistillConfig(steps=8, batch_size=4, learning_rate=1e-3, weights=tinybert.INTERMEDIATE,
                                    mask_probability=0.15, checkpoint_every=3, log_every=1)
     stream = streaming.TextStream(corpus, tokenizer, pool_batches=2)
     straight = tiny(tokenizer, 2, 2)
-    history = distill.general_distillation(straight, stream, tokenizer, teacher=teacher, config=config, progress=False,
+    history = tinybert.general_distillation(straight, stream, tokenizer, teacher=teacher, config=config, progress=False,
                                            checkpoint_dir=tmp_path / "a")[1]
     assert len(history.loss) == 8 and all(torch.isfinite(torch.tensor(history.loss)))
 
@@ -79,10 +79,10 @@ def test_general_distillation_on_a_stream_resumes_exactly(corpus, tokenizer, tmp
 
     interrupted = tiny(tokenizer, 2, 2)
     with pytest.raises(_Stop):
-        distill.general_distillation(interrupted, stream, tokenizer, teacher=teacher, config=config, progress=False,
+        tinybert.general_distillation(interrupted, stream, tokenizer, teacher=teacher, config=config, progress=False,
                                      checkpoint_dir=tmp_path / "b", callbacks=[crash])
     resumed = tiny(tokenizer, 2, 2)
-    distill.general_distillation(resumed, stream, tokenizer, teacher=teacher, config=config, progress=False,
+    tinybert.general_distillation(resumed, stream, tokenizer, teacher=teacher, config=config, progress=False,
                                  checkpoint_dir=tmp_path / "b", resume=True)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from tinybert_lab import data, distill, losses, models, training
+from tinybert_lab import data, tinybert, losses, models, training
 from tinybert_lab.core.logit_cache import TeacherLogitCache
-from tinybert_lab.methods.distill import DistillConfig, Distiller, LossWeights, Stage
+from tinybert_lab.methods.tinybert import DistillConfig, Distiller, LossWeights, Stage
 from tinybert_lab.core.errors import TinyBertLabError
 from tinybert_lab.core.mapping import LayerMap
 
@@ -76,13 +76,13 @@ def test_vocab_and_label_and_head_mismatches_are_refused(tokenizer, kd_teacher):
     three = Distiller(mini(tokenizer, ), kd_teacher)
     three.student.config.num_labels = 3
     with pytest.raises(TinyBertLabError, match="student has 3 labels and the teacher 2"):
-        three.configure(DistillConfig(weights=distill.PREDICTION))
+        three.configure(DistillConfig(weights=tinybert.PREDICTION))
     tiny = Distiller(models.build_student("bert_tiny", tokenizer=tokenizer), kd_teacher)
     with pytest.raises(TinyBertLabError, match="student has 2 heads and the teacher 12"):
-        tiny.configure(DistillConfig(weights=distill.INTERMEDIATE))
-    tiny.configure(DistillConfig(weights=distill.INTERMEDIATE, head_average=True))
+        tiny.configure(DistillConfig(weights=tinybert.INTERMEDIATE))
+    tiny.configure(DistillConfig(weights=tinybert.INTERMEDIATE, head_average=True))
     with pytest.raises(TinyBertLabError, match="need a teacher"):
-        Distiller(mini(tokenizer)).configure(DistillConfig(weights=distill.PREDICTION))
+        Distiller(mini(tokenizer)).configure(DistillConfig(weights=tinybert.PREDICTION))
     from tinybert_lab.methods.bilstm import BiLSTMConfig, BiLSTMStudent
 
     with pytest.raises(TinyBertLabError, match=r"vocabulary \(1000 tokens\) differs"):  # not only for BERTs
@@ -185,12 +185,12 @@ def test_logit_cache_built_in_shares_equals_one_process(tmp_path, tokenizer, kd_
 
 # ---------------------------------------------------------------- stages, resume, determinism
 def _stages(**kw):
-    return distill.two_step_stages(4, 4, batch_size=8, learning_rate=1e-3, log_every=1, **kw)
+    return tinybert.two_step_stages(4, 4, batch_size=8, learning_rate=1e-3, log_every=1, **kw)
 
 
 def test_two_step_task_distillation_runs_both_stages(tmp_cache, tokenizer, kd_teacher, tiny_train):
     distiller = Distiller(mini(tokenizer), kd_teacher)
-    histories = distill.run_stages(distiller, _stages(), tiny_train, tokenizer, progress=False)
+    histories = tinybert.run_stages(distiller, _stages(), tiny_train, tokenizer, progress=False)
     assert list(histories) == ["intermediate", "prediction"]
     first, second = histories["intermediate"], histories["prediction"]
     assert set(first.terms) == {"embedding", "attention", "hidden"} and set(second.terms) == {"prediction"}
@@ -204,7 +204,7 @@ def test_two_step_task_distillation_runs_both_stages(tmp_cache, tokenizer, kd_te
 def test_history_keeps_unweighted_terms_and_the_weighted_total(tmp_cache, tokenizer, kd_teacher, tiny_train):
     weights = LossWeights(attention=0.5, hidden=3.0, embedding=0.25)
     config = DistillConfig(steps=3, batch_size=8, weights=weights, log_every=1)
-    history = distill.run_stages(Distiller(mini(tokenizer), kd_teacher), [Stage("w", config)], tiny_train,
+    history = tinybert.run_stages(Distiller(mini(tokenizer), kd_teacher), [Stage("w", config)], tiny_train,
                                  tokenizer, progress=False)["w"]
     assert history.weights == {"attention": 0.5, "hidden": 3.0, "embedding": 0.25}
     assert history.weighted("hidden") == pytest.approx([3.0 * v for v in history.terms["hidden"]])
@@ -220,11 +220,11 @@ def test_cached_logits_are_not_used_for_masked_inputs_or_when_caching_is_off(tmp
     distiller = Distiller(mini(tokenizer), kd_teacher, logit_cache=wrong)
     with torch.no_grad():
         direct = kd_teacher(**data.model_inputs(batch)).logits
-    distiller.configure(DistillConfig(weights=distill.PREDICTION))
+    distiller.configure(DistillConfig(weights=tinybert.PREDICTION))
     assert torch.equal(distiller._teacher_logits(batch), torch.zeros(len(direct), 2))  # the cache, by id
-    distiller.configure(DistillConfig(weights=distill.PREDICTION, mask_probability=0.15))
+    distiller.configure(DistillConfig(weights=tinybert.PREDICTION, mask_probability=0.15))
     torch.testing.assert_close(distiller._teacher_logits(batch), direct)  # masked inputs: the teacher runs
-    distill.run_stages(distiller, [Stage("p", DistillConfig(steps=1, batch_size=8, weights=distill.PREDICTION))],
+    tinybert.run_stages(distiller, [Stage("p", DistillConfig(steps=1, batch_size=8, weights=tinybert.PREDICTION))],
                        tiny_train, tokenizer, progress=False, cache_teacher_logits=False)
     assert distiller.logit_cache is None  # the stale cache was dropped, not used
 
@@ -232,19 +232,19 @@ def test_cached_logits_are_not_used_for_masked_inputs_or_when_caching_is_off(tmp
 def test_logit_cache_is_rebuilt_when_the_teacher_or_the_data_change(tmp_cache, tokenizer, kd_teacher, tiny_train):
     import copy
 
-    stage = [Stage("p", DistillConfig(steps=1, batch_size=8, weights=distill.PREDICTION))]
+    stage = [Stage("p", DistillConfig(steps=1, batch_size=8, weights=tinybert.PREDICTION))]
     distiller = Distiller(mini(tokenizer), kd_teacher)
-    distill.run_stages(distiller, stage, tiny_train, tokenizer, progress=False)
+    tinybert.run_stages(distiller, stage, tiny_train, tokenizer, progress=False)
     first = distiller.logit_cache
-    distill.run_stages(distiller, stage, tiny_train, tokenizer, progress=False)
+    tinybert.run_stages(distiller, stage, tiny_train, tokenizer, progress=False)
     assert distiller.logit_cache is first  # same teacher, same data: reused
-    distill.run_stages(distiller, stage, tiny_train.select(range(24)), tokenizer, progress=False)
+    tinybert.run_stages(distiller, stage, tiny_train.select(range(24)), tokenizer, progress=False)
     assert distiller.logit_cache.key != first.key and len(distiller.logit_cache.ids) == 24
     retrained = copy.deepcopy(kd_teacher)
     with torch.no_grad():
         retrained.classifier.bias += 1.0
     other = Distiller(mini(tokenizer), retrained)
-    distill.run_stages(other, stage, tiny_train, tokenizer, progress=False)
+    tinybert.run_stages(other, stage, tiny_train, tokenizer, progress=False)
     assert other.logit_cache.key != first.key
     torch.testing.assert_close(other.logit_cache.logits, first.logits + 1.0, rtol=1e-4, atol=1e-4)
 
@@ -254,15 +254,15 @@ def test_same_seed_same_numbers(tmp_cache, tokenizer, kd_teacher, tiny_train):
     for _ in range(2):
         torch.rand(3)  # whatever ran before must not matter
         distiller = Distiller(mini(tokenizer), kd_teacher)
-        histories = distill.run_stages(distiller, _stages(), tiny_train, tokenizer, progress=False)
+        histories = tinybert.run_stages(distiller, _stages(), tiny_train, tokenizer, progress=False)
         runs.append((histories["prediction"].loss, distiller.student.classifier.weight.detach().clone()))
     assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
 
 
 def test_resume_across_stages_matches_an_uninterrupted_run(tmp_cache, tmp_path, tokenizer, kd_teacher, tiny_train):
-    stages = distill.two_step_stages(4, 4, batch_size=8, learning_rate=1e-3, log_every=1, checkpoint_every=2)
+    stages = tinybert.two_step_stages(4, 4, batch_size=8, learning_rate=1e-3, log_every=1, checkpoint_every=2)
     straight = Distiller(mini(tokenizer), kd_teacher)
-    distill.run_stages(straight, stages, tiny_train, tokenizer, progress=False, checkpoint_dir=tmp_path / "a")
+    tinybert.run_stages(straight, stages, tiny_train, tokenizer, progress=False, checkpoint_dir=tmp_path / "a")
 
     class Stop(Exception):
         pass
@@ -272,10 +272,10 @@ def test_resume_across_stages_matches_an_uninterrupted_run(tmp_cache, tmp_path, 
             raise Stop
 
     with pytest.raises(Stop):
-        distill.run_stages(Distiller(mini(tokenizer), kd_teacher), stages, tiny_train, tokenizer, progress=False,
+        tinybert.run_stages(Distiller(mini(tokenizer), kd_teacher), stages, tiny_train, tokenizer, progress=False,
                            checkpoint_dir=tmp_path / "b", callbacks=[crash])
     resumed = Distiller(mini(tokenizer), kd_teacher)
-    histories = distill.run_stages(resumed, stages, tiny_train, tokenizer, progress=False,
+    histories = tinybert.run_stages(resumed, stages, tiny_train, tokenizer, progress=False,
                                    checkpoint_dir=tmp_path / "b", resume=True)
     assert histories["intermediate"].step == [1, 2, 3, 4]  # finished stage: restored, not rerun
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
@@ -285,30 +285,30 @@ def test_resume_across_stages_matches_an_uninterrupted_run(tmp_cache, tmp_path, 
 def test_general_distillation_on_a_text_file(tmp_path, tokenizer, sst2):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(sst2["test"]["sentence"][:40]))
-    config = DistillConfig(steps=3, batch_size=8, weights=distill.INTERMEDIATE, mask_probability=0.15, log_every=1)
-    distiller, history = distill.general_distillation(mini(tokenizer), data.load_text_file(corpus), tokenizer,
+    config = DistillConfig(steps=3, batch_size=8, weights=tinybert.INTERMEDIATE, mask_probability=0.15, log_every=1)
+    distiller, history = tinybert.general_distillation(mini(tokenizer), data.load_text_file(corpus), tokenizer,
                                                       config=config, progress=False)
     assert history.step == [1, 2, 3] and set(history.terms) == {"embedding", "attention", "hidden"}
     with pytest.raises(TinyBertLabError, match="intermediate layers only"):
-        distill.general_distillation(mini(tokenizer), data.load_text_file(corpus), tokenizer,
-                                     config=DistillConfig(steps=1, weights=distill.PREDICTION), progress=False)
+        tinybert.general_distillation(mini(tokenizer), data.load_text_file(corpus), tokenizer,
+                                     config=DistillConfig(steps=1, weights=tinybert.PREDICTION), progress=False)
 
 
 def test_stage_names_must_be_unique(tokenizer, kd_teacher, tiny_train):
     stage = Stage("x", DistillConfig(steps=1))
     with pytest.raises(TinyBertLabError, match="Stage names must be unique"):
-        distill.run_stages(Distiller(mini(tokenizer), kd_teacher), [stage, stage], tiny_train, tokenizer)
+        tinybert.run_stages(Distiller(mini(tokenizer), kd_teacher), [stage, stage], tiny_train, tokenizer)
 
 
 def test_gradient_checkpointing_gives_the_same_updates(tmp_cache, tokenizer, kd_teacher, tiny_train):
     def run(checkpointing):
         student = mini(tokenizer, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
         distiller = Distiller(student, kd_teacher)
-        config = DistillConfig(steps=2, batch_size=8, weights=distill.INTERMEDIATE, log_every=1,
+        config = DistillConfig(steps=2, batch_size=8, weights=tinybert.INTERMEDIATE, log_every=1,
                                gradient_checkpointing=checkpointing)
         calls = []
         student.bert.encoder.layer[0].intermediate.register_forward_hook(lambda *args: calls.append(1))
-        history = distill.run_stages(distiller, [Stage("s", config)], tiny_train, tokenizer, progress=False)["s"]
+        history = tinybert.run_stages(distiller, [Stage("s", config)], tiny_train, tokenizer, progress=False)["s"]
         return history.loss, student.bert.encoder.layer[0].attention.self.query.weight.detach().clone(), len(calls)
 
     (loss_a, w_a, calls_a), (loss_b, w_b, calls_b) = run(False), run(True)
@@ -319,9 +319,9 @@ def test_gradient_checkpointing_gives_the_same_updates(tmp_cache, tokenizer, kd_
 
 
 def test_projections_can_start_at_the_projected_students_basis(tokenizer, kd_teacher, batch):
-    from tinybert_lab import compress
+    from tinybert_lab import teacher_init
 
-    student, basis = compress.projected_student(kd_teacher, tokenizer, data.subsample(
+    student, basis = teacher_init.projected_student(kd_teacher, tokenizer, data.subsample(
         data.load_sst2()["train"], 64, seed=0), "mini2", basis_size=64)
     config = DistillConfig(weights=LossWeights(embedding=1.0, hidden=1.0))
     random_start = Distiller(student, kd_teacher)
@@ -345,6 +345,6 @@ def test_a_bilstm_student_gets_prediction_kd_but_not_layer_losses(tokenizer, kd_
     distiller = Distiller(student, kd_teacher)
     with pytest.raises(TinyBertLabError, match=r"no Transformer layers.*\['attention', 'hidden'\]"):
         distiller.configure(DistillConfig(weights=LossWeights(attention=1.0, hidden=1.0)))
-    distiller.configure(DistillConfig(weights=distill.PREDICTION))
+    distiller.configure(DistillConfig(weights=tinybert.PREDICTION))
     terms = distiller.loss_terms(batch)
     assert set(terms) == {"prediction"} and terms["prediction"] > 0

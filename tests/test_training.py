@@ -142,9 +142,9 @@ def test_unlabeled_data_is_refused(tokenizer, sst2):
         evaluation.evaluate(student, test_split, tokenizer)
 
 
-def test_finetune_teacher_caches_and_reloads(tmp_cache, tokenizer, small_train, monkeypatch):
+def test_fine_tune_teacher_caches_and_reloads(tmp_cache, tokenizer, small_train, monkeypatch):
     config = training.TrainConfig(steps=2, batch_size=8, log_every=1)
-    first = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
+    first = training.fine_tune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
     assert not first.from_cache and (first.path / "model.safetensors").is_file()
     assert first.path.parent == tmp_cache / "teachers"
     assert not list(tmp_cache.glob("teachers/*.partial"))
@@ -154,16 +154,16 @@ def test_finetune_teacher_caches_and_reloads(tmp_cache, tokenizer, small_train, 
     with monkeypatch.context() as patch:
         patch.setattr(training.data_lib, "encode", no_tokenising)
         patch.setattr(training, "load_teacher", no_tokenising)  # nor loading the untrained teacher
-        second = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
+        second = training.fine_tune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
     assert second.from_cache and second.path == first.path
     assert second.history.loss == first.history.loss
     for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
         assert torch.equal(a, b), name
-    other = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, progress=False,
+    other = training.fine_tune_teacher(tokenizer=tokenizer, train_data=small_train, progress=False,
                                       config=training.TrainConfig(steps=2, batch_size=8, seed=1))
     assert not other.from_cache and other.path != first.path  # a new config trains again
     relabelled = small_train.map(lambda row: {"label": 1 - row["label"]})
-    flipped = training.finetune_teacher(tokenizer=tokenizer, train_data=relabelled, config=config, progress=False)
+    flipped = training.fine_tune_teacher(tokenizer=tokenizer, train_data=relabelled, config=config, progress=False)
     assert not flipped.from_cache and flipped.path != first.path  # other labels, other teacher
 
 
@@ -304,10 +304,10 @@ def test_truncation_is_reported_when_training_not_when_loading_from_the_cache(tm
 
     config = training.TrainConfig(steps=1, batch_size=8, max_length=8)  # most phrases are longer
     with pytest.warns(UserWarning, match="longer than max_length=8"):
-        training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
+        training.fine_tune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any warning fails the test
-        cached = training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
+        cached = training.fine_tune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=False)
     assert cached.from_cache
 
 
@@ -317,6 +317,6 @@ def test_with_progress_truncation_is_one_plain_line_not_a_warning(tmp_cache, tok
     config = training.TrainConfig(steps=1, batch_size=8, max_length=8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a notebook would show a warning as a red box
-        training.finetune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=True)
+        training.fine_tune_teacher(tokenizer=tokenizer, train_data=small_train, config=config, progress=True)
     out = capsys.readouterr().out
     assert out.startswith("Note: ") and "longer than max_length=8" in out.splitlines()[0]

@@ -98,12 +98,12 @@ def teacher(config: runconfig.RunConfig, *, progress: bool = True):
 
     t = config.teacher
     if t.fine_tuned:
-        return models.load_teacher(t.fine_tuned, num_labels=data.num_labels(load_data(config)[2])).eval()
+        return models.load_classifier(t.fine_tuned, num_labels=data.num_labels(load_data(config)[2]))
     teacher_train, _, dev = load_data(config)
     start = None if t.model == "offline" else models.load_teacher(t.model, num_labels=data.num_labels(teacher_train))
     settings = training.TrainConfig(steps=t.steps, batch_size=t.batch_size, learning_rate=t.learning_rate,
                                     eval_every=max(t.steps // 4, 1), max_length=config.data.max_length or None)
-    result = training.finetune_teacher(start, train_data=teacher_train, eval_data=dev, config=settings, progress=progress)
+    result = training.fine_tune_teacher(start, train_data=teacher_train, eval_data=dev, config=settings, progress=progress)
     if parallel.world().is_main:
         _save(result.model, Path(config.out_dir) / "teacher")
         print(f"teacher: dev accuracy {result.history.eval[-1][1]:.1%}" if result.history.eval else "teacher ready")
@@ -166,7 +166,7 @@ def evaluate(config: runconfig.RunConfig, models_: dict | None = None):
         if missing:
             raise TinyBertLabError(f"Nothing to evaluate in {', '.join(missing)}: run `tinybert-lab teacher` and "
                                    "`tinybert-lab task` with the same out_dir first.")
-        models_ = {name: models.load_teacher(path, num_labels=data.num_labels(dev)).eval() for name, path in names.items()}
+        models_ = {name: models.load_classifier(path, num_labels=data.num_labels(dev)) for name, path in names.items()}
     table = evaluation.scored_table(models_, dev, tokenizer, max_length=config.data.max_length or None)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.md").write_text(table.to_markdown() + "\n")
@@ -182,7 +182,7 @@ def general(config: runconfig.RunConfig, *, progress: bool = True):
 
     import datasets
 
-    from .methods import distill
+    from .methods import tinybert
     from .core import models, parallel, streaming
 
     g = config.general
@@ -193,16 +193,16 @@ def general(config: runconfig.RunConfig, *, progress: bool = True):
     corpus = streaming.TextStream(g.corpus, tokenizer, max_length=g.max_length, text_column=g.text_column)
     pretrained = models.load_teacher(None if config.teacher.model == "offline" else config.teacher.model)
     if config.student.start == "teacher":
-        from .methods import compress
+        from .methods import teacher_init
 
         sample = datasets.Dataset.from_dict({"text": list(itertools.islice(corpus.lines(), 2_048))})  # for the PCA basis
-        student, _ = compress.projected_student(pretrained, tokenizer, sample, config.student.preset, seed=config.seed)
+        student, _ = teacher_init.projected_student(pretrained, tokenizer, sample, config.student.preset, seed=config.seed)
     else:
         student = models.build_student(config.student.preset, tokenizer=tokenizer, seed=config.seed)
-    settings = distill.DistillConfig(steps=g.steps, batch_size=g.batch_size, grad_accumulation=g.grad_accumulation,
+    settings = tinybert.DistillConfig(steps=g.steps, batch_size=g.batch_size, grad_accumulation=g.grad_accumulation,
                                      learning_rate=g.learning_rate, max_length=g.max_length, seed=config.seed,
-                                     weights=distill.INTERMEDIATE, mask_probability=0.15, checkpoint_every=100)
-    distill.general_distillation(student, corpus, tokenizer, teacher=pretrained, config=settings, progress=progress,
+                                     weights=tinybert.INTERMEDIATE, mask_probability=0.15, checkpoint_every=100)
+    tinybert.general_distillation(student, corpus, tokenizer, teacher=pretrained, config=settings, progress=progress,
                                  checkpoint_dir=Path(config.out_dir) / "checkpoints" / "general", resume=True)
     if parallel.world().is_main:
         _save(student, Path(config.out_dir) / "general")

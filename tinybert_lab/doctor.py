@@ -186,7 +186,7 @@ def check_teacher() -> Check:
 # Caches: the fine-tuned teachers and their logits, without training anything
 # --------------------------------------------------------------------------------------------
 def teacher_cache_key(train_data, config, *, tokenizer=None, teacher=None) -> str:
-    """The folder name ``training.finetune_teacher`` gives the teacher it fine-tunes on
+    """The folder name ``training.fine_tune_teacher`` gives the teacher it fine-tunes on
     ``train_data`` with ``config`` (the same function), computed without training."""
     from .core import models, training
 
@@ -196,7 +196,7 @@ def teacher_cache_key(train_data, config, *, tokenizer=None, teacher=None) -> st
 
 def teacher_training_data(task: str, plan):
     """``(train, config)`` that ``tutorial.fine_tuned_teacher`` (SST-2) and
-    ``label_sources.fine_tuned_teacher('trec')`` hand to ``finetune_teacher`` for ``plan``."""
+    ``label_sources.fine_tuned_teacher('trec')`` hand to ``fine_tune_teacher`` for ``plan``."""
     from .core import data
     from .studies import label_sources
     from .teaching import tutorial
@@ -209,7 +209,7 @@ def teacher_training_data(task: str, plan):
 
 
 def load_cached_teacher(folder: Path):
-    """A cached fine-tuned teacher, loaded the way ``finetune_teacher`` loads it."""
+    """A cached fine-tuned teacher, loaded the way ``fine_tune_teacher`` loads it."""
     from transformers import BertForSequenceClassification
 
     from .core.attention import SCORES_ATTENTION

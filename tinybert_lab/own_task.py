@@ -102,7 +102,7 @@ def fine_tune_teacher(task: OwnTask, *, steps: int = 300, batch_size: int = 32, 
     config = training.TrainConfig(steps=steps, batch_size=batch_size, max_length=task.max_length,
                                   eval_every=max(steps // 4, 1))
     with _truncation_already_reported():
-        return training.finetune_teacher(train_data=task.train, eval_data=task.dev, config=config, progress=progress)
+        return training.fine_tune_teacher(train_data=task.train, eval_data=task.dev, config=config, progress=progress)
 
 
 def distil(task: OwnTask, teacher, *, steps: int = 300, batch_size: int = 32, seed: int = 0, checkpoint_dir=None,

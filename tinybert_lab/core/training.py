@@ -4,13 +4,13 @@
 ``student`` (the model that learns and gets evaluated), a ``weights`` dict and a
 ``loss_terms(batch) -> {name: unweighted scalar}`` method. The total loss is
 ``Σ weights[name] · term``. ``LabelObjective`` (cross-entropy on labels) is the simplest one;
-``distill.Distiller`` is the TinyBERT one. The loop gives every objective the same machinery:
+``tinybert.Distiller`` is the TinyBERT one. The loop gives every objective the same machinery:
 AdamW over every trainable parameter the objective holds, linear warmup then decay, gradient
 clipping and accumulation, length-bucketed batches, tqdm progress, per-term loss history,
 callbacks, periodic evaluation, CUDA autocast when a GPU is present, NaN guards naming the term,
 and checkpoints that an interrupted run resumes from, ending with the same weights.
 
-``finetune_teacher()`` (notebook 02) fine-tunes the offline MiniLM on SST-2 and caches the
+``fine_tune_teacher()`` (notebook 02) fine-tunes the offline MiniLM on SST-2 and caches the
 result, so a second call loads it in a second.
 """
 
@@ -541,7 +541,7 @@ def train_classifier(model, train_data, tokenizer, config: TrainConfig = TrainCo
 # Teacher fine-tuning with a cache
 # --------------------------------------------------------------------------------------------
 @dataclass
-class FinetuneResult:
+class FineTuneResult:
     """``model``: the fine-tuned teacher (eval mode); ``history``: its training history (the
     original one when loaded from the cache); ``from_cache``: whether training was skipped;
     ``path``: the cache folder (None when caching is off)."""
@@ -579,7 +579,7 @@ def teacher_cache_key(train_data, config: TrainConfig, tokenizer, teacher=None) 
     return fingerprint(start, train_data, {"vocabulary": tokenizer.get_vocab(), "config": config.to_dict()})
 
 
-def finetune_teacher(
+def fine_tune_teacher(
     teacher=None,
     *,
     tokenizer=None,
@@ -588,7 +588,7 @@ def finetune_teacher(
     config: TrainConfig = TrainConfig(),
     cache: bool = True,
     progress: bool = True,
-) -> FinetuneResult:
+) -> FineTuneResult:
     """Fine-tune a teacher on a classification task, or load the cached result.
 
     Defaults: the offline MiniLM teacher, its tokenizer, SST-2 train (all 67,349 phrases are
@@ -611,7 +611,7 @@ def finetune_teacher(
             model = BertForSequenceClassification.from_pretrained(folder, attn_implementation=SCORES_ATTENTION)
         model.eval()
         history = History.from_dict(json.loads((folder / "history.json").read_text()))
-        return FinetuneResult(model, history, True, folder)
+        return FineTuneResult(model, history, True, folder)
     teacher = teacher if teacher is not None else load_teacher(num_labels=data_lib.num_labels(train_data))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -639,4 +639,4 @@ def finetune_teacher(
         partial.rename(folder)
         shutil.rmtree(checkpoints, ignore_errors=True)
     world.barrier()  # the other processes return once the cache is complete
-    return FinetuneResult(teacher, history, False, folder)
+    return FineTuneResult(teacher, history, False, folder)

@@ -14,7 +14,7 @@ terms would need layer maps across three models.
 
 from __future__ import annotations
 
-from .distill import PREDICTION, DistillConfig, Distiller, Stage, run_stages
+from .tinybert import PREDICTION, DistillConfig, Distiller, Stage, run_stages
 from ..core.errors import TinyBertLabError
 
 

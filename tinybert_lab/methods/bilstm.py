@@ -33,7 +33,7 @@ budget the teacher's embeddings are the lever that matters.
 
 A BiLSTM has no attention maps, no per-layer hidden states and no BERT embedding block, so
 TinyBERT's intermediate losses cannot apply: ``check_supports(student, "attention")`` says so
-in words (for ``distill.Distiller`` to call before it asks a student for features).
+in words (for ``tinybert.Distiller`` to call before it asks a student for features).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from ..core.errors import TinyBertLabError, WeightsMixin, reject_unknown_keys
 # --------------------------------------------------------------------------------------------
 # What each kind of student can be distilled with
 # --------------------------------------------------------------------------------------------
-#: Features (loss-term names, as in ``distill.TERMS`` plus ``logit_mse``) a distillation
+#: Features (loss-term names, as in ``tinybert.TERMS`` plus ``logit_mse``) a distillation
 #: objective may ask a student for.
 FEATURES = ("embedding", "attention", "hidden", "prediction", "hard_label", "logit_mse")
 #: Those that need only the student's logits.
@@ -285,12 +285,12 @@ def build_bilstm(tokenizer, num_labels: int = 2, seed: int = 0, *, teacher=None,
         torch.manual_seed(seed)
         model = BiLSTMStudent(config)
     if teacher is not None:
-        init_embeddings_from_teacher(model, teacher)
+        init_word_embeddings_from_teacher(model, teacher)
     model.config.name_or_path = f"bilstm-{config.embedding_dim}-{config.hidden_size}x2-{config.mlp_size}"
     return model
 
 
-def init_embeddings_from_teacher(student: BiLSTMStudent, teacher) -> torch.Tensor:
+def init_word_embeddings_from_teacher(student: BiLSTMStudent, teacher) -> torch.Tensor:
     """Set the student's word embeddings (V, E) to the teacher's (V, d_T) times ``P`` (d_T, E),
     the top-E PCA directions (``P = I`` when E = d_T). Returns ``P``. Only the word table is
     used: the teacher's position and type embeddings have no place in an LSTM."""

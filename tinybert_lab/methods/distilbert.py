@@ -350,7 +350,7 @@ class DistilBertObjective(nn.Module):
             raise TinyBertLabError(
                 f"The cosine loss compares hidden states directly, but the student is {s.hidden_size} wide and the "
                 f"teacher {t.hidden_size}. Use a student of the teacher's width (student_from_teacher), or set cos=0 "
-                "and use distill.Distiller (hidden-state MSE through a learned projection).")
+                "and use tinybert.Distiller (hidden-state MSE through a learned projection).")
 
     def _check_cosine_layers(self, pair) -> tuple[int, int]:
         m, n = self.student.config.num_hidden_layers, self.teacher.config.num_hidden_layers

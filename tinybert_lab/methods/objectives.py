@@ -4,7 +4,7 @@ other, several teachers at once, and the relations between examples.
 Each objective is an ``nn.Module`` with a ``student`` (the model ``fit`` checks and
 evaluates), a ``weights`` dict ``{term: weight}`` (only the terms that are on) and
 ``loss_terms(batch) -> {term: unweighted scalar}``, like ``training.LabelObjective`` and
-``distill.Distiller``.
+``tinybert.Distiller``.
 
 - ``MutualLearning(student_a, student_b)``: deep mutual learning (Zhang et al. 2018). No
   teacher: each student learns from the labels and from the other's predictions,

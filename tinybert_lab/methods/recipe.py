@@ -4,7 +4,7 @@ Every caller (notebook 06, ``own_task``, the ``tinybert-lab`` command, the bench
 same four moves through this module:
 
 1. **the start**: ``start("teacher", ...)`` builds TinyBERT-4 from the fine-tuned teacher's
-   weights (``compress.projected_student``: PCA basis, SVD-cut heads, 4 of 6 layers); also
+   weights (``teacher_init.projected_student``: PCA basis, SVD-cut heads, 4 of 6 layers); also
    ``"random"`` or a saved model's folder;
 2. **the same start twice**: ``same_start(begin)`` is an exact copy, for the labels-only baseline;
 3. **two-step task distillation**: ``distiller(begin, teacher)`` (projections start at the
@@ -33,7 +33,7 @@ from pathlib import Path
 from ..core import data, models, training
 from ..core.errors import TinyBertLabError
 from ..core.mapping import LayerMap
-from . import compress, distill
+from . import teacher_init, tinybert
 
 RECIPES = {
     "labels": "labels only, random start",
@@ -111,11 +111,11 @@ def start(kind: str, teacher, tokenizer, sample=None, *, preset: str = "tinybert
     if kind == "teacher":
         if sample is None:
             raise TinyBertLabError("The teacher start needs sentences for its PCA basis: pass sample=your training set.")
-        student, basis = compress.projected_student(teacher, tokenizer, sample, preset, seed=seed)
+        student, basis = teacher_init.projected_student(teacher, tokenizer, sample, preset, seed=seed)
         return Start(student, basis, kind)
     if kind == "random":
         return Start(models.build_student(preset, tokenizer=tokenizer, num_labels=num_labels, seed=seed), None, kind)
-    return Start(models.load_teacher(kind, num_labels=num_labels, seed=seed), None, str(kind))
+    return Start(models.load_classifier(kind, num_labels=num_labels, seed=seed), None, str(kind))
 
 
 def same_start(begin: Start):
@@ -123,16 +123,16 @@ def same_start(begin: Start):
     return copy.deepcopy(begin.student)
 
 
-def distiller(begin: Start, teacher, *, seed: int = 0, layer_map: LayerMap | None = None) -> distill.Distiller:
+def distiller(begin: Start, teacher, *, seed: int = 0, layer_map: LayerMap | None = None) -> tinybert.Distiller:
     """The ``Distiller`` for ``begin``: each student layer mapped to the teacher layer it came
     from (or ``layer_map``), projections started at the basis when there is one."""
-    result = distill.Distiller(begin.student, teacher, seed=seed, layer_map=layer_map)
+    result = tinybert.Distiller(begin.student, teacher, seed=seed, layer_map=layer_map)
     if begin.basis is not None:
         result.init_projections(begin.basis)
     return result
 
 
-def distil(distiller_: distill.Distiller, train_data, tokenizer, *, steps: int, setting: Setting | None = None,
+def distil(distiller_: tinybert.Distiller, train_data, tokenizer, *, steps: int, setting: Setting | None = None,
            intermediate_steps: int | None = None, learning_rate: float | None = None, seed: int = 0,
            eval_data=None, callbacks=None, progress: bool = True, checkpoint_dir: str | Path | None = None,
            resume: bool = False, **config) -> dict[str, training.History]:
@@ -148,11 +148,11 @@ def distil(distiller_: distill.Distiller, train_data, tokenizer, *, steps: int, 
         raise TinyBertLabError(f"intermediate_steps must be between 0 and steps={steps}, got {intermediate_steps}.")
     else:
         intermediate, prediction = intermediate_steps, steps - intermediate_steps
-    stages = distill.two_step_stages(max(intermediate, 1), prediction, seed=seed,
+    stages = tinybert.two_step_stages(max(intermediate, 1), prediction, seed=seed,
                                      learning_rate=learning_rate or setting.learning_rate, **config)
     if intermediate == 0:
         stages = stages[1:]
-    return distill.run_stages(distiller_, stages, train_data, tokenizer, eval_data=eval_data, callbacks=callbacks,
+    return tinybert.run_stages(distiller_, stages, train_data, tokenizer, eval_data=eval_data, callbacks=callbacks,
                               progress=progress, checkpoint_dir=checkpoint_dir, resume=resume)
 
 

@@ -165,7 +165,7 @@ class Distiller(nn.Module):
     @torch.no_grad()
     def init_projections(self, basis: torch.Tensor) -> None:
         """Start every projection at ``h_S ↦ h_S Pᵀ`` for a student built by
-        ``compress.project_teacher`` with basis ``P`` (d_T, d_S): its hidden states already live in
+        ``teacher_init.project_teacher`` with basis ``P`` (d_T, d_S): its hidden states already live in
         that basis, so the hidden and embedding losses start near their minimum instead of at a
         random projection's."""
         for projection in self.projections.values():

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..methods import augment, bilstm, distill, distilbert, objectives, recipe
+from ..methods import augment, bilstm, tinybert, distilbert, objectives, recipe
 from ..core import data, evaluation, logit_cache, models, training
 from ..core.errors import TinyBertLabError
 from ..core.settings import TutorialPlan, tutorial_plan
@@ -138,8 +138,8 @@ def _reference(s: Setup) -> dict:
     labels = s.tinybert()
     training.fit(training.LabelObjective(labels), s.encoded, s.tokenizer, s.config(), progress=False)
     kd = s.tinybert()
-    distiller = distill.Distiller(kd, s.teacher, logit_cache=s.logits)
-    distiller.configure(distill.DistillConfig(steps=s.steps, weights=distill.PREDICTION))
+    distiller = tinybert.Distiller(kd, s.teacher, logit_cache=s.logits)
+    distiller.configure(tinybert.DistillConfig(steps=s.steps, weights=tinybert.PREDICTION))
     training.fit(distiller, s.encoded, s.tokenizer, s.config(), progress=False)
     return {"TinyBERT-4, labels only": labels, "TinyBERT-4, prediction KD": kd}
 
@@ -168,8 +168,8 @@ def _augmentation(s: Setup) -> dict:
     source = data.subsample(s.train, s.plan.augment_size, seed=0)
     transfer = augment.transfer_set(source, s.tokenizer, s.teacher, config={"n_per_sentence": 4}, persist=True)
     student = s.tinybert()
-    distiller = distill.Distiller(student, s.teacher, logit_cache=transfer.logits)
-    distiller.configure(distill.DistillConfig(steps=s.steps, weights=distill.PREDICTION))
+    distiller = tinybert.Distiller(student, s.teacher, logit_cache=transfer.logits)
+    distiller.configure(tinybert.DistillConfig(steps=s.steps, weights=tinybert.PREDICTION))
     training.fit(distiller, transfer.encoded, s.tokenizer, s.config(), progress=False)
     return {f"TinyBERT-4, KD on {len(source)} sentences × augmentation ({len(transfer.encoded)} rows)": student}
 
@@ -198,7 +198,7 @@ def second_teacher(s: Setup, seed: int = 1):
     splits = data.load_sst2()
     train = data.subsample(splits["train"], s.plan.teacher_train_size, seed=0)
     config = training.TrainConfig.from_dict({**teacher_config(s.plan).to_dict(), "seed": seed})
-    return training.finetune_teacher(models.load_teacher(seed=seed), tokenizer=s.tokenizer, train_data=train,
+    return training.fine_tune_teacher(models.load_teacher(seed=seed), tokenizer=s.tokenizer, train_data=train,
                                      eval_data=s.dev, config=config, progress=False).model
 
 
@@ -247,14 +247,14 @@ def _assistant(s: Setup) -> dict:
         return models.build_student("bert_tiny", tokenizer=s.tokenizer, seed=s.seed)
 
     def stage(learning_rate):
-        return distill.DistillConfig(steps=s.steps, batch_size=s.plan.batch_size, learning_rate=learning_rate,
-                                     weights=distill.PREDICTION, seed=s.seed, log_every=max(s.steps // 20, 1))
+        return tinybert.DistillConfig(steps=s.steps, batch_size=s.plan.batch_size, learning_rate=learning_rate,
+                                     weights=tinybert.PREDICTION, seed=s.seed, log_every=max(s.steps // 20, 1))
 
     labels = tiny()
     training.fit(training.LabelObjective(labels), s.encoded, s.tokenizer, s.config(learning_rate=TINY_LEARNING_RATE),
                  progress=False)
     direct = tiny()
-    distiller = distill.Distiller(direct, s.teacher, logit_cache=s.logits)
+    distiller = tinybert.Distiller(direct, s.teacher, logit_cache=s.logits)
     distiller.configure(stage(TINY_LEARNING_RATE))
     training.fit(distiller, s.encoded, s.tokenizer, s.config(learning_rate=TINY_LEARNING_RATE), progress=False)
     chained = tiny()
@@ -302,7 +302,7 @@ def _load(folder: Path):
         from ..methods.mobilebert import MobileStudent
 
         return MobileStudent.from_pretrained(folder)
-    return models.load_teacher(folder, num_labels=config.get("num_labels", 2)).eval()
+    return models.load_classifier(folder, num_labels=config.get("num_labels", 2))
 
 
 def run(method: str, s: Setup) -> dict:

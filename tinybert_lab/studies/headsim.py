@@ -339,7 +339,7 @@ class AttentionRecorder:
 
     def track(self, histories) -> "AttentionTrack":
         """The recordings of one run as an ``AttentionTrack``: ``histories`` is its ``History``,
-        or ``{stage name: History}`` in order (``distill.run_stages``' result), a later stage's
+        or ``{stage name: History}`` in order (``tinybert.run_stages``' result), a later stage's
         steps counted after the earlier stages' last step."""
         if not isinstance(histories, dict):
             histories = {"run": histories}

@@ -200,7 +200,7 @@ def fine_tuned_teacher(task: str, plan=None, *, progress: bool = False):
     if task == "sst2":
         return tutorial.fine_tuned_teacher(plan, progress=progress)
     train, test = load_task("trec", plan)
-    return training.finetune_teacher(train_data=train, eval_data=test, config=tutorial.teacher_config(plan),
+    return training.fine_tune_teacher(train_data=train, eval_data=test, config=tutorial.teacher_config(plan),
                                      progress=progress)
 
 

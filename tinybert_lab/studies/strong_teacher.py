@@ -8,7 +8,7 @@ text with the slice (``data.without_overlap``: SST-2's phrases are pieces of the
 a held-out phrase's parent sentence in training made the first grid's validation scores, 94-95 %
 against 89 % on dev, overstate generalisation and favour memorising). Its learning rate and number of
 epochs are chosen on that slice, never on dev: ``benchmarks/strong_teacher.py`` trains every
-candidate of ``GRID`` (each cached by ``training.finetune_teacher``, with checkpoints, so a crash
+candidate of ``GRID`` (each cached by ``training.fine_tune_teacher``, with checkpoints, so a crash
 resumes) and appends each finished run to ``benchmarks/results/strong_teacher.json``;
 ``choose(runs)`` picks the candidate with the best validation accuracy, and ``CHOSEN`` below is
 that choice, written as data (a test checks it equals the record's).
@@ -118,16 +118,16 @@ def choose(runs: list[dict], grid: tuple[Candidate, ...] = GRID) -> Candidate:
 
 
 def train_candidate(option: Candidate, *, train_data=None, tokenizer=None, progress: bool = True
-                    ) -> training.FinetuneResult:
+                    ) -> training.FineTuneResult:
     """Fine-tune ``option`` on ``train_data`` (default: ``splits()``'s training phrases), or load
     it from the cache; an interrupted run resumes from its last checkpoint (every 100 steps)."""
     train_data = train_data if train_data is not None else splits()[0]
-    return training.finetune_teacher(tokenizer=tokenizer, train_data=train_data,
+    return training.fine_tune_teacher(tokenizer=tokenizer, train_data=train_data,
                                      config=option.config(len(train_data)), progress=progress)
 
 
 def cached_path(option: Candidate, train_data, tokenizer) -> Path:
-    """Where ``finetune_teacher`` caches ``option`` trained on ``train_data``."""
+    """Where ``fine_tune_teacher`` caches ``option`` trained on ``train_data``."""
     return cache_dir() / "teachers" / training.teacher_cache_key(train_data, option.config(len(train_data)), tokenizer)
 
 
@@ -142,7 +142,7 @@ def _how_long(option: Candidate, steps: int) -> str:
 
 
 def strong_teacher(name: str | None = None, *, train_if_missing: bool = True, progress: bool = True
-                   ) -> training.FinetuneResult:
+                   ) -> training.FineTuneResult:
     """The strong teacher ``name`` (default: ``CHOSEN``), loaded from the cache in seconds; when
     it is not there, trained now (a message says how long) unless ``train_if_missing=False``."""
     option = CHOSEN if name is None else candidate(name)

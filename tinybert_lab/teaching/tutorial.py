@@ -43,14 +43,14 @@ def teacher_config(p: TutorialPlan) -> training.TrainConfig:
     return training.TrainConfig(steps=p.teacher_steps, batch_size=p.batch_size, eval_every=max(p.teacher_steps // 4, 1))
 
 
-def fine_tuned_teacher(p: TutorialPlan | None = None, *, progress: bool = True) -> training.FinetuneResult:
+def fine_tuned_teacher(p: TutorialPlan | None = None, *, progress: bool = True) -> training.FineTuneResult:
     """The offline MiniLM fine-tuned on SST-2: trained on the first call (about 2.5 minutes on
     2 cores in full mode), loaded from the cache after that."""
     p = p or plan()
     splits = data.load_sst2()
     train = data.subsample(splits["train"], p.teacher_train_size, seed=0)
     dev = data.subsample(splits["validation"], p.dev_size)
-    return training.finetune_teacher(train_data=train, eval_data=dev, config=teacher_config(p), progress=progress)
+    return training.fine_tune_teacher(train_data=train, eval_data=dev, config=teacher_config(p), progress=progress)
 
 
 def save_student(model, name: str, p: TutorialPlan | None = None) -> Path:
@@ -68,7 +68,7 @@ def load_student(name: str, p: TutorialPlan | None = None):
         raise TinyBertLabError(
             f"No saved student {name!r} in {folder}. Run notebook 06 (task distillation) first: it trains "
             "and saves the students that notebooks 07 and 08 compare.")
-    return models.load_teacher(folder, num_labels=2).eval()
+    return models.load_classifier(folder, num_labels=2)
 
 
 # --------------------------------------------------------------------------------------------
