@@ -37,8 +37,9 @@ def main():
     parser.add_argument("--methods", default=",".join(beyond.METHODS))
     parser.add_argument("--record", type=Path, default=beyond.SEED_RECORD)
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 when another heavy job runs)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     record = RunRecord(args.record, key=row_key, command=" ".join(["python", *map(shlex.quote, sys.argv)]))
     steps = FULL_PLAN.beyond_steps
     for seed in [] if args.report else args.seeds:
