@@ -15,3 +15,13 @@ def test_a_changed_number_is_caught(tmp_path):
     readme.write_text(text[:start] + text[start:].replace("|", "| 9", 1))  # a digit slipped into a table
     assert reports.main(["--check", "--readme", str(readme)]) == 1
     assert reports.main(["--readme", str(readme)]) == 0 and reports.main(["--check", "--readme", str(readme)]) == 0
+
+
+def test_every_committed_run_names_its_own_command_machine_and_code_state():
+    import json
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "results").glob("*.json")):
+        for run in json.loads(path.read_text())["runs"]:
+            assert run.get("command", "").startswith("python benchmarks/"), (path.name, run)
+            assert run.get("machine") and "uncommitted_changes" in run, (path.name, run)

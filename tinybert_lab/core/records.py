@@ -52,7 +52,8 @@ def machine() -> str:
 
 #: what ``RunRecord.add`` stamps on every run (beside what the run measured): readers that rebuild a
 #: run's settings from it leave these out
-STAMPS = ("command", "machine", "date", "commit", "uncommitted_changes")
+STAMPS = ("command", "machine", "date", "commit", "uncommitted_changes", "stamped")
+"""(``stamped: "later"`` marks runs recorded before per-run stamps, stamped by ``scripts/stamp_old_runs.py``.)"""
 
 
 def now() -> str:
