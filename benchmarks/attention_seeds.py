@@ -122,44 +122,47 @@ def mean_std(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def report(runs):
+def report(runs) -> str:
+    out = []
+    """The tables (markdown) of the record's runs: what --report prints and the README shows."""
     summary = headsim.divergence_over_seeds(runs)
     if not summary:
-        print("nothing measured yet")
-        return
+        out.append("nothing measured yet")
+        return "\n".join(out)
     layers = sorted({m for by_layer in summary.values() for m in by_layer})
-    print(f"\n## Mean JS divergence to the mapped teacher layer ({SENTENCES} SST-2 dev sentences; "
-          "mean ± std over seeds, lower = closer)")
-    print("| student | seeds | " + " | ".join(f"layer {m}" for m in layers) + " | dev accuracy |")
-    print("|---|---|" + "---|" * (len(layers) + 1))
+    out.append(f"\n**Mean JS divergence to the mapped teacher layer ({SENTENCES} SST-2 dev sentences; "
+          "mean ± std over seeds, lower = closer)**\n")
+    out.append("| student | seeds | " + " | ".join(f"layer {m}" for m in layers) + " | dev accuracy |")
+    out.append("|---|---|" + "---|" * (len(layers) + 1))
     for student, label in headsim.SEED_STUDENTS.items():
         rows = [r for r in runs if r["student"] == student and r.get("layer_map", "default") == "default"]
         if rows:
             dev = mean_std([100 * r["dev_accuracy"] for r in rows])
-            print(f"| {label} | {len(rows)} | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in summary[label].values())
+            out.append(f"| {label} | {len(rows)} | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in summary[label].values())
                   + f" | {dev[0]:.2f} ± {dev[1]:.2f} |")
-    print("\n## Paired differences in the divergence averaged over layers, seed by seed (negative = closer)")
+    out.append("\n**Paired differences in the divergence averaged over layers, seed by seed (negative = closer)**\n")
     for a, b in (("labels-teacher", "untrained"), ("kd-teacher", "untrained"), ("kd-teacher", "labels-teacher")):
         found = headsim.compare_divergence(runs, a, b)
         if found:
             mean, std, count, words = found
-            print(f"- {headsim.SEED_STUDENTS[a]} − {headsim.SEED_STUDENTS[b]}: {mean:+.3f} ± {std:.3f} over {count} seeds "
+            out.append(f"- {headsim.SEED_STUDENTS[a]} − {headsim.SEED_STUDENTS[b]}: {mean:+.3f} ± {std:.3f} over {count} seeds "
                   f"({words})")
     suggestions = sorted((r for r in runs if r["student"] == "suggestion"), key=lambda r: r["seed"])
     if suggestions:
-        print(f"\n## Layer map suggested by the head similarity after {WARMUP_STEPS} warm-up steps on labels")
+        out.append(f"\n**Layer map suggested by the head similarity after {WARMUP_STEPS} warm-up steps on labels**\n")
         for r in suggestions:
             same = "the default (init) map" if r["suggested"] == r["default"] else \
                 ("the uniform map" if r["suggested"] == r["uniform"] else "neither the default nor the uniform map")
-            print(f"- seed {r['seed']}: suggested {r['suggested']} (default {r['default']}, uniform {r['uniform']}): {same}")
+            out.append(f"- seed {r['seed']}: suggested {r['suggested']} (default {r['default']}, uniform {r['uniform']}): {same}")
     other = [r for r in runs if r.get("layer_map", "default") != "default"]
     if other:
-        print("\n## Two-step KD along other maps (dev accuracy)")
+        out.append("\n**Two-step KD along other maps (dev accuracy)**\n")
         for name in ("suggested", "uniform"):
             rows = [r for r in other if r["layer_map"] == name]
             if rows:
                 mean, std = mean_std([100 * r["dev_accuracy"] for r in rows])
-                print(f"- {name} map: {mean:.2f} ± {std:.2f} % over {len(rows)} seeds")
+                out.append(f"- {name} map: {mean:.2f} ± {std:.2f} % over {len(rows)} seeds")
+    return "\n".join(out)
 
 
 def main():
@@ -183,7 +186,7 @@ def main():
             record.add({"student": student_name, "seed": seed, "layer_map": map_name, **result, "seconds": seconds})
             print(f"  {student_name} seed {seed} ({map_name} map): {seconds:.0f} s", flush=True)
     print(f"record: {RECORD}; machine: {record.meta['machine']}")
-    report(record.runs)
+    print(report(record.runs))
 
 
 if __name__ == "__main__":

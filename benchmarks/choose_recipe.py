@@ -96,13 +96,16 @@ def todo(record):
     return [(s, seed) for s, seed in extra if not record.has(identity(s, seed))]
 
 
-def print_report(runs):
-    print(f"\n## Selection on {selection.VALIDATION_SIZE} held-out training phrases ({PLAN.budget} steps)")
-    print(selection.selection_table(runs, ORDER))
+def report(runs) -> str:
+    out = []
+    """The tables (markdown) of the record's runs: what --report prints and the README shows."""
+    out.append(f"\n**Selection on {selection.VALIDATION_SIZE} held-out training phrases ({PLAN.budget} steps)**\n")
+    out.append(selection.selection_table(runs, ORDER))
     dev = selection.dev_table(runs)
     if dev:
-        print(f"\n## SST-2 dev (872 sentences): the chosen settings, seeds {', '.join(map(str, selection.REPORT_SEEDS))}")
-        print(dev)
+        out.append(f"\n**SST-2 dev (872 sentences): the chosen settings, seeds {', '.join(map(str, selection.REPORT_SEEDS))}**\n")
+        out.append(dev)
+    return "\n".join(out)
 
 
 def main():
@@ -127,7 +130,7 @@ def main():
             print(f"  {setting.recipe} {setting.describe()} seed {seed}: validation {validation:.2%} ({seconds:.0f} s)",
                   flush=True)
     print(f"record: {selection.RECORD}; machine: {record.meta['machine']}")
-    print_report(record.runs)
+    print(report(record.runs))
 
 
 if __name__ == "__main__":

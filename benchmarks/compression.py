@@ -14,13 +14,37 @@ training step measured in the same run.
 """
 
 import copy
+import shlex
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-from tinybert_lab import compression, data, models, tutorial
+from tinybert_lab import compression, data, evaluation, models, tutorial
+from tinybert_lab.core.records import RunRecord
 from tinybert_lab.core.settings import FULL_PLAN
+
+RECORD = Path(__file__).parent / "results" / "compression.json"
+
+
+def report(runs) -> str:
+    """The latest run's table and target lines (markdown): what the script prints and the README shows."""
+    run = runs[-1]
+    rows = {r["model"]: r for r in run["rows"]}
+    int8_vs_teacher = rows["student int8"]["sentences_per_s"] / rows["teacher fp32"]["sentences_per_s"]
+    int8_loss = 100 * (rows["student fp32"]["accuracy"] - rows["student int8"]["accuracy"])
+    onnx_vs_torch = rows["student ONNX Runtime fp32"]["sentences_per_s"] / rows["student fp32"]["sentences_per_s"]
+    return "\n".join([
+        f"Reference: one teacher training step (32 x 32 tokens) took {run['reference_step_seconds']:.2f} s in this run "
+        f"({run['date']}, {run['threads']} threads, median of {run['repeats']} passes).", "",
+        evaluation.ResultsTable(run["rows"]).to_markdown(), "",
+        f"- student int8 vs teacher fp32: {int8_vs_teacher:.2f}x the sentences/s (target >= 4: "
+        f"{'met' if int8_vs_teacher >= 4 else 'missed'})",
+        f"- student int8 vs student fp32: {int8_loss:+.1f} points lost on dev (target <= 1: "
+        f"{'met' if int8_loss <= 1 else 'missed'}; one student, 872 sentences)",
+        f"- ONNX Runtime fp32 vs PyTorch fp32, same student: {onnx_vs_torch:.2f}x (target >= 1.2: "
+        f"{'met' if onnx_vs_torch >= 1.2 else 'missed'})"])
 
 
 def main():
@@ -48,18 +72,10 @@ def main():
             "student, 12 of 48 heads pruned, int8": (compression.quantize(pruned), pruned),
         }
         table = compression.compare_variants(variants, dev, tokenizer, threads=2, repeats=5)
-    rows = {r["model"]: r for r in table.rows}
-    print(f"reference: one teacher training step (32 x 32 tokens) {reference:.2f} s, this run\n")
-    print(table.to_markdown())
-    int8_vs_teacher = rows["student int8"]["sentences_per_s"] / rows["teacher fp32"]["sentences_per_s"]
-    int8_loss = 100 * (rows["student fp32"]["accuracy"] - rows["student int8"]["accuracy"])
-    onnx_vs_torch = rows["student ONNX Runtime fp32"]["sentences_per_s"] / rows["student fp32"]["sentences_per_s"]
-    print(f"\nstudent int8 vs teacher fp32: {int8_vs_teacher:.2f}x the sentences/s (target >= 4: "
-          f"{'met' if int8_vs_teacher >= 4 else 'missed'})")
-    print(f"student int8 vs student fp32: {int8_loss:+.1f} points lost on dev (target <= 1: "
-          f"{'met' if int8_loss <= 1 else 'missed'}; one student, 872 sentences)")
-    print(f"ONNX Runtime fp32 vs PyTorch fp32, same student: {onnx_vs_torch:.2f}x (target >= 1.2: "
-          f"{'met' if onnx_vs_torch >= 1.2 else 'missed'})")
+    record = RunRecord(RECORD, key=lambda run: run["table"], command=" ".join(["python", *map(shlex.quote, sys.argv)]))
+    record.add({"table": "compression", "rows": table.rows, "reference_step_seconds": round(reference, 3),
+                "threads": 2, "repeats": 5})
+    print(report(record.runs))
 
 
 if __name__ == "__main__":

@@ -77,18 +77,20 @@ def mean_std(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def report(record) -> str:
+def report(runs) -> str:
+    """The table (markdown) of the record's runs: what --report prints and the README shows."""
     lines = ["| task | steps | teacher | student | dev accuracy, mean ± std (seeds) | macro-F1 |", "|---|---|---|---|---|---|"]
     notes = []
-    for task, steps in dict.fromkeys((r["task"], r["steps"]) for r in record.runs):
-        by_student = {s: sorted(record.where(task=task, steps=steps, student=s), key=lambda r: r["seed"]) for s in STUDENTS}
+    for task, steps in dict.fromkeys((r["task"], r["steps"]) for r in runs):
+        by_student = {s: sorted((r for r in runs if (r["task"], r["steps"], r["student"]) == (task, steps, s)),
+                                key=lambda r: r["seed"]) for s in STUDENTS}
         first = next(iter(by_student.values()))[0]
-        for student, runs in by_student.items():
-            accuracy, spread = mean_std([100 * r["accuracy"] for r in runs])
-            f1, f1_spread = mean_std([r["macro_f1"] for r in runs])
+        for student, rows in by_student.items():
+            accuracy, spread = mean_std([100 * r["accuracy"] for r in rows])
+            f1, f1_spread = mean_std([r["macro_f1"] for r in rows])
             lines.append(f"| {task} ({first['train_size']} train / {first['dev_size']} dev, {first['classes']} classes) | "
                          f"{steps} | {100 * first['teacher_accuracy']:.1f} % | {student} | "
-                         f"{accuracy:.2f} ± {spread:.2f} % ({len(runs)}) | {f1:.3f} ± {f1_spread:.3f} |")
+                         f"{accuracy:.2f} ± {spread:.2f} % ({len(rows)}) | {f1:.3f} ± {f1_spread:.3f} |")
         seeds = {r["seed"]: r for r in by_student["labels only"]}
         diffs = [100 * (r["accuracy"] - seeds[r["seed"]]["accuracy"]) for r in by_student["distilled"] if r["seed"] in seeds]
         if diffs:
@@ -117,7 +119,7 @@ def main():
         if not (args.example or args.file):
             parser.error("give --example or --file PATH (or --report)")
         run(args, record)
-    print(report(record))
+    print(report(record.runs))
 
 
 if __name__ == "__main__":

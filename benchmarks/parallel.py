@@ -34,6 +34,9 @@ import torch
 HERE = Path(__file__).resolve()
 
 
+RECORD = Path(__file__).resolve().parent / "results" / "parallel.json"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -184,20 +187,33 @@ def parity(folder: Path) -> dict[str, float]:
 
 
 def scaling(folder: Path, steps: int) -> None:
+    import shlex
+
     from tinybert_lab import tutorial
+    from tinybert_lab.core.records import RunRecord
 
     reference = tutorial.reference_step_seconds()
-    rows = {}
+    rows = []
     for processes, threads in ((1, 2), (2, 1)):
         out = folder / f"scaling-{processes}.json"
         launch(["--worker", "scaling", "--steps", str(steps), "--out", str(out)], processes=processes, threads=threads)
         result = json.loads(out.read_text())
-        rows[(processes, threads)] = result["sentences"] / result["seconds"]
-    print(f"reference: one teacher training step (32 sentences x 32 tokens) took {reference:.2f} s in this run")
-    print("| processes x threads | sentences/s (TinyBERT-4, labels, global batch 32) |\n|---|---|")
-    for (processes, threads), speed in rows.items():
-        print(f"| {processes} x {threads} | {speed:.1f} |")
-    print(f"ratio, 2 processes x 1 thread / 1 process x 2 threads: {rows[(2, 1)] / rows[(1, 2)]:.2f}")
+        rows.append({"processes": processes, "threads": threads, "sentences_per_s": result["sentences"] / result["seconds"]})
+    record = RunRecord(RECORD, key=lambda run: run["table"], command=" ".join(["python", *map(shlex.quote, sys.argv)]))
+    record.add({"table": "scaling", "steps": steps, "rows": rows, "reference_step_seconds": round(reference, 3)})
+    print(report(record.runs))
+
+
+def report(runs) -> str:
+    """The latest scaling run (markdown): what ``--scaling`` prints and the README shows."""
+    run = runs[-1]
+    speed = {(r["processes"], r["threads"]): r["sentences_per_s"] for r in run["rows"]}
+    lines = [f"Reference: one teacher training step (32 sentences x 32 tokens) took {run['reference_step_seconds']:.2f} s "
+             f"in this run ({run['date']}, {run['steps']} steps).", "",
+             "| processes x threads | sentences/s (TinyBERT-4, labels, global batch 32) |", "|---|---|"]
+    lines += [f"| {p} x {t} | {v:.1f} |" for (p, t), v in speed.items()]
+    lines += ["", f"- ratio, 2 processes x 1 thread / 1 process x 2 threads: {speed[(2, 1)] / speed[(1, 2)]:.2f}"]
+    return "\n".join(lines)
 
 
 def main():

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
+RECORD = HERE.parent / "results" / "stream_memory.json"
 
 
 def write_corpus(folder: Path, times: int) -> Path:
@@ -94,7 +95,8 @@ def main():
         return subprocess.run([sys.executable, str(HERE), *options], capture_output=True, text=True,
                               check=True).stdout.strip().splitlines()[-1]
 
-    print(child("--reference"), flush=True)
+    reference = child("--reference")
+    print(reference, flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for times in [int(x) for x in args.sizes.split(",")]:
@@ -103,17 +105,34 @@ def main():
                 result = json.loads(child("--measure", mode, str(path)))
                 rows.append({"times": times, "size_mb": round(path.stat().st_size / 1e6, 1), **result})
                 print(rows[-1], flush=True)
-    print("\n| corpus | file (MB) | path | examples | peak memory (MB) | seconds |\n|---|---|---|---|---|---|")
-    for r in rows:
+    import shlex
+
+    from tinybert_lab.core.records import RunRecord  # here, not at the top: the measured children stay light
+
+    record = RunRecord(RECORD, key=lambda run: run["table"], command=" ".join(["python", *map(shlex.quote, sys.argv)]))
+    record.add({"table": "stream_memory", "rows": rows, "reference": reference})
+    print(report(record.runs))
+
+
+def report(runs) -> str:
+    """The latest run's table and ratios (markdown): what the script prints and the README shows."""
+    run = runs[-1]
+    out = [f"{run['reference'][0].upper()}{run['reference'][1:]} ({run['date']}).", "",
+           "| corpus | file (MB) | path | examples | peak memory (MB) | seconds |", "|---|---|---|---|---|---|"]
+    for r in run["rows"]:
         path = "streamed: every line read, the last 200 batches built, 10 steps of general distillation" \
             if r["mode"] == "stream" else "read whole + encoded"
         examples = r["examples"] if isinstance(r["examples"], str) else f"{r['examples']:,}"
-        print(f"| {r['times']}x SST-2 | {r['size_mb']} | {path} | {examples} | {r['peak_mb']:,} | {r['seconds']} |")
-    streamed = {r["times"]: r["peak_mb"] for r in rows if r["mode"] == "stream"}
+        out.append(f"| {r['times']}x SST-2 | {r['size_mb']} | {path} | {examples} | {r['peak_mb']:,} | {r['seconds']} |")
+    streamed = {r["times"]: r["peak_mb"] for r in run["rows"] if r["mode"] == "stream"}
+    whole = {r["times"]: r["peak_mb"] for r in run["rows"] if r["mode"] == "whole"}
+    out.append("")
     if 1 in streamed:
-        for times, peak in streamed.items():
-            if times > 1:
-                print(f"streamed peak, {times}x / 1x: {peak / streamed[1]:.2f} (target <= 1.2)")
+        out += [f"- streamed peak, {times}x / 1x: {peak / streamed[1]:.2f} (target <= 1.2)"
+                for times, peak in streamed.items() if times > 1]
+    if 1 in whole:
+        out += [f"- read whole, {times}x / 1x: {peak / whole[1]:.2f}" for times, peak in whole.items() if times > 1]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -50,32 +50,35 @@ def train_and_score(option, train, validation, dev, tokenizer, command):
             "command": command, "machine": machine()}
 
 
-def print_report(runs, record_path):
+def report(runs) -> str:
+    """The table (markdown) of the record's runs: what --report prints and the README shows."""
+    out = []
     grid = strong_teacher.GRID
     found = {option: [r for r in runs if option.matches(r)] for option in grid}
-    print(f"\n## Strong SST-2 teacher: every candidate on the validation slice (record: {record_path})")
-    print("| candidate | learning rate | epochs | steps | validation accuracy | minutes |")
-    print("|---|---|---|---|---|---|")
+    out.append("**Strong SST-2 teacher: every candidate on the validation slice**\n")
+    out.append("| candidate | learning rate | epochs | steps | validation accuracy | minutes |")
+    out.append("|---|---|---|---|---|---|")
     for option, matching in found.items():
         if matching:
             run = matching[-1]
-            print(f"| {option.name} | {option.learning_rate:g} | {option.epochs} | {run['steps']:,} | "
+            out.append(f"| {option.name} | {option.learning_rate:g} | {option.epochs} | {run['steps']:,} | "
                   f"{run['validation_accuracy']:.2%} | {run['seconds'] / 60:.1f} |")
         else:
-            print(f"| {option.name} | {option.learning_rate:g} | {option.epochs} | - | not run yet | - |")
+            out.append(f"| {option.name} | {option.learning_rate:g} | {option.epochs} | - | not run yet | - |")
     missing = [option.name for option, matching in found.items() if not matching]
     if missing:
-        print(f"\nGrid incomplete ({len(grid) - len(missing)} of {len(grid)} runs); rerun the benchmark to finish.")
-        return
+        out.append(f"\nGrid incomplete ({len(grid) - len(missing)} of {len(grid)} runs); rerun the benchmark to finish.")
+        return "\n".join(out)
     chosen = strong_teacher.choose(runs)
     run = found[chosen][-1]
-    print(f"\nchosen on the validation slice ({run['validation_size']:,} held-out training phrases): {chosen.name}")
-    print(f"its SST-2 dev accuracy ({run['dev_size']} sentences): {run['dev_accuracy']:.2%}; {run['steps']:,} steps "
+    out.append(f"\nchosen on the validation slice ({run['validation_size']:,} held-out training phrases): {chosen.name}")
+    out.append(f"its SST-2 dev accuracy ({run['dev_size']} sentences): {run['dev_accuracy']:.2%}; {run['steps']:,} steps "
           f"on {run['train_size']:,} phrases, {run['seconds'] / 60:.1f} minutes with {run['threads']} torch thread(s); "
           f"reference step {run['reference_step_seconds']:.2f} s (same process)")
-    print(f"target >= {TARGET * 100:.0f} % dev: {'MET' if run['dev_accuracy'] >= TARGET else 'NOT MET'}")
-    if chosen != strong_teacher.CHOSEN and Path(record_path) == strong_teacher.RECORD:
-        print(f"NOTE: strong_teacher.CHOSEN is {strong_teacher.CHOSEN.name}; set it to {chosen.name} to match the record.")
+    out.append(f"target >= {TARGET * 100:.0f} % dev: {'MET' if run['dev_accuracy'] >= TARGET else 'NOT MET'}")
+    if chosen != strong_teacher.CHOSEN:
+        out.append(f"NOTE: strong_teacher.CHOSEN is {strong_teacher.CHOSEN.name}; set it to {chosen.name} to match the record.")
+    return "\n".join(out)
 
 
 def main():
@@ -106,7 +109,8 @@ def main():
             run = record.add(train_and_score(option, train, validation, dev, tokenizer, command))
             print(f"  {option.name}: validation {run['validation_accuracy']:.2%} ({run['seconds'] / 60:.1f} min, "
                   f"reference step {run['reference_step_seconds']:.2f} s)", flush=True)
-    print_report(record.runs, args.record)
+    print(f"record: {args.record}")
+    print(report(record.runs))
 
 
 if __name__ == "__main__":

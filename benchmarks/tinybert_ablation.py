@@ -38,6 +38,11 @@ def ints(text):
     return tuple(int(x) for x in text.split(","))
 
 
+def report(runs) -> str:
+    """The tables (markdown) of the record's runs: what --report prints and the README shows."""
+    return ablation.report(runs)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report", action="store_true", help="print the tables from the record, train nothing")
@@ -61,7 +66,7 @@ def main():
     command = " ".join(["python", *map(shlex.quote, sys.argv)])
     record = RunRecord(args.record, key=ablation.run_key, command=command)
     if args.report:
-        print(ablation.report(record.runs))
+        print(report(record.runs))
         return
     started = time.perf_counter()
     s = ablation.setup(args.copies, train_size=args.train_size)

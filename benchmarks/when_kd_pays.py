@@ -42,16 +42,19 @@ def specs_for(task, n_golds, seeds, starts, sources, steps, temperature):
             for n in n_golds for seed in seeds for start in starts for source in sources]
 
 
-def report(runs, steps, temperature):
+def report(runs, steps=600, temperature=1.0) -> str:
+    out = []
+    """The tables (markdown) of the record's runs: what --report prints and the README shows."""
     cells = ls.summarise(runs, steps=steps, temperature=temperature)
     by = {(c.task, c.start, c.source, c.n_gold): c for c in cells}
     for task in sorted({c.task for c in cells}):
         teacher = [r["teacher_accuracy"] for r in runs if r["task"] == task and "teacher_accuracy" in r]
         eval_size = max((r.get("eval_size", 0) for r in runs if r["task"] == task), default=0)
         noise = f"; dev noise (95 % binomial) ±{100 * binomial_halfwidth(teacher[0], eval_size):.1f} points" if teacher and eval_size else ""
-        print(f"\n## {task}: {steps} steps, T={temperature:g}, teacher {100 * teacher[0]:.2f} %{noise}" if teacher else f"\n## {task}")
-        print("| start | gold labels | " + " | ".join(ls.SOURCE_NAMES[s] for s in ls.SOURCES) + " | soft − gold | soft − hard |")
-        print("|---" * 6 + "|")
+        out.append(f"\n**{task}**: {steps} steps, T={temperature:g}, teacher {100 * teacher[0]:.2f} %{noise}\n"
+                   if teacher else f"\n**{task}**\n")
+        out.append("| start | gold labels | " + " | ".join(ls.SOURCE_NAMES[s] for s in ls.SOURCES) + " | soft − gold | soft − hard |")
+        out.append("|---" * 7 + "|")
         for start in ls.STARTS:
             for n in sorted({c.n_gold for c in cells if c.task == task and c.start == start}):
                 row = [by.get((task, start, s, n)) for s in ls.SOURCES]
@@ -63,13 +66,14 @@ def report(runs, steps, temperature):
                         diffs.append(f"{100 * mean:+.1f} ± {100 * std:.1f}: {verdict(mean, std, count)}")
                     else:
                         diffs.append("")
-                print(f"| {ls.START_NAMES[start]} | {n} | " + " | ".join(text + diffs) + " |")
+                out.append(f"| {ls.START_NAMES[start]} | {n} | " + " | ".join(text + diffs) + " |")
     target = [(start, by.get(("sst2", start, "soft", 500)), by.get(("sst2", start, "gold", 500))) for start in ls.STARTS]
     lines = [f"{ls.START_NAMES[s]}: soft − gold = {100 * (a.mean - b.mean):+.1f} points ({'met' if a.mean - b.mean >= 0.05 else 'missed'})"
              for s, a, b in target if a and b]
     if lines:
-        print("\nTarget, SST-2 at 500 gold labels, soft targets beat gold only by >= 5 points (mean of seeds):")
-        print("\n".join("- " + line for line in lines))
+        out.append("\nTarget, SST-2 at 500 gold labels, soft targets beat gold only by >= 5 points (mean of seeds):\n")
+        out.append("\n".join("- " + line for line in lines))
+    return "\n".join(out)
 
 
 def main():
@@ -104,7 +108,7 @@ def main():
     if not record.runs:
         raise TinyBertLabError(f"The record {args.record} has no runs yet.")
     print(f"\nrecord: {args.record} ({len(record.runs)} runs); machine: {record.meta.get('machine')}")
-    report(record.runs, args.steps, args.temperature)
+    print(report(record.runs, args.steps, args.temperature))
 
 
 if __name__ == "__main__":

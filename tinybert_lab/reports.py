@@ -3,18 +3,42 @@
 Each table sits in the README between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``;
 this command rewrites what is between the markers from the record behind it, and
 ``--check`` only says whether the README is in step (``tests/test_reports.py`` runs it), so a
-number in the README is never typed by hand. Tables covered so far: ``lm_tokenizer``
-(``benchmarks/lm_tokenizer.py``) and ``lm_distill`` (``benchmarks/lm_distill.py``).
+number in the README is never typed by hand. Each table is its benchmark's own ``--report``
+(the benchmark's ``report(runs)``, read from ``benchmarks/<name>.py``) on its committed record
+``benchmarks/results/<name>.json``; ``lm_tokenizer`` and ``lm_distill`` come from ``lm_study``.
+A benchmark with no committed run yet shows a line saying how to measure it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+BENCHMARKS = REPO / "benchmarks"
+
+
+def _benchmark(name: str):
+    """The script ``benchmarks/<name>.py`` as a module (its ``main`` does not run)."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _from_record(name: str, **options):
+    def table() -> str:
+        path = BENCHMARKS / "results" / f"{name}.json"
+        runs = json.loads(path.read_text())["runs"] if path.is_file() else []
+        if not runs:
+            return f"(not measured in a committed record yet: run `python benchmarks/{name}.py`)"
+        return _benchmark(name).report(runs, **options).strip()
+    return table
 
 
 def _lm_distill() -> str:
@@ -34,7 +58,12 @@ def _lm_tokenizer() -> str:
     return lm_study.tokenizer_table()
 
 
-TABLES = {"lm_tokenizer": _lm_tokenizer, "lm_distill": _lm_distill}
+TABLES = {"lm_tokenizer": _lm_tokenizer, "lm_distill": _lm_distill,
+          "when_kd_pays": _from_record("when_kd_pays"), "choose_recipe": _from_record("choose_recipe"),
+          "attention_seeds": _from_record("attention_seeds"), "own_task": _from_record("own_task"),
+          "strong_teacher": _from_record("strong_teacher"), "tinybert_ablation": _from_record("tinybert_ablation"),
+          "compression": _from_record("compression"), "stream_memory": _from_record("stream_memory"),
+          "parallel": _from_record("parallel")}
 
 
 def _section(name: str) -> re.Pattern:
