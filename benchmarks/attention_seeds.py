@@ -12,8 +12,9 @@ layer pair (head i with head i) over 200 SST-2 dev sentences; dev accuracy is st
 Suggested map (issue 18, part 5): the same start trained on the labels for a short warm-up
 (100 steps), then ``headsim.head_similarity(...).suggested_map()`` pairs each student layer with
 the teacher layer its heads resemble most. Where that differs from the default map, two-step KD is
-also trained along it (same start, same budget; the warm-up only chooses the map) and along the
-uniform map g(m) = floor(m·N/M); the report says, seed by seed, which map the similarity suggested.
+also trained along it (same start, same budget; the warm-up only chooses the map). Two-step KD
+along the uniform map g(m) = floor(m·N/M) is always trained too (notebook 06 asks whether the map
+matters); the report says, seed by seed, which map the similarity suggested.
 
 Each finished run is appended to ``benchmarks/results/attention_seeds.json``; a rerun skips what is there.
 
@@ -89,10 +90,11 @@ def todo(record):
     """(student, seed, map name) still to run; maps beyond the default only where a suggestion differs."""
     wanted = [(s, seed, "default") for seed in SEEDS for s in headsim.SEED_STUDENTS]
     wanted += [("suggestion", seed, "default") for seed in SEEDS]
+    wanted += [("kd-teacher", seed, "uniform") for seed in SEEDS]  # does the map matter? (notebook 06 asks)
     for seed in SEEDS:
         found = record.find({"student": "suggestion", "seed": seed})
         if found and found["suggested"] != found["default"]:
-            wanted += [("kd-teacher", seed, "suggested"), ("kd-teacher", seed, "uniform")]
+            wanted += [("kd-teacher", seed, "suggested")]
     return [w for w in wanted if not record.has({"student": w[0], "seed": w[1], "layer_map": w[2]})]
 
 

@@ -47,6 +47,8 @@
 
 # %%
 # %matplotlib inline
+import json
+
 import torch
 
 from tinybert_lab import checks, evaluation, models, recipe, selection, tutorial, viz, widgets
@@ -201,6 +203,15 @@ if chain:
 else:
     print("\nthe general → task chain has not been measured yet (benchmarks/choose_recipe.py resumes)")
 
+# %%
+found = headsim.map_comparison(json.loads(headsim.SEED_RECORD.read_text())["runs"]) if headsim.SEED_RECORD.is_file() else None
+if found:
+    default, uniform, mean, std, count, verdict = found
+    print(f"two-step KD, this notebook's map {100 * default:.2f} %, uniform map {100 * uniform:.2f} % (dev, mean of "
+          f"{count} seeds); uniform − this map: {100 * mean:+.1f} ± {100 * std:.1f} points ({verdict})")
+else:
+    print("not measured yet: python benchmarks/attention_seeds.py trains both maps over 3 seeds (it resumes)")
+
 # %% [markdown]
 # ## What you saw
 # - Two stages (their times are printed above): the intermediate stage moves the student's
@@ -208,12 +219,9 @@ else:
 # - The two printed sentences above split the distilled student's lead over the random-init
 #   baseline into what the teacher's *weights* gave (initialisation) and what its *losses* gave
 #   (distillation), from one seed; the three-seed table above does the same over seeds.
-# - Does the layer map matter? Over 3 seeds, with lr 1e-4 and a sixth of the budget on the
-#   intermediate stage (`benchmarks/distill_vs_labels.py --budgets 600 --recipes
-#   projected-labels,projected-kd-short --layer-map init`, then `--layer-map uniform`): labels only
-#   from the teacher's start 84.75 ± 0.69 %, two-step KD along the init map 85.05 ± 0.53 %, along
-#   the uniform map 84.44 ± 0.29 %. The map moves the result by about half a point, inside the
-#   dev set's noise.
+# - Does the layer map matter? The last cell above reads `benchmarks/attention_seeds.py`'s record:
+#   two-step KD along this notebook's map (each student layer toward the teacher layer it was
+#   built from) and along the uniform map, same start, settings and seeds.
 # - Where the teacher's soft targets do pay at this budget, with few gold labels, is notebook 10.
 # - The general → task chain: the sentence under the three-seed table compares it with the
 #   teacher-projected start at the same task budget. Its general stage is 150 steps on 1,821

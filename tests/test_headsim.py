@@ -194,3 +194,15 @@ def test_divergence_over_seeds_and_paired_comparison():
     assert headsim.compare_divergence(runs, "untrained", "kd-teacher")[3] == "farther from the teacher"
     assert headsim.compare_divergence(runs[:3] + runs[3:4], "kd-teacher", "untrained")[3] == "too few seeds to tell"
     assert headsim.compare_divergence(runs, "labels-teacher", "untrained") is None
+
+
+def test_map_comparison_pairs_the_uniform_map_with_notebook_06s_map_by_seed():
+    from tinybert_lab import headsim
+
+    runs = [{"student": "kd-teacher", "seed": s, "layer_map": "default", "dev_accuracy": a}
+            for s, a in enumerate((0.85, 0.86, 0.84))]
+    assert headsim.map_comparison(runs) is None  # no uniform-map run yet
+    runs += [{"student": "kd-teacher", "seed": s, "layer_map": "uniform", "dev_accuracy": a}
+             for s, a in enumerate((0.84, 0.85, 0.83))]
+    default, uniform, mean, std, count, words = headsim.map_comparison(runs)
+    assert (round(default, 6), round(uniform, 6), round(mean, 6), count, words) == (0.85, 0.84, -0.01, 3, "clear loss")
