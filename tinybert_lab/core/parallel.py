@@ -3,13 +3,14 @@
 processes.
 
 Every process holds the same student, sees the same seeded stream of micro-batches and keeps
-every N-th one (rank r: micro-batches r, r+N, r+2N, ...). After the backward passes of an
-optimizer step, the gradients are averaged over the processes with one ``all_reduce`` of a flat
-buffer: the arithmetic of PyTorch's DistributedDataParallel, without its overlap of
-communication and backward. So N processes with ``grad_accumulation=a`` take exactly the steps
-of one process with ``grad_accumulation=a·N``: the same global batch, split the same way.
+every N-th one (rank r: micro-batches r, r+N, r+2N, ...). ``training.fit`` wraps the objective in
+PyTorch's ``DistributedDataParallel``, which averages the gradients over the processes in buckets
+while the last micro-batch's backward pass runs (``no_sync`` for the ones before it). So N
+processes with ``grad_accumulation=a`` take exactly the steps of one process with
+``grad_accumulation=a·N``: the same global batch, split the same way. Accelerate's launcher starts
+the same processes (its ``Accelerator`` wraps the same ``DistributedDataParallel``).
 
-The teacher is frozen and never takes part (it has no gradients). Logging, evaluation, progress
+The teacher is frozen and stays outside the exchange (its weights are neither broadcast nor reduced). Logging, evaluation, progress
 bars and checkpoints happen on the main process (rank 0). Without a launcher, ``World`` is one
 process and none of this runs: the single-process path is unchanged.
 
@@ -44,21 +45,6 @@ class World:
     @property
     def parallel(self) -> bool:
         return self.size > 1
-
-    def average_gradients(self, parameters) -> None:
-        """Replace each gradient by its mean over the processes (one all_reduce of a flat buffer)."""
-        if not self.parallel:
-            return
-        grads = [p.grad for p in parameters if p.grad is not None]
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-        flat /= self.size
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
-            offset += g.numel()
 
     def average(self, values: torch.Tensor) -> torch.Tensor:
         """``values`` averaged over the processes (logged losses: one call per logging step)."""

@@ -334,14 +334,51 @@ def fit(
     end; ``resume=True`` continues from the checkpoint there (same seed, same data → the same
     final weights as an uninterrupted run). Returns the ``History``; the student is left in
     eval mode.
-    """
-    from .evaluation import evaluate
 
-    student = objective.student
+    The loop, step by step: ``_check_inputs`` → ``_Precision`` → ``_start_or_resume`` (data
+    order, optimizer, schedule, or all of them from a checkpoint) → for each step
+    ``_accumulate_gradients`` (forward and backward over the micro-batches; under several
+    processes ``DistributedDataParallel`` averages the gradients during the last backward) →
+    ``_optimizer_step`` (clip, step, schedule) → ``_log`` → ``_evaluate`` → ``_checkpoint``.
+    """
     world = parallel.world()
+    _check_inputs(objective, encoded, tokenizer, config, checkpoint_dir, resume)
+    device = next(objective.student.parameters()).device
+    precision = _Precision.for_run(config, device)
+    if config.gradient_checkpointing:
+        objective.student.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    run = _start_or_resume(objective, encoded, tokenizer, config, world, precision, checkpoint_dir, resume)
+    forward = _data_parallel(objective, world)
+    objective.train()
+    _teacher_to_eval(objective)
+    start = time.perf_counter() - run.history.seconds
+    bar, shown = _progress_bar(config.steps, run.state["step"], description, progress and world.is_main)
+    for step in range(run.state["step"] + 1, config.steps + 1):
+        _accumulate_gradients(run, forward, objective, tokenizer, config, world, precision, device, step)
+        _optimizer_step(run, config, precision)
+        bar.update(1)
+        if step % config.log_every == 0 or step == config.steps:
+            _log(run, step, world, bar, callbacks)
+        if world.is_main and eval_data is not None and (
+                (config.eval_every and step % config.eval_every == 0) or step == config.steps):
+            _evaluate(run, objective, eval_data, tokenizer, config, step)
+        if run.folder is not None and config.checkpoint_every and (
+                step % config.checkpoint_every == 0 or step == config.steps):
+            run.history.seconds = time.perf_counter() - start
+            _checkpoint(run, objective, world, step, precision)
+    run.history.seconds = time.perf_counter() - start
+    _end_progress(bar, shown, run.history, config.steps, description)
+    objective.eval()
+    return run.history
+
+
+def _check_inputs(objective, encoded, tokenizer, config: TrainConfig, checkpoint_dir, resume: bool) -> None:
+    """Refuse, with the fix, what would fail deep inside torch: a tokenizer the student cannot
+    read, empty or unlabelled data, sequences longer than the student's positions, resume without
+    a folder."""
+    student = objective.student
     check_tokenizer_matches(student, tokenizer)
-    streamed = isinstance(encoded, TextStream)
-    if streamed:
+    if isinstance(encoded, TextStream):
         if objective.weights.get("hard_label", 0) > 0:
             raise TinyBertLabError("A TextStream is unlabelled text: train on it without a hard-label term "
                                    "(general distillation), or encode a labelled dataset.")
@@ -354,16 +391,50 @@ def fit(
             check_labels(encoded, student)
     if resume and checkpoint_dir is None:
         raise TinyBertLabError("resume=True needs checkpoint_dir=... (where the checkpoint was written).")
-    device = next(student.parameters()).device
-    use_amp = config.amp and device.type == "cuda"
-    # bfloat16 where the GPU has it; else float16, whose small range needs the loss scaled
-    amp_dtype = torch.bfloat16 if not use_amp or torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    if config.gradient_checkpointing:
-        student.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
+
+@dataclass
+class _Precision:
+    """Mixed precision on a GPU: bfloat16 autocast where the GPU has it, else float16 with a loss
+    scaler (float16's small range needs the loss scaled); on a CPU, float32 and a disabled scaler."""
+
+    enabled: bool
+    dtype: torch.dtype
+    scaler: torch.amp.GradScaler
+
+    @classmethod
+    def for_run(cls, config: TrainConfig, device: torch.device) -> "_Precision":
+        enabled = config.amp and device.type == "cuda"
+        dtype = torch.bfloat16 if not enabled or torch.cuda.is_bf16_supported() else torch.float16
+        return cls(enabled, dtype, torch.amp.GradScaler("cuda", enabled=enabled and dtype == torch.float16))
+
+
+@dataclass
+class _Run:
+    """What the loop carries from step to step (and what a checkpoint saves)."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    history: History
+    state: dict
+    folder: Path | None
+    run_key: str | None
+    stream: object
+    mask_generator: torch.Generator
+    running: dict
+    micro: int
+    trainable: list
+    position: tuple = (0, 0)  # (epoch, batch) of the last micro-batch drawn
+
+
+def _start_or_resume(objective, encoded, tokenizer, config: TrainConfig, world, precision: _Precision,
+                     checkpoint_dir, resume: bool) -> _Run:
+    """Seed, build the data order, the optimizer and the schedule; from a checkpoint of the same
+    run (same starting weights, settings, data and global batch) restore them all, so the run
+    ends with the weights an uninterrupted one would have."""
     torch.manual_seed(config.seed)
     random.seed(config.seed)
+    streamed = isinstance(encoded, TextStream)
     loader = None if streamed else data_lib.make_loader(encoded, tokenizer, batch_size=config.batch_size,
                                                          shuffle=True, seed=config.seed, bucket=config.bucket)
     optimizer = make_optimizer(objective, config.learning_rate, config.weight_decay)
@@ -378,7 +449,7 @@ def fit(
         warnings.warn(
             f"The checkpoint in {folder} belongs to a different run (other starting weights, settings or data, "
             f"or another global batch: batch_size x grad_accumulation x processes): this run starts from step 0 "
-            "and replaces it.", stacklevel=2)
+            "and replaces it.", stacklevel=3)
         world.barrier()  # every process has read the old run key before the main one deletes it
         if world.is_main:
             for name in (CHECKPOINT_FILE, "trainable.safetensors", RUN_FILE):
@@ -387,78 +458,128 @@ def fit(
     if resume and (folder / CHECKPOINT_FILE).is_file():
         state = _load_checkpoint(folder, objective, optimizer, scheduler, world)
         history = History.from_dict(state.pop("history"))
-        _restore_scaler(scaler, state.pop("grad_scaler", {}))
+        _restore_scaler(precision.scaler, state.pop("grad_scaler", {}))
     stream = encoded.batches(config.batch_size, config.seed, state["epoch"], state["position"]) if streamed \
         else _batch_stream(loader, state["epoch"], state["position"])
     mask_generator = torch.Generator().manual_seed(config.seed + 1)
     if state["mask_rng"] is not None:
         mask_generator.set_state(state["mask_rng"])
     running = {name: torch.tensor(value, dtype=torch.float64) for name, value in state["running"].items()}
-    micro = state["micro"]
     trainable = [p for p in objective.parameters() if p.requires_grad]
+    return _Run(optimizer, scheduler, history, state, folder, run_key, stream, mask_generator, running,
+                state["micro"], trainable)
 
+
+class _LossTerms(nn.Module):
+    """What ``DistributedDataParallel`` wraps: a call of the objective's ``loss_terms``."""
+
+    def __init__(self, objective):
+        super().__init__()
+        self.objective = objective
+
+    def forward(self, batch):
+        return self.objective.loss_terms(batch)
+
+
+def _data_parallel(objective, world):
+    """One process: ``objective.loss_terms`` itself. Several: the objective inside PyTorch's
+    ``DistributedDataParallel``, which averages the gradients over the processes in buckets while
+    the backward pass runs; the frozen teacher's weights are left out of it (never broadcast,
+    never reduced), and parameters a stage does not use (a classifier during the intermediate
+    stage) are allowed."""
+    if not world.parallel:
+        return objective.loss_terms
+    from torch.nn.parallel import DistributedDataParallel
+
+    wrapper = _LossTerms(objective)
+    frozen = [f"objective.{name}" for name, p in objective.named_parameters() if not p.requires_grad]
+    frozen += [f"objective.{name}" for name, _ in objective.named_buffers() if name.startswith("teacher.")]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(wrapper, frozen)
+    device = next(objective.student.parameters()).device
+    return DistributedDataParallel(wrapper, device_ids=[device.index] if device.type == "cuda" else None,
+                                   find_unused_parameters=True, broadcast_buffers=False)
+
+
+def _accumulate_gradients(run: _Run, forward, objective, tokenizer, config: TrainConfig, world, precision: _Precision,
+                          device: torch.device, step: int) -> None:
+    """Forward and backward over ``grad_accumulation`` micro-batches. All processes walk the same
+    global stream of micro-batches and each keeps every ``world.size``-th one; under
+    ``DistributedDataParallel`` the gradients are exchanged during the last micro-batch's
+    backward only (``no_sync`` before it)."""
+    import contextlib
+
+    for index in range(config.grad_accumulation):
+        for rank in range(world.size):
+            epoch, position, build = next(run.stream)
+            if config.mask_probability > 0 or rank == world.rank:
+                batch = build()
+                if config.mask_probability > 0:  # every process draws every mask: one generator state
+                    batch = data_lib.mask_tokens(batch, tokenizer, config.mask_probability, run.mask_generator)
+                if rank == world.rank:
+                    own = batch
+        run.position = (epoch, position)
+        pin = device.type == "cuda"  # page-locked memory: the copy to the GPU overlaps the work
+        batch = {k: (v.pin_memory() if pin else v).to(device, non_blocking=True) for k, v in own.items()}
+        last = index == config.grad_accumulation - 1
+        exchange = contextlib.nullcontext() if last or not hasattr(forward, "no_sync") else forward.no_sync()
+        with exchange:
+            with torch.autocast(device.type, dtype=precision.dtype, enabled=precision.enabled):
+                terms = forward(batch)
+            total = _weighted_total(terms, objective.weights, step)
+            precision.scaler.scale(total / config.grad_accumulation).backward()
+        for name, value in {**terms, "total": total}.items():  # no .item() here: no wait on the device
+            run.running[name] = run.running.get(name, 0.0) + value.detach().double()
+        run.micro += 1
+
+
+def _optimizer_step(run: _Run, config: TrainConfig, precision: _Precision) -> None:
+    """Clip the gradients' norm, step the optimizer (float16: skipped when a gradient overflowed)
+    and the schedule, clear the gradients."""
+    precision.scaler.unscale_(run.optimizer)  # float16 only: clip the true gradients
+    torch.nn.utils.clip_grad_norm_(run.trainable, config.max_grad_norm)
+    precision.scaler.step(run.optimizer)
+    precision.scaler.update()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+
+
+def _log(run: _Run, step: int, world, bar, callbacks) -> None:
+    """Average each loss term over the micro-batches since the last log (and over the
+    processes), append it to the history, and call the callbacks (main process)."""
+    names = list(run.running)
+    means = (world.average(torch.stack([run.running[n].cpu() for n in names])) / run.micro).tolist()
+    logged = dict(zip(names, means))
+    history = run.history
+    history.step.append(step)
+    history.loss.append(logged.pop("total"))
+    history.lr.append(run.scheduler.get_last_lr()[0])
+    for name, value in logged.items():
+        history.terms.setdefault(name, []).append(value)
+    bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
+    run.running, run.micro = {}, 0
+    if world.is_main:
+        for callback in callbacks or []:
+            callback(step, history)
+
+
+def _evaluate(run: _Run, objective, eval_data, tokenizer, config: TrainConfig, step: int) -> None:
+    """Dev accuracy now, into the history; the objective goes back to training mode."""
+    from .evaluation import evaluate
+
+    run.history.eval.append((step, evaluate(objective.student, eval_data, tokenizer,
+                                            max_length=config.max_length).accuracy))
     objective.train()
     _teacher_to_eval(objective)
-    start = time.perf_counter() - history.seconds
-    bar, shown = _progress_bar(config.steps, state["step"], description, progress and world.is_main)
-    for step in range(state["step"] + 1, config.steps + 1):
-        for _ in range(config.grad_accumulation):
-            # the global stream of micro-batches; this process keeps every world.size-th one
-            for rank in range(world.size):
-                epoch, position, build = next(stream)
-                if config.mask_probability > 0 or rank == world.rank:
-                    batch = build()
-                    if config.mask_probability > 0:  # every process draws every mask: one generator state
-                        batch = data_lib.mask_tokens(batch, tokenizer, config.mask_probability, mask_generator)
-                    if rank == world.rank:
-                        own = batch
-            pin = device.type == "cuda"  # page-locked memory: the copy to the GPU overlaps the work
-            batch = {k: (v.pin_memory() if pin else v).to(device, non_blocking=True) for k, v in own.items()}
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                terms = objective.loss_terms(batch)
-            total = _weighted_total(terms, objective.weights, step)
-            scaler.scale(total / config.grad_accumulation).backward()
-            for name, value in {**terms, "total": total}.items():  # no .item() here: no wait on the device
-                running[name] = running.get(name, 0.0) + value.detach().double()
-            micro += 1
-        world.average_gradients(trainable)
-        scaler.unscale_(optimizer)  # float16 only: clip the true gradients
-        torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-        scaler.step(optimizer)  # = optimizer.step(), skipped by float16 when a gradient overflowed
-        scaler.update()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        bar.update(1)
-        if step % config.log_every == 0 or step == config.steps:
-            names = list(running)
-            means = (world.average(torch.stack([running[n].cpu() for n in names])) / micro).tolist()
-            logged = dict(zip(names, means))
-            history.step.append(step)
-            history.loss.append(logged.pop("total"))
-            history.lr.append(scheduler.get_last_lr()[0])
-            for name, value in logged.items():
-                history.terms.setdefault(name, []).append(value)
-            bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
-            running, micro = {}, 0
-            if world.is_main:
-                for callback in callbacks or []:
-                    callback(step, history)
-        if world.is_main and eval_data is not None and (
-                (config.eval_every and step % config.eval_every == 0) or step == config.steps):
-            history.eval.append((step, evaluate(student, eval_data, tokenizer, max_length=config.max_length).accuracy))
-            objective.train()
-            _teacher_to_eval(objective)
-        if folder is not None and config.checkpoint_every and (step % config.checkpoint_every == 0 or step == config.steps):
-            history.seconds = time.perf_counter() - start
-            _save_checkpoint(folder, objective, optimizer, scheduler, run_key, {
-                "step": step, "epoch": epoch, "position": position + 1,
-                "running": {name: float(value) for name, value in running.items()}, "micro": micro,
-                "mask_rng": mask_generator.get_state(), "history": history.to_dict(),
-                "grad_scaler": scaler.state_dict()}, world)
-    history.seconds = time.perf_counter() - start
-    _end_progress(bar, shown, history, config.steps, description)
-    objective.eval()
-    return history
+
+
+def _checkpoint(run: _Run, objective, world, step: int, precision: _Precision) -> None:
+    """Everything needed to continue from ``step`` exactly (see ``_save_checkpoint``)."""
+    epoch, position = run.position
+    _save_checkpoint(run.folder, objective, run.optimizer, run.scheduler, run.run_key, {
+        "step": step, "epoch": epoch, "position": position + 1,
+        "running": {name: float(value) for name, value in run.running.items()}, "micro": run.micro,
+        "mask_rng": run.mask_generator.get_state(), "history": run.history.to_dict(),
+        "grad_scaler": precision.scaler.state_dict()}, world)
 
 
 def _progress_bar(total: int, initial: int, description: str, enabled: bool):
