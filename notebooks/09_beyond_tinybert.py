@@ -12,14 +12,15 @@
 # ---
 
 # %% [markdown]
-# # 09 · Beyond TinyBERT: nine more ways to distil
+# # 09 · Beyond TinyBERT: ten more ways to distil
 #
 # TinyBERT matches layers. The wider literature moves knowledge in other ways: by **copying
 # weights** (DistilBERT), into a **different architecture** (a BiLSTM), through **more data**
 # (augmentation), through **relations between examples** (RKD), between **peers without a
 # teacher** (mutual learning), from **several teachers**, through the **relations inside
-# self-attention** (MiniLMv2), through **intermediate [CLS] states** (Patient KD) and through an
-# **assistant** that bridges a large capacity gap. This notebook runs each one on SST-2 with the
+# self-attention** (MiniLMv2), through **intermediate [CLS] states** (Patient KD), through an
+# **assistant** that bridges a large capacity gap, and **layer by layer** into a deep, narrow
+# student (MobileBERT). This notebook runs each one on SST-2 with the
 # same data, batch size and number of steps, and puts every result in one table.
 #
 # `beyond.run(method, setup)` trains a method's models and saves them; running a cell again (or
@@ -203,6 +204,27 @@ trained["assistant"] = beyond.run("assistant", setup)
 beyond.accuracies("assistant", setup)
 
 # %% [markdown]
+# ## 10 · MobileBERT's way: deep and narrow, layer by layer
+# MobileBERT (Sun et al. 2020) keeps the teacher's **depth** and makes each layer **narrow
+# inside**: here 6 layers like the teacher, each computing at width 96, with linear bottlenecks
+# back to the teacher's 384 at the layer's input and output. The layer outputs then live at the
+# teacher's width, so they compare with the teacher's without a learned projection:
+# - **feature-map transfer**: per layer, the MSE between the student's and the teacher's
+#   layer-normalised outputs, plus **attention transfer**, the KL between their attention
+#   distributions, head by head;
+# - trained **progressively**: layer 1 first, then layer 2 with layer 1 frozen, and so on (a test
+#   checks that frozen layers stay bit-identical during their stage), then prediction-layer KD;
+# - beside the same student trained on **all layers at once** (same losses, same steps) and on the
+#   **labels alone**.
+#
+# Deep-and-narrow is a latency choice: six sequential layers cost time even when each is thin.
+# The table below times these students beside TinyBERT-4 (4 layers, 312 wide).
+
+# %%
+trained["mobilebert"] = beyond.run("mobilebert", setup)
+beyond.accuracies("mobilebert", setup)
+
+# %% [markdown]
 # ## One table
 # Accuracy, size and speed of every model, measured side by side on the same sentences, batch
 # size and threads; the teacher is the first row.
@@ -256,15 +278,16 @@ checks.check_choice("seed_noise", answer)
 
 # %% [markdown]
 # ## What you saw
-# - Ten ways to move knowledge, all a few lines with the library: weights (DistilBERT's copied
+# - Eleven ways to move knowledge, all a few lines with the library: weights (DistilBERT's copied
 #   layers, notebook 06's projection), logits into another architecture (the BiLSTM), more data
 #   (augmentation), relations between examples (RKD), peers (mutual learning), several teachers,
-#   relations inside self-attention (MiniLMv2), intermediate [CLS] states (Patient KD) and an
-#   assistant between a strong teacher and a tiny student.
+#   relations inside self-attention (MiniLMv2), intermediate [CLS] states (Patient KD), an
+#   assistant between a strong teacher and a tiny student, and layer-by-layer feature maps into a
+#   deep, narrow student (MobileBERT); the table above puts its latency beside TinyBERT-4's.
 # - In the taxonomy of surveys: prediction-layer KD, logit matching, the ensemble and the
 #   assistant chain are **response-based**, RKD and MiniLMv2 are **relation-based** (between
 #   examples; between the tokens of one layer), TinyBERT's layer losses (notebooks 04–06) and
-#   Patient KD are **feature-based** (as in FitNets); mutual learning is **online** (no pre-trained
+#   Patient KD and MobileBERT's feature maps are **feature-based** (as in FitNets); mutual learning is **online** (no pre-trained
 #   teacher), the rest **offline** (the teacher is trained first, then frozen).
 # - Over seeds, each method's gain over its own baseline is printed with its spread and a plain
 #   verdict: "within noise" means the seeds disagree. A ranking from one seed is not a ranking.

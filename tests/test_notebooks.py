@@ -58,7 +58,9 @@ def test_every_notebook_runs_in_fast_mode(tmp_path):
     assert all(row in beyond for row in ("DistilBERT-3, KD + cosine", "BiLSTM, logit MSE (Tang)", "RKD + labels",
                                          "mutual learning (a)", "KD from 2 teachers", "augmentation",
                                          "MiniLMv2 relations + labels", "6 heads random init, labels only",
-                                         "PKD-skip", "PKD-last", "KD via a TinyBERT-4 assistant"))
+                                         "PKD-skip", "PKD-last", "KD via a TinyBERT-4 assistant",
+                                         "MobileBERT-6 narrow, progressive transfer + KD",
+                                         "MobileBERT-6 narrow, all layers at once + KD", "MobileBERT-6 narrow, labels only"))
     compression = (out / "results_compression.md").read_text()  # notebook 11: every variant measured
     assert all(row in compression for row in ("teacher int8", "student ONNX Runtime fp32", "student ONNX Runtime int8",
                                               "heads pruned, int8", "FLOP-ratio bound"))
