@@ -262,3 +262,18 @@ def test_loader_refuses_raw_or_empty_data(sst2, tokenizer):
         data.make_loader(sst2["validation"], tokenizer)
     with pytest.raises(TinyBertLabError, match="batch_size must be positive"):
         data.LengthBucketSampler([3, 4], 0, shuffle=True)
+
+
+def test_a_truncation_notice_reads_as_one_plain_sentence_in_a_log():
+    import subprocess
+    import sys
+
+    code = ("import datasets\nfrom tinybert_lab import data, models\n"
+            "ds = datasets.Dataset.from_dict({'sentence': ['word ' * 100, 'short'], 'label': [0, 1], 'idx': [0, 1]})\n"
+            "data.encode(ds, models.load_tokenizer(), max_length=16)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stderr.strip() == ("Note: 1 of 2 examples are longer than max_length=16 tokens and were truncated. "
+                                   "Pass a larger max_length (up to the model's limit) to keep them whole.")
+    import warnings
+
+    assert "Warning" in warnings.formatwarning("other", UserWarning, "f.py", 1)  # other warnings unchanged

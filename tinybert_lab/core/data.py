@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from .datafiles import load_text_classification  # noqa: F401  (your own files: see datafiles)
-from .errors import DataNotFoundError, TinyBertLabError
+from .errors import DataNotFoundError, Notice, TinyBertLabError
 from .settings import DATA_ENV, data_dir_from_env
 
 SST2_LABELS = ["negative", "positive"]
@@ -514,7 +514,7 @@ def encode(dataset, tokenizer, *, max_length: int | None = None, text_column=Non
             warnings.warn(
                 f"{n_cut} of {len(texts)} examples are longer than max_length={max_length} tokens{how} and "
                 "were truncated. Pass a larger max_length (up to the model's limit) to keep them whole.",
-                stacklevel=2,
+                Notice, stacklevel=2,
             )
     columns = {
         "input_ids": encoded["input_ids"],

@@ -5,10 +5,31 @@ from deep inside torch to find out what went wrong.
 """
 
 import math
+import warnings
 
 
 class TinyBertLabError(ValueError):
     """Bad input to tinybert_lab: the message says what is wrong and how to fix it."""
+
+
+class Notice(UserWarning):
+    """Something the user should know that is not an error (e.g. a few sentences were truncated).
+    Shown as one plain sentence, ``Note: ...``, without the library's file and line, wherever it
+    appears: a script's log, a terminal, a notebook."""
+
+
+def _plain_notices(format_warning):
+    def formatted(message, category, filename, lineno, line=None):
+        if isinstance(category, type) and issubclass(category, Notice):
+            return f"Note: {message}\n"
+        return format_warning(message, category, filename, lineno, line)
+
+    formatted.tinybert_lab_notices = True
+    return formatted
+
+
+if not getattr(warnings.formatwarning, "tinybert_lab_notices", False):
+    warnings.formatwarning = _plain_notices(warnings.formatwarning)
 
 
 class DataNotFoundError(TinyBertLabError, FileNotFoundError):
