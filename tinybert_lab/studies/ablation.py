@@ -180,7 +180,7 @@ def train_row(s: Setup, name: str, seed: int, steps: int, *, progress: bool = Fa
         recipe.labels_only(begin.student, s.train, s.tokenizer, steps=steps, setting=row.setting, **options)
     accuracy = evaluation.evaluate(begin.student, s.dev, s.tokenizer).accuracy
     shutil.rmtree(folder, ignore_errors=True)
-    return {"dev_accuracy": round(accuracy, 6), "seconds": round(time.perf_counter() - started, 1),
+    return {"dev_accuracy": round(accuracy, 6), "dev_size": len(s.dev), "seconds": round(time.perf_counter() - started, 1),
             "transfer_size": len(s.row_data(row)), "learning_rate": row.setting.learning_rate,
             "intermediate_steps": row.setting.stage_steps(steps)[0] if row.kd and row.intermediate else 0}
 
@@ -273,4 +273,48 @@ def report(runs: list[dict], teacher_accuracy: float | None = None) -> str:
             what = (f"{ROWS[better].label} vs {ROWS[worse].label}" if better != "full"
                     or worse in SAME_START.values() else f"what {ABLATIONS[worse]} adds to the full recipe")
             lines.append(f"| {what} | {100 * mean:+.2f} ± {100 * std:.2f} ({count} seeds) | {word} |")
+    sentences = findings(runs, teacher_accuracy)
+    if sentences:
+        lines += [""] + [f"- {sentence}" for sentence in sentences]
     return "\n".join(lines)
+
+
+def seeded_rows(runs: list[dict]) -> list:
+    """Each row over seeds as a ``beyond.SeededRow`` (mean, std, seeds, and for a KD row its paired
+    difference from its same-start labels row with the verdict): what ``viz.plot_seeded_rows`` draws."""
+    from .beyond import SeededRow
+
+    summary = summarise(runs)
+    found = {(b, w): (m, s, v) for b, w, m, s, _, v in differences(summary)}
+    rows = []
+    for name, cell in summary.items():
+        baseline = SAME_START.get(name)
+        diff = found.get((name, baseline))
+        rows.append(SeededRow("ablation", ROWS[name].label, cell.mean, cell.std, cell.seeds,
+                              ROWS[baseline].label if diff else None, diff[0] if diff else None,
+                              diff[1] if diff else None, diff[2] if diff else None))
+    return rows
+
+
+def findings(runs: list[dict], teacher_accuracy: float | None = None) -> list[str]:
+    """Sentences computed from the record: what each part of the recipe is worth at this scale,
+    whether distillation beats labels alone from the same start, and the full recipe's retention
+    against the 0.99 target. Empty before any run."""
+    summary = summarise(runs)
+    teacher_accuracy = teacher_accuracy or next((r["teacher_accuracy"] for r in runs if "teacher_accuracy" in r), None)
+    sentences = []
+    for better, worse, mean, std, count, word in differences(summary):
+        if better == "full" and worse in ABLATIONS:
+            pays = {"clear gain": "pays", "clear loss": "costs accuracy", "within noise": "makes no measurable "
+                    "difference"}.get(word, "cannot be judged yet")
+            sentences.append(f"{ABLATIONS[worse][0].upper()}{ABLATIONS[worse][1:]} {pays} at this scale: the full recipe "
+                             f"minus the row without it is {100 * mean:+.2f} ± {100 * std:.2f} points over {count} "
+                             f"seeds ({word}).")
+        else:
+            sentences.append(f"{ROWS[better].label} against {ROWS[worse].label}, same start and steps: "
+                             f"{100 * mean:+.2f} ± {100 * std:.2f} points over {count} seeds ({word}).")
+    if "full" in summary and teacher_accuracy:
+        kept = summary["full"].mean / teacher_accuracy
+        sentences.append(f"The full recipe keeps {kept:.3f} of the teacher's dev accuracy over "
+                         f"{len(summary['full'].seeds)} seeds (target 0.99: {'met' if kept >= 0.99 else 'not met'}).")
+    return sentences
