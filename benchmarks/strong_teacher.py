@@ -75,7 +75,15 @@ def report(runs) -> str:
     out.append(f"its SST-2 dev accuracy ({run['dev_size']} sentences): {run['dev_accuracy']:.2%}; {run['steps']:,} steps "
           f"on {run['train_size']:,} phrases, {run['seconds'] / 60:.1f} minutes with {run['threads']} torch thread(s); "
           f"reference step {run['reference_step_seconds']:.2f} s (same process)")
-    out.append(f"target >= {TARGET * 100:.0f} % dev: {'MET' if run['dev_accuracy'] >= TARGET else 'NOT MET'}")
+    finals = [r for r in runs if r.get("split") == "all" and chosen.matches({**r, "split": strong_teacher.SPLIT})]
+    if finals:
+        final = finals[-1]
+        out.append(f"the final teacher ({chosen.name} refitted on all {final['train_size']:,} training phrases, "
+                   f"{final['steps']:,} steps, {final['seconds'] / 60:.1f} minutes, reference step "
+                   f"{final['reference_step_seconds']:.2f} s): SST-2 dev {final['dev_accuracy']:.2%}")
+        out.append(f"target >= {TARGET * 100:.0f} % dev: {'MET' if final['dev_accuracy'] >= TARGET else 'NOT MET'}")
+    else:
+        out.append("the final teacher (the chosen settings on all phrases) is not trained yet: rerun the benchmark")
     if chosen != strong_teacher.CHOSEN:
         out.append(f"NOTE: strong_teacher.CHOSEN is {strong_teacher.CHOSEN.name}; set it to {chosen.name} to match the record.")
     return "\n".join(out)
@@ -109,6 +117,26 @@ def main():
             run = record.add(train_and_score(option, train, validation, dev, tokenizer, command))
             print(f"  {option.name}: validation {run['validation_accuracy']:.2%} ({run['seconds'] / 60:.1f} min, "
                   f"reference step {run['reference_step_seconds']:.2f} s)", flush=True)
+        chosen = strong_teacher.choose(record.runs)
+        everything = strong_teacher.all_phrases()
+        if args.train_size is not None:
+            everything = data.subsample(everything, args.train_size, seed=0)
+        final = {**identity(chosen, len(everything)), "name": strong_teacher.FINAL, "split": "all"}
+        if chosen != strong_teacher.CHOSEN:
+            print(f"strong_teacher.CHOSEN is {strong_teacher.CHOSEN.name} but the record chooses {chosen.name}: "
+                  "set CHOSEN first, then rerun to refit the final teacher.")
+        elif not record.has(final):
+            print(f"  final: {chosen.name} refitted on all {len(everything):,} phrases, "
+                  f"{chosen.steps(len(everything)):,} steps ...", flush=True)
+            reference = tutorial.reference_step_seconds()
+            result = strong_teacher.train_candidate(chosen, train_data=everything, tokenizer=tokenizer, progress=False)
+            run = record.add({**final, "validation_accuracy": None,  # the slice is in its training data
+                              "dev_accuracy": round(evaluation.evaluate(result.model, dev, tokenizer).accuracy, 6),
+                              "seconds": round(result.history.seconds, 1), "from_cache": result.from_cache,
+                              "cache": result.path.name if result.path else None, "dev_size": len(dev),
+                              "reference_step_seconds": round(reference, 3), "threads": torch.get_num_threads(),
+                              "command": command, "machine": machine()})
+            print(f"  final: dev {run['dev_accuracy']:.2%} ({run['seconds'] / 60:.1f} min)", flush=True)
     print(f"record: {args.record}")
     print(report(record.runs))
 
