@@ -62,3 +62,13 @@ def test_training_phrases_leave_out_the_validation_slice(sst2):
 def test_missing_teacher_says_how_to_build_it(tmp_cache):
     with pytest.raises(TinyBertLabError, match="not in the cache.*benchmarks/strong_teacher.py"):
         strong_teacher.strong_teacher(train_if_missing=False)
+
+
+def test_the_final_teacher_refits_the_chosen_settings_on_every_phrase(sst2, tokenizer):
+    everything = strong_teacher.all_phrases(sst2)
+    assert len(everything) == len(sst2["train"]) == 67_349
+    held_out_split = strong_teacher.splits(sst2)[0]
+    assert strong_teacher.cached_path(CHOSEN, everything, tokenizer) != strong_teacher.cached_path(
+        CHOSEN, held_out_split, tokenizer)  # a different teacher, its own cache folder
+    final_run = {**run(CHOSEN, None, 0.9, train_size=len(everything)), "split": "all"}
+    assert not CHOSEN.matches(final_run)  # the refit never takes part in the choice
