@@ -34,7 +34,7 @@ for name, result in results.items():
     print(f"{name:26s} {result}")
 
 # %%
-table = evaluation.benchmark_inference(contenders, dev, tokenizer, threads=2,
+table = evaluation.benchmark_inference(contenders, dev, tokenizer, threads=2, repeats=3 if not plan.fast else 1,
                                        accuracy={name: r.accuracy for name, r in results.items()})
 (out_dir() / "results.md").write_text(
     f"# Results ({'FAST MODE, not real numbers' if plan.fast else 'SST-2 dev'})\n\n{table.to_markdown()}\n")

@@ -261,12 +261,13 @@ def time_models(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_l
 
 
 def benchmark_inference(models: dict, dataset, tokenizer, *, batch_size: int = 32, max_length: int | None = None,
-                        threads: int | None = None, repeats: int = 3, accuracy: dict | None = None) -> ResultsTable:
+                        threads: int | None = None, repeats: int = 1, accuracy: dict | None = None) -> ResultsTable:
     """The results table: size and speed of each model on the same data, batch size and threads.
 
     ``models``: ``{"name": model}``; the first is the reference for the speed-up column. Speed
-    comes from ``time_models`` (median of ``repeats`` passes after a warm-up; ``threads``
-    default: torch's current setting); size from ``models.size_on_disk``. ``accuracy``:
+    comes from ``time_models`` (median of ``repeats`` passes after a warm-up, one by default so a
+    long table stays quick; notebooks 07 and 11 both pass 3 in full mode; ``threads`` default:
+    torch's current setting); size from ``models.size_on_disk``. ``accuracy``:
     optional ``{"name": value}`` to put in the table.
     """
     if not models:
