@@ -31,12 +31,12 @@ def _benchmark(name: str):
     return module
 
 
-def _from_record(name: str, **options):
+def _from_record(name: str, command: str = "", **options):
     def table() -> str:
         path = BENCHMARKS / "results" / f"{name}.json"
         runs = json.loads(path.read_text())["runs"] if path.is_file() else []
         if not runs:
-            return f"(not measured in a committed record yet: run `python benchmarks/{name}.py`)"
+            return f"(not measured in a committed record yet: run `{command or f'python benchmarks/{name}.py'}`)"
         return _benchmark(name).report(runs, **options).strip()
     return table
 
@@ -63,7 +63,7 @@ TABLES = {"lm_tokenizer": _lm_tokenizer, "lm_distill": _lm_distill,
           "attention_seeds": _from_record("attention_seeds"), "own_task": _from_record("own_task"),
           "strong_teacher": _from_record("strong_teacher"), "tinybert_ablation": _from_record("tinybert_ablation"),
           "compression": _from_record("compression"), "stream_memory": _from_record("stream_memory"),
-          "parallel": _from_record("parallel")}
+          "parallel": _from_record("parallel", "python benchmarks/parallel.py --scaling")}
 
 
 def _section(name: str) -> re.Pattern:
