@@ -28,6 +28,7 @@ difference with ``comparison.verdict``, and what removing each part costs the fu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -149,7 +150,7 @@ def setup(copies: int = COPIES, *, teacher_name: str | None = None, teacher=None
     tokenizer = models.load_tokenizer()
     if teacher is None:
         teacher = strong_teacher.strong_teacher(teacher_name, train_if_missing=False, progress=progress).model
-        teacher_name = teacher_name or strong_teacher.CHOSEN.name
+        teacher_name = teacher_name or strong_teacher.FINAL
     else:
         models.check_is_model(teacher, "teacher")
         teacher_name = teacher_name or "given"
@@ -185,18 +186,26 @@ def train_row(s: Setup, name: str, seed: int, steps: int, *, progress: bool = Fa
             "intermediate_steps": row.setting.stage_steps(steps)[0] if row.kd and row.intermediate else 0}
 
 
-def step_seconds(s: Setup, steps: int = 8) -> dict[str, float]:
+def step_seconds(s: Setup, steps: int = 16, warmup: int = 4) -> dict[str, float]:
     """Seconds per optimizer step of each kind of step, measured here on the study's data: labels
     only, the intermediate stage (teacher forward every step) and the prediction stage (cached
-    teacher logits: the first call scores the whole transfer set once, which is not counted)."""
+    teacher logits: the first call scores the whole transfer set once, which is not counted).
+    Each kind first runs ``warmup`` steps that are not counted (first steps allocate memory and
+    pick kernels, and made an earlier estimate twice too long)."""
     begin = recipe.start("teacher", s.teacher, s.tokenizer, s.train)
-    labels = recipe.labels_only(recipe.same_start(begin), s.train, s.tokenizer, steps=steps, batch_size=BATCH_SIZE,
-                                progress=False)
-    distiller = recipe.distiller(begin, s.teacher)
-    both = recipe.distil(distiller, s.transfer, s.tokenizer, steps=2 * steps, intermediate_steps=steps,
-                         batch_size=BATCH_SIZE, progress=False)
-    return {"labels": labels.seconds / steps, "intermediate": both["intermediate"].seconds / steps,
-            "prediction": both["prediction"].seconds / steps}
+
+    def labels(n):
+        return recipe.labels_only(recipe.same_start(begin), s.train, s.tokenizer, steps=n, batch_size=BATCH_SIZE,
+                                  progress=False).seconds
+
+    def both(n):
+        stages = recipe.distil(recipe.distiller(dataclasses.replace(begin, student=recipe.same_start(begin)), s.teacher), s.transfer, s.tokenizer,
+                               steps=2 * n, intermediate_steps=n, batch_size=BATCH_SIZE, progress=False)
+        return stages["intermediate"].seconds, stages["prediction"].seconds
+
+    labels(warmup), both(warmup)
+    intermediate, prediction = both(steps)
+    return {"labels": labels(steps) / steps, "intermediate": intermediate / steps, "prediction": prediction / steps}
 
 
 def estimate_seconds(name: str, steps: int, per_step: dict[str, float]) -> float:
