@@ -77,10 +77,13 @@ fig
 # distribution? (a) it gets sharper, towards the argmax; (b) it gets flatter, towards uniform;
 # (c) its shape stays, but the most likely class can change. Write one letter.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb01_temperature", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "b"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb01_temperature_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("temperature", answer)
 
 # %% [markdown] tags=["instructor"]
@@ -133,12 +136,14 @@ fig
 # **Exercise.** Write `softmax_with_temperature(logits, temperature)`: logits (B, C) in,
 # probabilities (B, C) out. The check cell below compares it with the reference.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb01_softmax_with_temperature", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def softmax_with_temperature(logits, temperature):
+    ### BEGIN SOLUTION
     return torch.softmax(logits / temperature, dim=-1)
+    ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb01_softmax_with_temperature_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_softmax_with_temperature(softmax_with_temperature)
 
 # %% [markdown]
@@ -198,14 +203,16 @@ print(f"α = {alpha}: {alpha} · {soft:.4f} (soft) + {1 - alpha} · {hard:.4f} (
 # soften both with T, take `KL(p_T ‖ p_S)` summed over classes and averaged over the batch, and
 # multiply by T². The check compares it with `losses.soft_kl` at several temperatures.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb01_kd_loss", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def kd_loss(student_logits, teacher_logits, temperature):
+    ### BEGIN SOLUTION
     log_p_s = torch.log_softmax(student_logits / temperature, dim=-1)
     log_p_t = torch.log_softmax(teacher_logits / temperature, dim=-1)
     return temperature**2 * (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1).mean()
+    ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb01_kd_loss_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_kd_loss(kd_loss)
 
 # %% [markdown]

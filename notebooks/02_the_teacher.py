@@ -68,10 +68,13 @@ fig
 # accuracy of the *pre-trained* model with its new, untrained classifier head. Write a fraction
 # (0.9 for 90 %) in the cell below, then run the next two cells.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb02_prediction", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+guess = None  # your prediction
+### BEGIN SOLUTION
 guess = 0.5
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb02_prediction_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 train, dev = tutorial.load_data(plan)
 untrained_head = evaluation.evaluate(pretrained, dev, tokenizer).accuracy
 checks.check_prediction("accuracy with an untrained head", guess, untrained_head, tolerance=0.1,
@@ -119,10 +122,13 @@ for layer, probs in enumerate(features.attention_probs, start=1):
 # (a) 1, in every head and layer; (b) the number of tokens in the sentence; (c) it depends on the
 # head. Answer, then check it on the numbers: `features.attention_probs[0].sum(-1)`.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb02_attention_rows", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "a"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb02_attention_rows_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("attention_rows", answer)
 print("row sums in layer 1, head 1:", features.attention_probs[0][0, 0].sum(-1).numpy().round(3))
 

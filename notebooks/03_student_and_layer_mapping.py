@@ -35,8 +35,11 @@
 # each of the 30,522 WordPiece tokens (plus 512 positions and 2 segment types). Before running the
 # next cell, estimate its embedding parameters, in millions.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb03_prediction", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+guess = None  # your prediction
+### BEGIN SOLUTION
 guess = 30_522 * 312 / 1e6
+### END SOLUTION
 
 # %%
 # %matplotlib inline
@@ -49,7 +52,7 @@ students = {name: models.build_student(name, tokenizer=tokenizer) for name in ("
 for name, model in {"teacher": teacher, **students}.items():
     print(f"{name:10s} {models.describe(model)}; {models.size_on_disk(model) / 1e6:.0f} MB")
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb03_prediction_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 counts = models.parameter_counts(students["tinybert4"])
 checks.check_prediction("TinyBERT-4 embedding parameters (millions)", guess, counts["embedding"] / 1e6, tolerance=1.0,
                         why="tokens × width dominates; positions, segment types and the LayerNorm add little.")
@@ -74,12 +77,14 @@ print(LayerMap.last(4, 6).describe())
 # g(1), ..., g(M) that TinyBERT's uniform strategy gives student layers 1 to M (rounded down).
 # The check compares it with `LayerMap.uniform` for several sizes, BERT-base's 12 layers included.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb03_uniform_layers", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def uniform_layers(student_layers, teacher_layers):
+    ### BEGIN SOLUTION
     return [m * teacher_layers // student_layers for m in range(1, student_layers + 1)]
+    ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb03_uniform_layers_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_uniform_layers(uniform_layers)
 
 # %% [markdown]

@@ -73,14 +73,16 @@ print("with garbage in padded slots:", losses.attention_loss(corrupted, t.attent
 # scores over the (query, key) pairs where *both* are real tokens. Shapes: scores (B, h, L, L),
 # mask (B, L).
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb04_attention_mse", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def attention_mse(student_scores, teacher_scores, attention_mask):
+    ### BEGIN SOLUTION
     pairs = (attention_mask[:, None, :, None] * attention_mask[:, None, None, :]).bool()  # (B, 1, L, L)
     pairs = pairs.expand_as(student_scores)
     return (student_scores[pairs] - teacher_scores[pairs]).pow(2).mean()
+    ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb04_attention_mse_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_attention_mse(attention_mse)
 
 # %% [markdown]
@@ -88,10 +90,13 @@ checks.check_attention_mse(attention_mse)
 # learned matrix W_h? (a) the student's and the teacher's hidden vectors have different widths;
 # (b) it makes training faster; (c) MSE needs normalised vectors.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb04_projection", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "a"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb04_projection_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("projection", answer)
 
 # %% [markdown]
@@ -112,13 +117,15 @@ print("with a projection:", losses.hidden_mse(s.hidden_states[sl], t.hidden_stat
 # attention_mask, projection)`: project the student's vectors (B, L, d_S) to the teacher's width,
 # keep the real tokens, and average the squared differences over those tokens and d_T.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb04_hidden_mse", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def hidden_mse(student_hidden, teacher_hidden, attention_mask, projection):
+    ### BEGIN SOLUTION
     real = attention_mask.bool()
     return (projection(student_hidden[real]) - teacher_hidden[real]).pow(2).mean()
+    ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb04_hidden_mse_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_hidden_mse(hidden_mse)
 
 # %% [markdown]

@@ -50,10 +50,13 @@ for row in range(2):
 # become `[MASK]`; `[CLS]` and `[SEP]` (about one token in seven of a short sentence) are never
 # picked. What fraction of *all* real tokens in a batch shows `[MASK]`? Write a fraction.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb05_prediction", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+guess = None  # your prediction
+### BEGIN SOLUTION
 guess = 0.15 * 0.8 * 6 / 7
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb05_prediction_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 sample = data.encode(text.select(range(min(64, len(text)))), tokenizer)
 big = next(iter(data.make_loader(sample, tokenizer, batch_size=64, shuffle=False, bucket=False)))
 shown = data.mask_tokens(big, tokenizer, 0.15, torch.Generator().manual_seed(1))["input_ids"] == tokenizer.mask_token_id
@@ -66,10 +69,13 @@ checks.check_prediction("share of real tokens shown as [MASK]", guess, (shown & 
 # attention and hidden states on unlabeled text; (b) SST-2's labels; (c) the teacher's
 # predictions on the dev set.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb05_general_data", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "a"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb05_general_data_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("general_data", answer)
 
 # %% [markdown]

@@ -79,13 +79,15 @@ print(distiller.layer_map)
 # teacher_logits, temperature)`: the soft cross-entropy `−Σ_c p_T,c · log p_S,c` with both
 # distributions softened by T, summed over classes and averaged over the batch.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb06_prediction_loss", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def prediction_loss(student_logits, teacher_logits, temperature):
+    ### BEGIN SOLUTION
     p_teacher = torch.softmax(teacher_logits / temperature, dim=-1)
     return -(p_teacher * torch.log_softmax(student_logits / temperature, dim=-1)).sum(-1).mean()
+    ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb06_prediction_loss_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_prediction_loss(prediction_loss)
 
 # %% [markdown]
@@ -94,10 +96,13 @@ checks.check_prediction_loss(prediction_loss)
 # Transformer layers toward the teacher's attention and hidden states, not the classifier;
 # (c) everything, on the gold labels.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb06_intermediate_stage", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "b"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb06_intermediate_stage_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("intermediate_stage", answer)
 
 # %% [markdown]

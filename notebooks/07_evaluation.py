@@ -50,10 +50,13 @@ table
 # Which gap is what distillation adds? (a) distilled − labels only (random init);
 # (b) distilled − labels only (teacher init); (c) teacher − distilled.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb07_distillation_gap", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "b"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb07_distillation_gap_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("distillation_gap", answer)
 
 # %% [markdown]
@@ -72,12 +75,14 @@ print(f"initialisation from the teacher: {100 * init_gain:+.1f} points; distilla
 # `binomial_halfwidth(accuracy, n)`: the half-width of its 95 % interval, 1.96 standard errors
 # (the "dev noise" printed above and drawn as error bars below).
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb07_binomial_halfwidth", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def binomial_halfwidth(accuracy, n):
+    ### BEGIN SOLUTION
     return 1.96 * (accuracy * (1 - accuracy) / n) ** 0.5
+    ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb07_binomial_halfwidth_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_binomial_halfwidth(binomial_halfwidth)
 
 # %%

@@ -63,12 +63,14 @@ fig
 # teacher_probs)`, the mean absolute difference of two (L, L) attention maps. The cell after the
 # check uses it to rank this layer pair's heads.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb08_attention_gap", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def attention_gap(student_probs, teacher_probs):
+    ### BEGIN SOLUTION
     return (student_probs - teacher_probs).abs().mean()
+    ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb08_attention_gap_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_attention_gap(attention_gap)
 
 # %%
@@ -100,10 +102,13 @@ fig
 # sentence. What can you conclude? (a) the student learned that head; (b) it is one example: a
 # claim needs many sentences and a number for the gap; (c) nothing, the maps are unrelated.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb08_one_sentence", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "b"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb08_one_sentence_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("one_sentence", answer)
 
 # %% [markdown]

@@ -132,12 +132,14 @@ beyond.accuracies("mutual", setup)
 # teachers' logits (B, C), return the students' target (B, C), the mean of the teachers' softened
 # distributions. The check compares it with `losses.ensemble_soft_targets`.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb09_ensemble_soft_targets", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def ensemble_soft_targets(teacher_logits, temperature):
+    ### BEGIN SOLUTION
     return torch.stack([torch.softmax(z / temperature, dim=-1) for z in teacher_logits]).mean(0)
+    ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb09_ensemble_soft_targets_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_ensemble_soft_targets(ensemble_soft_targets)
 
 # %%
@@ -270,10 +272,13 @@ for r in seeded:
 # standard deviation of 1.1 points over 3 seeds. What can you say? (a) the method helps;
 # (b) the difference may be noise: it is within two standard errors of 0; (c) the method hurts.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb09_seed_noise", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "b"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb09_seed_noise_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("seed_noise", answer)
 
 # %% [markdown]

@@ -110,13 +110,15 @@ for start in ("teacher", "random"):
 # `paired_difference(a, b)`: given the accuracies of two settings for the same seeds (lists in seed
 # order), return the mean and the sample standard deviation of the per-seed differences.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb10_paired_difference", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def paired_difference(a, b):
+    ### BEGIN SOLUTION
     diffs = [x - y for x, y in zip(a, b)]
     return statistics.mean(diffs), statistics.stdev(diffs)
+    ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb10_paired_difference_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_paired_difference(paired_difference)
 
 # %% [markdown]
@@ -124,10 +126,13 @@ checks.check_paired_difference(paired_difference)
 # come closest? (a) with few gold labels; (b) when (almost) every transfer sentence has its gold
 # label; (c) they get further apart as gold labels grow.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb10_curves_meet", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "b"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb10_curves_meet_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("curves_meet", answer)
 
 # %% [markdown]

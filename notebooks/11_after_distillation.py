@@ -48,8 +48,11 @@ print(f"dev: {len(dev)} sentences; timing: {len(timing)} sentences, batch 32, 2 
 # **Exercise (predict first).** int8 takes a quarter of fp32's bytes. By what factor will the
 # student's size on disk shrink? Write your number, then run the cells after it.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb11_prediction", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+guess = None  # your prediction
+### BEGIN SOLUTION
 guess = 1.3
+### END SOLUTION
 
 # %%
 student_int8 = compression.quantize(student)
@@ -58,7 +61,7 @@ embedding = models.parameter_counts(student)["embedding"] / models.parameter_cou
 print(f"student: {fp32_mb:.1f} MB in fp32, {int8_mb:.1f} MB with int8 linear layers ({fp32_mb / int8_mb:.2f}× smaller); "
       f"{embedding:.0%} of its parameters are embeddings")
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb11_prediction_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_prediction("size ratio", guess, fp32_mb / int8_mb, tolerance=0.3,
                         why="only the linear layers shrink 4×: the embedding table, most of a small BERT, stays fp32.")
 
@@ -150,10 +153,13 @@ fig
 # wins on something the plot does not show (size on disk, memory, an engine you must use);
 # (c) never.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb11_pareto", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "b"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb11_pareto_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("pareto", answer)
 
 # %% [markdown]

@@ -49,10 +49,13 @@ print(task)
 # **Exercise.** What happens to an example longer than `max_length`? (a) it keeps its first
 # `max_length` tokens; (b) the loader refuses the file; (c) it is left out of training.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb12_truncation", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "a"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb12_truncation_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("truncation", answer)
 
 # %% [markdown]
@@ -84,10 +87,13 @@ print(f"distilled − labels only: {100 * gap:+.1f} points on {len(task.dev)} de
 # What could you say? (a) distillation helped; (b) one run's gap that small may be noise: more seeds or
 # more dev data would tell; (c) distillation hurt.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb12_small_dev", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+answer = None  # your answer
+### BEGIN SOLUTION
 answer = "b"
+### END SOLUTION
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb12_small_dev_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_choice("small_dev", answer)
 
 # %% [markdown]

@@ -99,20 +99,22 @@ print(f"student copied teacher layers {student0.copied_layers} of {spec.layers};
 # (B, L, V), mask (B, L); `direction` is `"forward"` (Σ p log p/q, p the teacher) or `"reverse"`
 # (Σ q log q/p).
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb13_token_kl", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 import torch
 
 
 def token_kl(student_logits, teacher_logits, mask, direction):
+    ### BEGIN SOLUTION
     keep = mask.bool()
     log_q = torch.log_softmax(student_logits[keep], dim=-1)  # select first: no NaN enters the sums
     log_p = torch.log_softmax(teacher_logits[keep], dim=-1)
     if direction == "forward":
         return (log_p.exp() * (log_p - log_q)).sum(-1).mean()
     return (log_q.exp() * (log_q - log_p)).sum(-1).mean()
+    ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb13_token_kl_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_token_kl(token_kl)
 
 # %% [markdown]
@@ -263,8 +265,11 @@ for name, extra in (("forward KL", {}), ("on-policy", {"on_policy": causal_lm.On
 # same vocabulary. Generating with the KV cache at batch 1, how many times more tokens per second
 # will it produce? Write your guess (e.g. `1.5`) before running the measurement.
 
-# %% tags=["solution"]
+# %% nbgrader={"grade": false, "grade_id": "nb13_prediction", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+guess = None  # your prediction
+### BEGIN SOLUTION
 guess = 1.6
+### END SOLUTION
 
 # %%
 student = live["forward_kl"]["model"]
@@ -274,7 +279,7 @@ speed = lm_eval.generation_speed({"teacher": teacher.model, "student": student},
 display(Markdown(lm_eval.speed_table(speed)))
 speed_up = next(r["speed_up"] for r in speed if r["model"] == "student" and r["batch"] == 1)
 
-# %% tags=["check"]
+# %% nbgrader={"grade": true, "grade_id": "nb13_prediction_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_prediction("student's generation speed-up at batch 1", guess, speed_up, tolerance=0.6,
                         why="Each new token runs every layer once, so half the layers is at most 2x; the embedding, "
                             "the final LayerNorm, the output layer over the vocabulary and Python's per-token "

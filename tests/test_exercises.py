@@ -21,6 +21,14 @@ def _tags(cell):
     return cell.metadata.get("tags", [])
 
 
+def _between_markers(source):
+    """A solution cell's own lines: those between ``### BEGIN SOLUTION`` and ``### END SOLUTION``."""
+    lines = source.split("\n")
+    markers = [i for i, line in enumerate(lines) if line.strip() in ("### BEGIN SOLUTION", "### END SOLUTION")]
+    assert len(markers) == 2, source
+    return [line for line in lines[markers[0] + 1:markers[1]] if line.strip()]
+
+
 # ---------------------------------------------------------------- every check, right and wrong
 def _not_written(*args):
     raise NotImplementedError
@@ -138,14 +146,21 @@ def test_solution_cells_become_stubs_that_keep_the_signature():
     exercise, count = exercises.make_exercise(original)
     assert count >= 1
     stub = next(c for c in exercise.cells if "def attention_mse" in c.source)
-    assert stub.source.startswith("# TODO") and "exercise" in _tags(stub)
-    assert "pow(2)" not in stub.source and "raise NotImplementedError" in stub.source
+    assert stub.source.startswith("def attention_mse(") and "exercise" in _tags(stub)
+    assert stub.source.endswith("\n    # YOUR CODE HERE\n    raise NotImplementedError()")  # nbgrader's stub
+    assert "pow(2)" not in stub.source and "SOLUTION" not in stub.source
     namespace = {}
     exec(stub.source, namespace)
     assert checks.check_attention_mse(namespace["attention_mse"]) is False
 
 
 def test_answer_cells_become_none():
+    stub = exercises.stub_for('answer = None  # your answer\n### BEGIN SOLUTION\nanswer = "b"\n### END SOLUTION')
+    namespace = {}
+    with pytest.raises(NotImplementedError):  # nbgrader's stub: the learner replaces it with the answer
+        exec(stub, namespace)
+    assert namespace["answer"] is None and '"b"' not in stub
+    # a cell without the markers (a notebook of one's own) still gets the TODO stub
     stub = exercises.stub_for('answer = "b"\nguess = 30_522 * 312 / 1e6  # millions\n')
     namespace = {}
     exec(stub, namespace)
@@ -159,9 +174,11 @@ def test_learner_folder_holds_no_solution_text_and_instructor_folder_holds_all(t
         original = nbformat.read(path, as_version=4)
         learner = (tmp_path / "learner" / path.name).read_text()
         solution_lines = {line.strip() for c in original.cells if "solution" in _tags(c)
-                          for line in c.source.splitlines() if line.strip() and not line.lstrip().startswith("def ")}
+                          for line in _between_markers(c.source)}
+        assert solution_lines, path.name
         leaked = [line for line in solution_lines if line in learner]
         assert not leaked, f"{path.name}: solution text in the learner's copy: {leaked}"
+        assert "BEGIN SOLUTION" not in learner and "END SOLUTION" not in learner
         assert '"instructor"' not in learner
         instructor = nbformat.read(tmp_path / "instructor" / path.name, as_version=4)
         assert [c.source for c in instructor.cells] == [c.source for c in original.cells]

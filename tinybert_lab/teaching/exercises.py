@@ -1,13 +1,20 @@
 """Workshop notebooks: ``python -m tinybert_lab.teaching.exercises [--out exercises]`` writes two folders.
 
-- ``learner/``: every cell tagged ``solution`` (in the py:percent file ``# %% tags=["solution"]``)
-  becomes a ``# TODO`` stub: a function keeps its ``def`` line with ``raise NotImplementedError``,
-  an answer (``answer = "b"``, ``guess = 0.5``) becomes ``answer = None``. Markdown cells tagged
+- ``learner/``: in every cell tagged ``solution`` (in the py:percent file ``# %% tags=["solution"]``)
+  the code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes nbgrader's stub,
+  ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` at the marker's indent: a function keeps
+  its ``def`` line, an answer cell keeps its ``answer = None`` line. Markdown cells tagged
   ``instructor`` (discussion notes) are left out. No solution text remains.
 - ``instructor/``: the notebooks as they are, solutions and discussion notes included.
 
 The ``check`` cell after each exercise tells the learner right or wrong, with a hint
 (``tinybert_lab.checks``): write a function, predict a number before running, or explain a figure.
+
+The same notebooks are nbgrader source notebooks: solution cells carry nbgrader's "autograded
+answer" metadata and check cells its "autograder tests" metadata (read-only, 1 point), so
+``nbgrader generate_assignment`` writes the same learner cells as this command.
+``--nbgrader-course DIR`` lays out an nbgrader course folder (``DIR/source/tinybert_lab/`` and a
+``DIR/nbgrader_config.py`` that also leaves out the ``instructor`` notes); see docs/workshop.md.
 """
 
 from __future__ import annotations
@@ -21,13 +28,53 @@ import nbformat
 
 from .tutorial import NOTEBOOKS, notebook_paths
 
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"  # nbgrader's ClearSolutions.code_stub for Python
 STUB = "# TODO: your solution here (see the exercise above), then run the check cell below."
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
+ASSIGNMENT_ID = "tinybert_lab"  # the nbgrader assignment that --nbgrader-course lays out
+NBGRADER_CONFIG = f'''\
+# nbgrader course configuration written by `python -m tinybert_lab.teaching.exercises --nbgrader-course`.
+from nbconvert.preprocessors import TagRemovePreprocessor
+from nbgrader.converters import GenerateAssignment
+
+c = get_config()  # noqa: F821 (nbgrader defines it)
+c.CourseDirectory.course_id = "{ASSIGNMENT_ID}"
+# The instructor's discussion notes (markdown cells tagged "instructor") stay out of the learners'
+# copies, as with `python -m tinybert_lab.teaching.exercises`.
+c.GenerateAssignment.preprocessors = [TagRemovePreprocessor, *GenerateAssignment.preprocessors.default()]
+c.TagRemovePreprocessor.enabled = True
+c.TagRemovePreprocessor.remove_cell_tags = {{"instructor"}}
+'''
+
+
+def clear_solutions(source: str) -> str:
+    """``source`` with each ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region replaced by
+    ``CODE_STUB``, indented as the BEGIN line: line for line what nbgrader's ``ClearSolutions`` does."""
+    lines, inside = [], False
+    for line in source.split("\n"):
+        if "BEGIN SOLUTION" in line:
+            if inside:
+                raise ValueError(f"nested BEGIN SOLUTION in:\n{source}")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            lines += [indent + stub for stub in CODE_STUB.split("\n")]
+        elif "END SOLUTION" in line:
+            inside = False
+        elif not inside:
+            lines.append(line)
+    if inside:
+        raise ValueError(f"BEGIN SOLUTION without END SOLUTION in:\n{source}")
+    return "\n".join(lines)
 
 
 def stub_for(source: str) -> str:
-    """The learner's stub of one solution cell: the TODO line; each ``def`` line kept with a body
-    ``raise NotImplementedError``; each top-level answer ``name = ...`` turned into ``name = None``."""
+    """The learner's stub of one solution cell. With ``### BEGIN SOLUTION`` / ``### END SOLUTION``
+    markers (every notebook's solution cells have them): ``clear_solutions``, as nbgrader. Without:
+    the TODO line; each ``def`` line kept with a body ``raise NotImplementedError``; each top-level
+    answer ``name = ...`` turned into ``name = None``."""
+    if BEGIN_SOLUTION in source:
+        return clear_solutions(source)
     lines = [STUB]
     for line in source.splitlines():
         if line.lstrip().startswith("def "):
@@ -79,10 +126,31 @@ def write_workshop(out: Path, paths: list[Path] | None = None) -> dict[str, int]
     return counts
 
 
+def write_nbgrader_course(root: Path, paths: list[Path] | None = None) -> Path:
+    """Lay out an nbgrader course folder: ``root/source/tinybert_lab/`` (the notebooks as they are:
+    they are nbgrader source notebooks) and ``root/nbgrader_config.py``. Then, in ``root``:
+    ``nbgrader generate_assignment tinybert_lab`` writes the learners' copies to
+    ``root/release/tinybert_lab/``. Returns the source folder."""
+    source = root / "source" / ASSIGNMENT_ID
+    source.mkdir(parents=True, exist_ok=True)
+    for path in notebook_paths(NOTEBOOKS) if paths is None else paths:
+        nbformat.write(nbformat.read(path, as_version=4), source / path.name)
+    (root / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
+    return source
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("exercises"), help="output folder (default: exercises/)")
+    parser.add_argument("--nbgrader-course", type=Path, metavar="DIR",
+                        help="instead, lay out an nbgrader course folder in DIR (source/ and nbgrader_config.py)")
     args = parser.parse_args(argv)
+    if args.nbgrader_course:
+        source = write_nbgrader_course(args.nbgrader_course)
+        print(f"nbgrader source notebooks: {source.resolve()}/")
+        print(f"Next: cd {args.nbgrader_course} && nbgrader generate_assignment {ASSIGNMENT_ID} "
+              f"(learners' copies in release/{ASSIGNMENT_ID}/)")
+        return
     for name, count in write_workshop(args.out).items():
         print(f"{name}: {count} exercise(s)")
     print(f"Learners' notebooks: {(args.out / 'learner').resolve()}/ (no solutions)")
