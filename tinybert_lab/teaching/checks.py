@@ -1,5 +1,7 @@
 """Checks for the workshop exercises. Each prints ``✓`` or ``✗`` with a hint and returns True/False;
-none raises, so a wrong answer in class is a line of advice, not a stack trace.
+none raises, so a wrong answer in class is a line of advice, not a stack trace. Under nbgrader
+(``nbgrader autograde`` or ``validate``, which set ``NBGRADER_EXECUTION``) a failed check raises
+``AssertionError`` after its hint, so the autograder gives the check cell no points.
 
 Three kinds, all graded by the library, never by text in the notebook:
 
@@ -12,7 +14,9 @@ Three kinds, all graded by the library, never by text in the notebook:
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import statistics
 from dataclasses import dataclass
 
@@ -390,3 +394,20 @@ def check_choice(question: str, answer) -> bool:
     ok = letter == q.correct
     print(f"{'✓' if ok else '✗'} {question}: ({letter}) is {'right' if ok else 'not it'}. {q.reasons[letter]}")
     return ok
+
+
+def _graded(check):
+    """``check`` that, when it fails under nbgrader's autograder or validator, raises after its
+    hint: nbgrader scores a test cell by whether it raised, not by what it printed."""
+    @functools.wraps(check)
+    def graded(*args, **kwargs) -> bool:
+        ok = check(*args, **kwargs)
+        if not ok and os.environ.get("NBGRADER_EXECUTION"):
+            raise AssertionError(f"{check.__name__}: not yet (the line above says why)")
+        return ok
+    return graded
+
+
+for _name in [name for name in globals() if name.startswith("check_")]:  # every public check
+    globals()[_name] = _graded(globals()[_name])
+del _name
