@@ -61,18 +61,20 @@ def words_of(text, tokenizer):
 def test_config_validates():
     assert AugmentConfig().to_dict()["probability"] == 0.4
     assert AugmentConfig.from_dict({"top_k": 3, "source": "mlm"}).top_k == 3
-    for bad in ({"probability": 0}, {"probability": 1.5}, {"probability": math.nan}, {"probability": True}):
-        with pytest.raises(TinyBertLabError, match=r"probability must be in \(0, 1\]"):
+    for bad in ({"probability": 0}, {"probability": 1.5}, {"probability": math.nan}):
+        with pytest.raises(TinyBertLabError, match=r"AugmentConfig.probability must be in \(0, 1\], got .*TinyBERT uses 0.4"):
             AugmentConfig(**bad)
-    with pytest.raises(TinyBertLabError, match="top_k must be an integer >= 1, got 0"):
+    with pytest.raises(TinyBertLabError, match="AugmentConfig.probability must be a number, got True"):
+        AugmentConfig(probability=True)
+    with pytest.raises(TinyBertLabError, match="top_k must be a positive integer, got 0"):
         AugmentConfig(top_k=0)
-    with pytest.raises(TinyBertLabError, match="n_per_sentence must be an integer >= 1"):
+    with pytest.raises(TinyBertLabError, match="n_per_sentence must be an integer, got 2.5"):
         AugmentConfig(n_per_sentence=2.5)
-    with pytest.raises(TinyBertLabError, match="source 'glove' is not one of"):
+    with pytest.raises(TinyBertLabError, match="source must be one of 'embedding', 'mlm', got 'glove'"):
         AugmentConfig(source="glove")
     with pytest.raises(TinyBertLabError, match="seed must be an integer >= 0"):
         AugmentConfig(seed=-1)
-    with pytest.raises(TinyBertLabError, match="dtype 'float16' is not one of"):
+    with pytest.raises(TinyBertLabError, match="dtype must be one of .*got 'float16'"):
         AugmentConfig(dtype="float16")
     with pytest.raises(TinyBertLabError, match=r"'probabilty' \(did you mean 'probability'\?\)"):
         AugmentConfig.from_dict({"probabilty": 0.5})

@@ -118,7 +118,7 @@ def test_build_validates_sizes(tokenizer):
         bilstm.build_bilstm(tokenizer, hidden_size=0)
     with pytest.raises(TinyBertLabError, match=r"dropout must be in \[0, 1\)"):
         bilstm.build_bilstm(tokenizer, dropout=1.0)
-    with pytest.raises(TinyBertLabError, match="num_labels must be at least 2"):
+    with pytest.raises(TinyBertLabError, match="BiLSTMConfig.num_labels must be an integer >= 2, got 1"):
         bilstm.build_bilstm(tokenizer, num_labels=1)
 
 

@@ -103,7 +103,7 @@ def test_pkd_pairs_skip_last_and_a_map():
 def test_pkd_terms_are_the_named_losses(tokenizer, batch):
     student, teacher = tiny(tokenizer, layers=3), tiny(tokenizer, seed=4, layers=6)
     objective = PatientObjective(student, teacher, strategy="last").eval()
-    assert objective.pairs == [(1, 4), (2, 5)] and objective.weights == PatientObjective.DEFAULT_WEIGHTS
+    assert objective.pairs == [(1, 4), (2, 5)] and objective.weights == {"pkd": 100.0, "prediction": 0.5, "hard_label": 0.5}
     terms = objective.loss_terms(batch)
     inputs = data.model_inputs(batch)
     with torch.no_grad():

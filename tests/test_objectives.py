@@ -16,10 +16,13 @@ from tinybert_lab.core.errors import TinyBertLabError
 from tinybert_lab.methods.objectives import (
     MultiTeacherObjective,
     MutualLearning,
+    MutualWeights,
     RelationalObjective,
-    check_weights,
+    RelationalWeights,
     sentence_representation,
 )
+
+TERMS = ("hard_label_a", "mutual_a", "hard_label_b", "mutual_b")  # MutualLearning's, as the paper names them
 
 
 def tiny(tokenizer, seed=0, width=32, layers=1, **kw):
@@ -61,17 +64,21 @@ def changed(before, model):
 
 
 # ---------------------------------------------------------------- weights
-def test_check_weights_merges_defaults_and_refuses_bad_values():
-    defaults = {"rkd_distance": 25.0, "rkd_angle": 50.0, "hard_label": 0.0}
-    assert check_weights(None, defaults, "w") == {"rkd_distance": 25.0, "rkd_angle": 50.0}
-    assert check_weights({"rkd_angle": 0, "hard_label": 2}, defaults, "w") == {"rkd_distance": 25.0, "hard_label": 2.0}
-    with pytest.raises(TinyBertLabError, match=r"Unknown w key\(s\): 'rkd_angel' \(did you mean 'rkd_angle'\?\)"):
-        check_weights({"rkd_angel": 1}, defaults, "w")
+def test_weights_merge_a_dict_into_the_defaults_and_refuse_bad_values():
+    assert RelationalWeights.coerce(None).active() == {"rkd_distance": 25.0, "rkd_angle": 50.0, "hard_label": 1.0}
+    assert RelationalWeights.coerce({"rkd_angle": 0, "hard_label": 2}).active() == {"rkd_distance": 25.0, "hard_label": 2.0}
+    assert MutualWeights.coerce(MutualWeights(mutual_b=0)).active() == {"hard_label_a": 1.0, "mutual_a": 1.0,
+                                                                        "hard_label_b": 1.0}
+    with pytest.raises(TinyBertLabError, match=r"Unknown RelationalObjective weight key\(s\): 'rkd_angel' "
+                                               r"\(did you mean 'rkd_angle'\?\)"):
+        RelationalWeights.coerce({"rkd_angel": 1})
     for bad in (-1, float("nan"), float("inf"), True, "1"):
         with pytest.raises(TinyBertLabError, match="'hard_label' must be a finite number >= 0"):
-            check_weights({"hard_label": bad}, defaults, "w")
-    with pytest.raises(TinyBertLabError, match="All ws are 0: nothing to learn from"):
-        check_weights({"rkd_distance": 0, "rkd_angle": 0}, defaults, "w")
+            RelationalWeights.coerce({"hard_label": bad})
+    with pytest.raises(TinyBertLabError, match="All RelationalObjective weights are 0: nothing to learn from"):
+        RelationalWeights.coerce({"rkd_distance": 0, "rkd_angle": 0, "hard_label": 0})
+    with pytest.raises(TinyBertLabError, match=r"weights must be a RelationalWeights or a dict of its terms \(rkd_distance"):
+        RelationalWeights.coerce(MutualWeights())
 
 
 # ---------------------------------------------------------------- mutual learning
@@ -81,9 +88,9 @@ def test_mutual_learning_terms_are_the_named_losses(tokenizer, batch):
         a.classifier.bias.copy_(torch.tensor([1.0, -1.0]))
         b.classifier.bias.copy_(torch.tensor([-0.5, 0.5]))
     objective = MutualLearning(a, b, temperature=2.0).eval()
-    assert objective.student is a and objective.weights == dict.fromkeys(MutualLearning.TERMS, 1.0)
+    assert objective.student is a and objective.weights == dict.fromkeys(TERMS, 1.0)
     terms = objective.loss_terms(batch)
-    assert sorted(terms) == sorted(MutualLearning.TERMS)
+    assert sorted(terms) == sorted(TERMS)
     with torch.no_grad():
         za, zb = a(**inputs(batch)).logits, b(**inputs(batch)).logits
     y = batch["labels"]
@@ -116,7 +123,7 @@ def test_mutual_learning_one_step_updates_both_and_fit_lowers_the_loss(tokenizer
                                   max_length=64)
     history = training.fit(objective, encoded, tokenizer, config, eval_data=dev, progress=False)
     assert changed(before_a, a) and changed(before_b, b)
-    assert set(history.terms) == set(MutualLearning.TERMS)
+    assert set(history.terms) == set(TERMS)
     assert history.loss[-1] < history.loss[0]
     for name in ("hard_label_a", "hard_label_b"):
         assert history.terms[name][-1] < history.terms[name][0]
@@ -140,7 +147,7 @@ def test_mutual_learning_errors(tokenizer, batch):
     with pytest.raises(TinyBertLabError, match=r"did you mean 'mutual_a'"):
         MutualLearning(a, tiny(tokenizer, seed=1), weights={"mutal_a": 1})
     with pytest.raises(TinyBertLabError, match="All MutualLearning weights are 0"):
-        MutualLearning(a, tiny(tokenizer, seed=1), weights=dict.fromkeys(MutualLearning.TERMS, 0))
+        MutualLearning(a, tiny(tokenizer, seed=1), weights=dict.fromkeys(TERMS, 0))
     with pytest.raises(TinyBertLabError, match="temperature must be positive"):
         MutualLearning(a, tiny(tokenizer, seed=1), temperature=0)
     unlabeled = {**batch, "labels": torch.full_like(batch["labels"], -1)}
@@ -311,7 +318,7 @@ def test_relational_errors(tokenizer):
     with pytest.raises(TinyBertLabError, match="'rkd_angle' must be a finite number >= 0, got -50"):
         RelationalObjective(student, teacher, weights={"rkd_angle": -50})
     with pytest.raises(TinyBertLabError, match="All RelationalObjective weights are 0"):
-        RelationalObjective(student, teacher, weights=dict.fromkeys(RelationalObjective.TERMS, 0))
+        RelationalObjective(student, teacher, weights=dict.fromkeys(RelationalWeights().to_dict(), 0))
     with pytest.raises(TinyBertLabError, match="student has 2 labels and the teacher 3.*prediction"):
         RelationalObjective(student, tiny(tokenizer, num_labels=3), weights={"prediction": 1})
     RelationalObjective(student, tiny(tokenizer, num_labels=3))  # relations alone need no common label set

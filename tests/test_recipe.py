@@ -18,7 +18,7 @@ def test_setting_validates_and_splits_the_budget():
     assert Setting("kd-teacher", 1e-4, 1 / 6).stage_steps(12) == (2, 10)
     assert Setting("labels", 3e-4).stage_steps(600) == (0, 600)
     assert "1/6" in Setting("kd-teacher", 1e-4, 1 / 6).describe()
-    with pytest.raises(TinyBertLabError, match="Unknown recipe"):
+    with pytest.raises(TinyBertLabError, match="Setting.recipe must be one of .*got 'kd-random'"):
         Setting("kd-random", 1e-4, 0.5)
     with pytest.raises(TinyBertLabError, match="intermediate_share"):
         Setting("labels", 1e-4, 0.5)

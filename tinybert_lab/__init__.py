@@ -3,7 +3,8 @@
 The package in layers; each imports only from the layers before it in this list:
 
 ``core/``: the engine
-  ``settings``, ``errors``: environment variables and folders; the one exception type
+  ``settings``, ``errors``, ``config``: environment variables and folders; the one exception
+  type; the one way to declare settings and loss weights (validated dataclasses)
   ``comparison``: the noise band, paired differences over seeds, verdicts, the Pareto front
   ``data``, ``datafiles``: SST-2, TREC and your own TSV/CSV/JSONL files, length-bucketed batches
   ``models``, ``attention``: the offline teacher, TinyBERT-style students; pre-softmax attention scores
@@ -45,7 +46,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _LAYERS = {
-    "core": "settings errors records comparison data datafiles models attention losses mapping parallel streaming "
+    "core": "settings errors config records comparison data datafiles models attention losses mapping parallel streaming "
             "training evaluation logit_cache viz",
     "methods": "recipe tinybert teacher_init augment distilbert bilstm objectives minilm patient assistant mobilebert "
                "causal_lm lm_eval",
@@ -56,7 +57,7 @@ _LAYERS = {
 HOME = {module: layer for layer, modules in _LAYERS.items() for module in modules.split()}
 
 if TYPE_CHECKING:  # what the short names are, for type checkers and IDEs (never run)
-    from .core import (settings, errors, records, comparison, data, datafiles, models, attention, losses,
+    from .core import (settings, errors, config, records, comparison, data, datafiles, models, attention, losses,
         mapping, parallel, streaming, training, evaluation, logit_cache, viz)
     from .methods import (recipe, tinybert, teacher_init, augment, distilbert, bilstm, objectives, minilm,
         patient, assistant, mobilebert, causal_lm, lm_eval)

@@ -12,37 +12,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import get_type_hints
 
+from .core.config import Settings
 from .core.errors import TinyBertLabError, reject_unknown_keys
 
 
-def _check_types(section) -> None:
-    """Each field holds its annotated type (an int is accepted for a float; None where allowed)."""
-    hints = get_type_hints(type(section))
-    name = type(section).__name__
-    for f in fields(section):
-        value, hint = getattr(section, f.name), hints[f.name]
-        allowed = getattr(hint, "__args__", (hint,))
-        if value is None and type(None) in allowed:
-            continue
-        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
-            continue
-        if not any(isinstance(value, kind) and not (kind is int and isinstance(value, bool)) for kind in allowed
-                   if isinstance(kind, type)):
-            wanted = " or ".join(k.__name__ for k in allowed if k is not type(None))
-            raise TinyBertLabError(f"{SECTION_OF.get(name, name)}.{f.name} must be {wanted}, got {value!r}.")
-
-
-def _positive(section, *keys) -> None:
-    for key in keys:
-        value = getattr(section, key)
-        if value is not None and value <= 0:
-            raise TinyBertLabError(f"{SECTION_OF[type(section).__name__]}.{key} must be positive, got {value!r}.")
-
-
 @dataclass
-class TeacherSettings:
+class TeacherSettings(Settings):
     """``model``: "offline" (all-MiniLM-L6-v2 from PyPI), a hub name ("bert-base-uncased") or a
     folder. ``fine_tuned``: a folder with an already fine-tuned teacher (skips fine-tuning)."""
 
@@ -52,13 +28,15 @@ class TeacherSettings:
     learning_rate: float = 1e-4
     batch_size: int = 32
 
-    def __post_init__(self):
-        _check_types(self)
-        _positive(self, "steps", "learning_rate", "batch_size")
+    _label = "teacher"
+
+    def check(self):
+        self.require_int("steps", "batch_size")
+        self.require_number("learning_rate", low_open=True)
 
 
 @dataclass
-class DataSettings:
+class DataSettings(Settings):
     """``task``: "sst2", "trec", a GLUE task from the hub as "glue/<name>" (e.g. "glue/mrpc";
     see ``data.GLUE_TASKS``) or a file the loader reads (TSV, CSV, JSON Lines). ``train_size``:
     training examples used by the students (0: all). ``max_length``: 0 chooses it from the data."""
@@ -74,36 +52,34 @@ class DataSettings:
     header: bool = True
     max_length: int = 0
 
-    def __post_init__(self):
-        _check_types(self)
-        for key in ("train_size", "teacher_train_size", "dev_size", "max_length"):
-            if getattr(self, key) < 0:
-                raise TinyBertLabError(f"data.{key} must be >= 0 (0: all / from the data), got {getattr(self, key)!r}.")
-        if not 0 < self.dev_fraction < 1:
-            raise TinyBertLabError(f"data.dev_fraction must be between 0 and 1, got {self.dev_fraction!r}.")
+    _label = "data"
+
+    def check(self):
+        self.require_int("train_size", "teacher_train_size", "dev_size", "max_length", minimum=0,
+                         fix="0 means all (or, for max_length, chosen from the data).")
+        self.require_number("dev_fraction", 0, 1, low_open=True)
 
 
 @dataclass
-class StudentSettings:
+class StudentSettings(Settings):
     """``preset``: ``models.STUDENT_PRESETS``. ``start``: "teacher" (the teacher's weights in a
     PCA basis, notebook 06), "random", or a folder (e.g. ``general``'s output)."""
 
     preset: str = "tinybert4"
     start: str = "teacher"
 
-    def __post_init__(self):
+    _label = "student"
+
+    def check(self):
         from .core.models import STUDENT_PRESETS
 
-        _check_types(self)
-        if self.preset not in STUDENT_PRESETS:
-            raise TinyBertLabError(f"student.preset must be one of {sorted(STUDENT_PRESETS)}, got {self.preset!r}.")
-        if self.start not in ("teacher", "random") and not Path(self.start).is_dir():
-            raise TinyBertLabError(f"student.start must be 'teacher', 'random' or a folder with a saved student; "
-                                   f"{self.start!r} is not a folder.")
+        self.require_choice("preset", sorted(STUDENT_PRESETS))
+        self.require("start", self.start in ("teacher", "random") or Path(self.start).is_dir(),
+                     "'teacher', 'random' or a folder with a saved student", fix="That folder does not exist.")
 
 
 @dataclass
-class GeneralSettings:
+class GeneralSettings(Settings):
     """General distillation: the pre-trained teacher's intermediate layers on unlabelled text.
     ``corpus``: a text file (one sentence or paragraph per line), a folder of .txt files, or a
     hub dataset name; read as a stream (``streaming.TextStream``), never whole."""
@@ -116,13 +92,15 @@ class GeneralSettings:
     grad_accumulation: int = 1
     max_length: int = 64
 
-    def __post_init__(self):
-        _check_types(self)
-        _positive(self, "steps", "learning_rate", "batch_size", "grad_accumulation", "max_length")
+    _label = "general"
+
+    def check(self):
+        self.require_int("steps", "batch_size", "grad_accumulation", "max_length")
+        self.require_number("learning_rate", low_open=True)
 
 
 @dataclass
-class TaskSettings:
+class TaskSettings(Settings):
     """Task distillation, TinyBERT's two steps. ``intermediate_fraction`` and ``learning_rate``
     left out: the settings chosen on the held-out slice (``benchmarks/choose_recipe.py``).
     ``baseline``: also train the labels-only student from the same start, for the same steps.
@@ -142,23 +120,24 @@ class TaskSettings:
     checkpoint_every: int = 100
     eval_every: int = 100
 
-    def __post_init__(self):
-        _check_types(self)
-        if self.eval_every < 0 or self.checkpoint_every < 0:
-            raise TinyBertLabError("task.eval_every and task.checkpoint_every must be >= 0 (0: at the end only).")
-        _positive(self, "steps", "learning_rate", "baseline_learning_rate", "batch_size", "grad_accumulation",
-                  "augment_per_sentence")
-        if self.intermediate_fraction is not None and not 0 <= self.intermediate_fraction < 1:
-            raise TinyBertLabError(f"task.intermediate_fraction must be in [0, 1), got {self.intermediate_fraction!r}.")
+    _label = "task"
+
+    def check(self):
+        self.require_int("eval_every", "checkpoint_every", minimum=0, fix="0 means at the end only.")
+        self.require_int("steps", "batch_size", "grad_accumulation", "augment_per_sentence")
+        for key in ("learning_rate", "baseline_learning_rate"):
+            if getattr(self, key) is not None:
+                self.require_number(key, low_open=True, fix="Leave it out to use the chosen setting.")
+        if self.intermediate_fraction is not None:
+            self.require_number("intermediate_fraction", 0, 1, fix="Leave it out to use the chosen setting.")
 
 
 SECTIONS = {"teacher": TeacherSettings, "data": DataSettings, "student": StudentSettings, "general": GeneralSettings,
             "task": TaskSettings}
-SECTION_OF = {cls.__name__: name for name, cls in SECTIONS.items()} | {"RunConfig": "run"}
 
 
 @dataclass
-class RunConfig:
+class RunConfig(Settings):
     """A whole run: where it writes, its seed and one section per stage."""
 
     out_dir: str = "runs/tinybert4"
@@ -168,6 +147,11 @@ class RunConfig:
     student: StudentSettings = field(default_factory=StudentSettings)
     general: GeneralSettings = field(default_factory=GeneralSettings)
     task: TaskSettings = field(default_factory=TaskSettings)
+
+    _label = "run"
+
+    def check(self):
+        self.require_int("seed", minimum=0)
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
@@ -182,11 +166,7 @@ class RunConfig:
                 built[key] = SECTIONS[key](**value)
             else:
                 built[key] = value
-        config = cls(**built)
-        if not isinstance(config.out_dir, str) or not isinstance(config.seed, int) or config.seed < 0:
-            raise TinyBertLabError(f"out_dir must be a string and seed an integer >= 0, got {config.out_dir!r}, "
-                                   f"{config.seed!r}.")
-        return config
+        return cls(**built)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -80,29 +80,3 @@ def check_loss_weights(values: dict, what: str, hint: str = "") -> dict[str, flo
             f"All {what}s are 0: nothing to learn from. Give at least one of {', '.join(values)} a positive weight"
             + (f" ({hint})." if hint else "."))
     return active
-
-
-class WeightsMixin:
-    """What every frozen loss-weights dataclass shares: validation when built (``check_loss_weights``),
-    ``from_dict`` that refuses unknown keys, ``to_dict`` and ``active``. A subclass sets ``_terms``
-    (its field names), ``_what`` (how messages name a weight) and optionally ``_hint``."""
-
-    _terms: tuple = ()
-    _what: str = "loss weight"
-    _hint: str = ""
-
-    def __post_init__(self):
-        check_loss_weights(self.to_dict(), self._what, self._hint)
-
-    @classmethod
-    def from_dict(cls, values: dict):
-        """Build from plain data; unknown keys are an error, never silently ignored."""
-        reject_unknown_keys(values, cls._terms, cls._what)
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in self._terms}
-
-    def active(self) -> dict[str, float]:
-        """The terms with a positive weight, ``{name: weight}`` (what ``fit`` multiplies by)."""
-        return {name: float(value) for name, value in self.to_dict().items() if value > 0}

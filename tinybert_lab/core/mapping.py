@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .config import Settings
 from .errors import TinyBertLabError, check_weight, reject_unknown_keys
 
 INIT_LAYERS_KEY = "teacher_layers_at_init"  # config attribute: 1-based teacher layer per student layer
@@ -51,7 +52,7 @@ class LayerMatch:
 
 
 @dataclass(frozen=True)
-class LayerMap:
+class LayerMap(Settings):
     """A validated student→teacher layer mapping (see the module docstring).
 
     ``student_layers`` (M) and ``teacher_layers`` (N) count Transformer layers, embeddings not
@@ -62,11 +63,9 @@ class LayerMap:
     teacher_layers: int
     matches: tuple[LayerMatch, ...]
 
-    def __post_init__(self):
+    def check(self):
         M, N = self.student_layers, self.teacher_layers
-        for name, value in (("student_layers", M), ("teacher_layers", N)):
-            if not isinstance(value, int) or value < 1:
-                raise TinyBertLabError(f"{name} must be a positive number of layers, got {value!r}.")
+        self.require_int("student_layers", "teacher_layers", fix="They count Transformer layers, embeddings not included.")
         if not self.matches:
             raise TinyBertLabError("The layer map is empty: map at least one student layer.")
         seen = set()
@@ -137,6 +136,17 @@ class LayerMap:
 
     def to_dicts(self) -> list[dict]:
         return [match.to_dict() for match in self.matches]
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "LayerMap":
+        """Read ``to_dict``'s form: ``student_layers``, ``teacher_layers`` and ``matches`` as ``from_dicts`` reads them."""
+        if not isinstance(values, dict):
+            raise TinyBertLabError(f"A layer map must be a dict of student_layers, teacher_layers, matches; got {values!r}.")
+        reject_unknown_keys(values, cls.keys(), "layer map")
+        return cls.from_dicts(values.get("matches", []), values.get("student_layers"), values.get("teacher_layers"))
+
+    def to_dict(self) -> dict:
+        return {"student_layers": self.student_layers, "teacher_layers": self.teacher_layers, "matches": self.to_dicts()}
 
     def with_weights(self, weights) -> "LayerMap":
         """The same map with new per-layer weights: a list (one per entry) or a callable ``f(student_layer)``."""

@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import Settings
+
 DATA_ENV = "TINYBERT_LAB_DATA"
 CACHE_ENV = "TINYBERT_LAB_CACHE"
 FAST_ENV = "TINYBERT_LAB_FAST"
@@ -51,7 +53,7 @@ def out_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class TutorialPlan:
+class TutorialPlan(Settings):
     """Data sizes and step counts the notebooks use: the real tutorial, or seconds-long (fast).
 
     ``train_size``: SST-2 train phrases used for student training (None = all);
@@ -72,6 +74,10 @@ class TutorialPlan:
     batch_size: int = 32
     beyond_steps: int = 150
     augment_size: int = 2_000
+
+    def check(self):
+        self.require_int("teacher_steps", "teacher_train_size", "train_size", "dev_size", "general_steps",
+                         "intermediate_steps", "prediction_steps", "batch_size", "beyond_steps", "augment_size")
 
     @property
     def budget(self) -> int:

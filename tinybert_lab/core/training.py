@@ -25,7 +25,7 @@ import shutil
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -35,13 +35,14 @@ from torch import nn
 from . import data as data_lib
 from . import parallel
 from .streaming import TextStream
-from .errors import TinyBertLabError, reject_unknown_keys
+from .config import Settings
+from .errors import TinyBertLabError
 from .models import check_fits_positions, check_tokenizer_matches, fitting_max_length, load_teacher, load_tokenizer, offline_teacher_identity, quiet_transformers
 from .settings import cache_dir
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     """Settings of a training run; validated when built.
 
     ``steps`` counts optimizer updates; each sees ``batch_size * grad_accumulation`` examples.
@@ -69,35 +70,15 @@ class TrainConfig:
     amp: bool = True
     gradient_checkpointing: bool = False
 
-    def __post_init__(self):
-        name = type(self).__name__
-        for key in ("steps", "batch_size", "grad_accumulation", "max_length", "log_every"):
-            value = getattr(self, key)
-            if key == "max_length" and value is None:
-                continue  # chosen from the data (data.choose_max_length)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise TinyBertLabError(f"{name}.{key} must be a positive integer, got {value!r}.")
-        for key in ("eval_every", "checkpoint_every", "seed"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise TinyBertLabError(f"{name}.{key} must be an integer >= 0, got {value!r}.")
-        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < math.inf):
-            raise TinyBertLabError(f"{name}.learning_rate must be positive, got {self.learning_rate!r}.")
-        if not 0 <= self.warmup_ratio < 1:
-            raise TinyBertLabError(f"{name}.warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}.")
-        if self.weight_decay < 0 or self.max_grad_norm <= 0:
-            raise TinyBertLabError(f"{name}.weight_decay must be >= 0 and max_grad_norm > 0.")
-        if not 0 <= self.mask_probability < 1:
-            raise TinyBertLabError(f"{name}.mask_probability must be in [0, 1), got {self.mask_probability!r}.")
-
-    @classmethod
-    def from_dict(cls, values: dict):
-        """Build from plain data; unknown keys are an error, never silently ignored."""
-        reject_unknown_keys(values, {f.name for f in fields(cls)}, cls.__name__)
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def check(self):
+        # max_length None: chosen from the data (data.choose_max_length)
+        self.require_int("steps", "batch_size", "grad_accumulation", "max_length", "log_every")
+        self.require_int("eval_every", "checkpoint_every", "seed", minimum=0)
+        self.require_number("learning_rate", low_open=True)
+        self.require_number("warmup_ratio", 0, 1)
+        self.require_number("weight_decay")
+        self.require_number("max_grad_norm", low_open=True)
+        self.require_number("mask_probability", 0, 1)
 
 
 @dataclass

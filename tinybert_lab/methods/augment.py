@@ -58,12 +58,13 @@ from __future__ import annotations
 import copy
 import math
 import random
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 
-from ..core.errors import TinyBertLabError, reject_unknown_keys
+from ..core.config import Settings
+from ..core.errors import TinyBertLabError
 
 SOURCES = ("embedding", "mlm")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -73,7 +74,7 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 # Configuration
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentConfig(Settings):
     """Settings of one augmentation run; validated when built.
 
     ``n_per_sentence`` (TinyBERT's N_a; the paper uses 20): augmented copies made per sentence,
@@ -98,36 +99,14 @@ class AugmentConfig:
     deduplicate: bool = True
     dtype: str = "float64"
 
-    def __post_init__(self):
-        for key in ("n_per_sentence", "top_k", "batch_size", "mlm_batch_size"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise TinyBertLabError(f"AugmentConfig.{key} must be an integer >= 1, got {value!r}.")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise TinyBertLabError(f"AugmentConfig.seed must be an integer >= 0, got {self.seed!r}.")
-        p = self.probability
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
-            raise TinyBertLabError(
-                f"AugmentConfig.probability must be in (0, 1], got {p!r}: it is the chance that each "
-                "replaceable word is replaced (TinyBERT uses 0.4).")
-        if self.source not in SOURCES:
-            raise TinyBertLabError(
-                f"AugmentConfig.source {self.source!r} is not one of {SOURCES}: 'embedding' needs the "
-                "teacher's word embeddings, 'mlm' a masked-LM model.")
-        if self.dtype not in DTYPES:
-            raise TinyBertLabError(f"AugmentConfig.dtype {self.dtype!r} is not one of {tuple(DTYPES)}.")
-        for key in ("keep_originals", "deduplicate"):
-            if not isinstance(getattr(self, key), bool):
-                raise TinyBertLabError(f"AugmentConfig.{key} must be True or False, got {getattr(self, key)!r}.")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "AugmentConfig":
-        """Build from plain data; unknown keys are an error, never silently ignored."""
-        reject_unknown_keys(values, {f.name for f in fields(cls)}, cls.__name__)
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def check(self):
+        self.require_int("n_per_sentence", "top_k", "batch_size", "mlm_batch_size")
+        self.require_int("seed", minimum=0)
+        self.require_number("probability", 0, 1, low_open=True, high_open=False,
+                            fix="It is the chance that each replaceable word is replaced (TinyBERT uses 0.4).")
+        self.require_choice("source", SOURCES,
+                            fix="'embedding' needs the teacher's word embeddings, 'mlm' a masked-LM model.")
+        self.require_choice("dtype", tuple(DTYPES))
 
 
 # --------------------------------------------------------------------------------------------

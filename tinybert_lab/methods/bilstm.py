@@ -38,7 +38,7 @@ in words (for ``tinybert.Distiller`` to call before it asks a student for featur
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -46,7 +46,8 @@ from torch import nn
 
 from ..core import data as data_lib
 from ..core import losses
-from ..core.errors import TinyBertLabError, WeightsMixin, reject_unknown_keys
+from ..core.config import Settings, Weights
+from ..core.errors import TinyBertLabError, reject_unknown_keys
 
 # --------------------------------------------------------------------------------------------
 # What each kind of student can be distilled with
@@ -94,7 +95,7 @@ def _why_not(kind: str) -> str:
 # The student
 # --------------------------------------------------------------------------------------------
 @dataclass
-class BiLSTMConfig:
+class BiLSTMConfig(Settings):
     """Sizes of a ``BiLSTMStudent``; validated when built.
 
     ``vocab_size``: the tokenizer's (the teacher's) vocabulary. ``embedding_dim`` E (300, the
@@ -117,24 +118,10 @@ class BiLSTMConfig:
     model_type: str = "bilstm"
     name_or_path: str = "bilstm"
 
-    def __post_init__(self):
-        for key in ("vocab_size", "num_labels", "embedding_dim", "hidden_size", "mlp_size", "max_position_embeddings"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise TinyBertLabError(f"BiLSTMConfig.{key} must be a positive integer, got {value!r}.")
-        if self.num_labels < 2:
-            raise TinyBertLabError(f"BiLSTMConfig.num_labels must be at least 2, got {self.num_labels}.")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise TinyBertLabError(f"BiLSTMConfig.dropout must be in [0, 1), got {self.dropout!r}.")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "BiLSTMConfig":
-        """Build from plain data; unknown keys are an error."""
-        reject_unknown_keys(values, {f.name for f in fields(cls)}, cls.__name__)
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def check(self):
+        self.require_int("vocab_size", "embedding_dim", "hidden_size", "mlp_size", "max_position_embeddings")
+        self.require_int("num_labels", minimum=2)
+        self.require_number("dropout", 0, 1)
 
     def to_diff_dict(self) -> dict:
         """Same as ``to_dict``; named like Hugging Face's, so ``training.fingerprint`` hashes it."""
@@ -315,7 +302,7 @@ LOGIT_TERMS = ("logit_mse", "hard_label")
 
 
 @dataclass(frozen=True)
-class LogitMatchingWeights(WeightsMixin):
+class LogitMatchingWeights(Weights):
     """Weights of ``LogitMatching``'s two terms; validated when built.
 
     ``logit_mse``: ``mean_{b,c} (z_S − z_T)²``; ``hard_label``: cross-entropy with the labels.
@@ -327,7 +314,7 @@ class LogitMatchingWeights(WeightsMixin):
     logit_mse: float = 1.0
     hard_label: float = 0.0
 
-    _terms, _what = LOGIT_TERMS, "LogitMatching weight"
+    _what = "LogitMatching weight"
     _hint = "logit_mse learns from the teacher's logits, hard_label from the labels"
 
     @classmethod

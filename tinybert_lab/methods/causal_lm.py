@@ -30,7 +30,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -38,7 +38,8 @@ from torch import nn
 
 from ..core import losses
 from ..core.data import TextCorpus, load_shakespeare
-from ..core.errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
+from ..core.config import Settings, Weights
+from ..core.errors import TinyBertLabError
 from ..core.models import quiet_transformers
 from ..core.settings import cache_dir, fast_mode
 from ..core.training import History, TrainConfig, fit
@@ -121,7 +122,7 @@ def token_blocks(ids: torch.Tensor, block: int, *, stride: int | None = None, li
 # The teacher
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class LMTeacherSpec:
+class LMTeacherSpec(Settings):
     """What the offline teacher is: tokenizer, shape, training. Validated when built; the cache
     key hashes all of it and the corpus, so changing any field trains a new teacher.
 
@@ -144,24 +145,15 @@ class LMTeacherSpec:
     warmup_ratio: float = 0.05
     seed: int = 0
 
-    def __post_init__(self):
-        if self.tokenizer not in TOKENIZER_KINDS:
-            raise TinyBertLabError(f"LMTeacherSpec.tokenizer must be 'char' or 'bpe', got {self.tokenizer!r}.")
-        for key in ("bpe_vocab", "layers", "width", "heads", "block", "stride", "steps", "batch_size"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise TinyBertLabError(f"LMTeacherSpec.{key} must be a positive integer, got {value!r}.")
-        if self.layers < 2:
-            raise TinyBertLabError("LMTeacherSpec.layers must be at least 2: the student keeps half of them.")
-        if self.width % self.heads:
-            raise TinyBertLabError(f"LMTeacherSpec.width ({self.width}) must be a multiple of heads ({self.heads}).")
-        if not 0 <= self.dropout < 1:
-            raise TinyBertLabError(f"LMTeacherSpec.dropout must be in [0, 1), got {self.dropout!r}.")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "LMTeacherSpec":
-        reject_unknown_keys(values, {f.name for f in fields(cls)}, cls.__name__)
-        return cls(**values)
+    def check(self):
+        self.require_choice("tokenizer", TOKENIZER_KINDS)
+        self.require_int("bpe_vocab", "width", "heads", "block", "stride", "steps", "batch_size")
+        self.require_int("layers", minimum=2, fix="The student keeps half of them.")
+        self.require_int("seed", minimum=0)
+        self.require("width", self.width % self.heads == 0, f"a multiple of heads ({self.heads})")
+        self.require_number("dropout", 0, 1)
+        self.require_number("learning_rate", low_open=True)
+        self.require_number("warmup_ratio", 0, 1)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate,
@@ -396,7 +388,21 @@ LM_TERMS = ("next_token", "forward_kl", "reverse_kl", "hidden_cosine", "on_polic
 
 
 @dataclass(frozen=True)
-class OnPolicy:
+class LMWeights(Weights):
+    """Weights of ``LMObjective``'s terms (``LM_TERMS``), all 0 by default: say which are on,
+    e.g. ``{"next_token": 0.5, "forward_kl": 0.5}``."""
+
+    next_token: float = 0.0
+    forward_kl: float = 0.0
+    reverse_kl: float = 0.0
+    hidden_cosine: float = 0.0
+    on_policy_jsd: float = 0.0
+
+    _what, _hint = "LMObjective weight", "e.g. {'next_token': 0.5, 'forward_kl': 0.5}"
+
+
+@dataclass(frozen=True)
+class OnPolicy(Settings):
     """GKD's on-policy part: on a ``fraction`` of the batches the student continues the first
     ``prompt`` tokens of each window by sampling (temperature 1, the whole vocabulary), and the
     ``on_policy_jsd`` term compares teacher and student on those sampled tokens (JSD with ``beta``)."""
@@ -405,13 +411,10 @@ class OnPolicy:
     prompt: int = 32
     beta: float = 0.5
 
-    def __post_init__(self):
-        if not 0 < self.fraction <= 1:
-            raise TinyBertLabError(f"OnPolicy.fraction must be in (0, 1], got {self.fraction!r}.")
-        if self.prompt < 1:
-            raise TinyBertLabError(f"OnPolicy.prompt must be at least 1 token, got {self.prompt!r}.")
-        if not 0 < self.beta < 1:
-            raise TinyBertLabError(f"OnPolicy.beta must be strictly between 0 and 1, got {self.beta!r}.")
+    def check(self):
+        self.require_number("fraction", 0, 1, low_open=True, high_open=False)
+        self.require_int("prompt", fix="It counts tokens.")
+        self.require_number("beta", 0, 1, low_open=True)
 
 
 class LMObjective(nn.Module):
@@ -428,12 +431,11 @@ class LMObjective(nn.Module):
     The teacher runs under ``torch.no_grad()`` in eval mode and is never trained.
     """
 
-    def __init__(self, student, teacher=None, *, weights: dict, temperature: float = 2.0,
+    def __init__(self, student, teacher=None, *, weights: LMWeights | dict, temperature: float = 2.0,
                  on_policy: OnPolicy | None = None, seed: int = 0):
         super().__init__()
         student, teacher = as_model(student), (None if teacher is None else as_model(teacher))
-        reject_unknown_keys(weights, LM_TERMS, "LMObjective weight")
-        self.weights = check_loss_weights(weights, "loss weight", "e.g. {'next_token': 0.5, 'forward_kl': 0.5}")
+        self.weights = LMWeights.coerce(weights).active()
         needs_teacher = set(self.weights) - {"next_token"}
         if needs_teacher and teacher is None:
             raise TinyBertLabError(f"The terms {sorted(needs_teacher)} compare with a teacher: pass teacher=...")

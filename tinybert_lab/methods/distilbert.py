@@ -39,7 +39,8 @@ from torch import nn
 from ..core import data as data_lib
 from ..core import losses
 from ..core.attention import SCORES_ATTENTION
-from ..core.errors import TinyBertLabError, WeightsMixin
+from ..core.config import Weights
+from ..core.errors import TinyBertLabError
 from ..core.mapping import record_init_layers
 
 TERMS = ("ce", "mlm", "cos", "hard_label")
@@ -179,7 +180,7 @@ def student_from_teacher(teacher, layers=None, *, num_labels: int | None = None,
 # The loss
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class DistilBertWeights(WeightsMixin):
+class DistilBertWeights(Weights):
     """Weights of DistilBERT's loss terms; 0 switches a term off. Defaults: the paper's 5/2/1.
 
     ``ce``: ``T²·KL(p_T ‖ p_S)`` (general: the masked-LM distribution over the vocabulary;
@@ -193,7 +194,7 @@ class DistilBertWeights(WeightsMixin):
     cos: float = 1.0
     hard_label: float = 0.0
 
-    _terms, _what, _hint = TERMS, "DistilBERT loss weight", "the paper: ce=5, mlm=2, cos=1"
+    _what, _hint = "DistilBERT loss weight", "the paper: ce=5, mlm=2, cos=1"
 
 
 PAPER_WEIGHTS = DistilBertWeights()  # ce=5, mlm=2, cos=1: general distillation with an MLM teacher

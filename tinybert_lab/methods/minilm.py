@@ -16,15 +16,17 @@ large ones; ``teacher_layer`` / ``student_layer`` (1-based) choose.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from contextlib import contextmanager
 
 import torch
 
 from ..core import data as data_lib
 from ..core import losses
+from ..core.config import Weights
 from ..core.errors import TinyBertLabError
 from ..core.models import encoder_layers
-from .objectives import _freeze, _TeachersStayInEval, check_teacher_and_student, check_weights, output_terms
+from .objectives import _freeze, _TeachersStayInEval, check_teacher_and_student, output_terms
 
 
 def default_relation_heads(student_width: int, teacher_width: int, cap: int = 48) -> int:
@@ -57,20 +59,28 @@ def recording_qkv(model, layer: int):
             handle.remove()
 
 
+@dataclass(frozen=True)
+class MiniLMWeights(Weights):
+    """``MiniLMObjective``'s terms: relations and hard labels at 1 (for general distillation on
+    unlabeled text set ``hard_label`` to 0: MiniLM itself is task-agnostic)."""
+
+    relations: float = 1.0
+    hard_label: float = 1.0
+    prediction: float = 0.0
+
+    _what = "MiniLMObjective weight"
+
+
 class MiniLMObjective(_TeachersStayInEval):
     """Terms (unweighted): ``relations`` = ``losses.minilm_relation_loss`` between the chosen
     layers' Q/K/V relations; ``hard_label`` = ``CE(z_S, y)``; ``prediction`` = ``T² · KL(p_T ‖ p_S)``.
-    ``DEFAULT_WEIGHTS``: relations and hard labels at 1 (MiniLM itself is task-agnostic: for
-    general distillation on unlabeled text set ``hard_label`` to 0)."""
-
-    TERMS = ("relations", "hard_label", "prediction")
-    DEFAULT_WEIGHTS = {"relations": 1.0, "hard_label": 1.0, "prediction": 0.0}
+    ``weights``: a ``MiniLMWeights`` or a dict of overrides."""
 
     def __init__(self, student, teacher, *, student_layer: int | None = None, teacher_layer: int | None = None,
-                 relation_heads: int | None = None, weights: dict | None = None, temperature: float = 1.0):
+                 relation_heads: int | None = None, weights: MiniLMWeights | dict | None = None, temperature: float = 1.0):
         super().__init__()
         losses._check_temperature(temperature)
-        self.weights = check_weights(weights, self.DEFAULT_WEIGHTS, "MiniLMObjective weight")
+        self.weights = MiniLMWeights.coerce(weights).active()
         check_teacher_and_student(student, teacher, self.weights)
         self.student_layer = student_layer or student.config.num_hidden_layers
         self.teacher_layer = teacher_layer or teacher.config.num_hidden_layers

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,12 +34,13 @@ from torch import nn
 
 from ..core import losses
 from ..core.attention import forward_features
-from ..core.errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
+from ..core.config import Settings, Weights
+from ..core.errors import TinyBertLabError
 from ..core.training import TrainConfig, fit
 
 
 @dataclass
-class MobileConfig:
+class MobileConfig(Settings):
     """The student's sizes, in the Hugging Face config's names (``evaluate``, ``fit`` and
     ``parameter_counts`` read them): ``hidden_size`` W is the teacher's width between layers,
     ``inner_size`` I the width inside each layer, ``intermediate_size`` F the feed-forward width,
@@ -57,16 +58,14 @@ class MobileConfig:
     model_type: str = "mobilebert-lite"
     name_or_path: str = "mobilebert-lite"
 
-    def __post_init__(self):
-        if self.inner_size % self.num_attention_heads:
-            raise TinyBertLabError(f"inner_size ({self.inner_size}) must be a multiple of the heads "
-                                   f"({self.num_attention_heads}): each head gets inner_size / heads dimensions.")
-        for key in ("inner_size", "intermediate_size", "num_hidden_layers", "num_labels"):
-            if getattr(self, key) < 1:
-                raise TinyBertLabError(f"MobileConfig.{key} must be at least 1, got {getattr(self, key)!r}.")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def check(self):
+        self.require_int("vocab_size", "hidden_size", "inner_size", "intermediate_size", "num_hidden_layers",
+                         "num_attention_heads", "max_position_embeddings")
+        self.require_int("num_labels", minimum=2)
+        self.require_number("dropout", 0, 1)
+        self.require("inner_size", self.inner_size % self.num_attention_heads == 0,
+                     f"a multiple of the heads ({self.num_attention_heads})",
+                     fix="Each head gets inner_size / heads dimensions.")
 
 
 class BottleneckLayer(nn.Module):
@@ -204,19 +203,30 @@ def feature_map_mse(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor,
     return F.mse_loss(F.layer_norm(s, (width,)), F.layer_norm(t, (width,)))
 
 
-TRANSFER_TERMS = ("feature_map", "attention", "prediction", "hard_label")
+
+@dataclass(frozen=True)
+class TransferWeights(Weights):
+    """Weights of ``MobileTransfer``'s terms (all 0 by default: say which are on, e.g.
+    ``{"feature_map": 1, "attention": 1}`` for a layer's transfer, ``{"prediction": 1}`` after)."""
+
+    feature_map: float = 0.0
+    attention: float = 0.0
+    prediction: float = 0.0
+    hard_label: float = 0.0
+
+    _what, _hint = "MobileTransfer weight", "e.g. {'feature_map': 1, 'attention': 1}"
 
 
 class MobileTransfer(nn.Module):
     """``fit``'s objective for a ``MobileStudent``: on ``layers`` (1-based), feature-map transfer
     and attention transfer against the same teacher layer; ``prediction``: TinyBERT's soft
     cross-entropy with the teacher's logits at ``temperature``; ``hard_label``: cross-entropy with
-    the labels. ``weights``: ``{term: weight}`` over ``TRANSFER_TERMS``."""
+    the labels. ``weights``: a ``TransferWeights`` or a dict of its terms."""
 
-    def __init__(self, student: MobileStudent, teacher, *, layers=(), weights: dict, temperature: float = 1.0):
+    def __init__(self, student: MobileStudent, teacher, *, layers=(), weights: TransferWeights | dict,
+                 temperature: float = 1.0):
         super().__init__()
-        reject_unknown_keys(weights, TRANSFER_TERMS, "MobileTransfer weight")
-        self.weights = check_loss_weights(weights, "loss weight", "e.g. {'feature_map': 1, 'attention': 1}")
+        self.weights = TransferWeights.coerce(weights).active()
         bad = [l for l in layers if not 1 <= l <= student.config.num_hidden_layers]
         if bad:
             raise TinyBertLabError(f"Layers {bad} do not exist: the student has layers 1..{student.config.num_hidden_layers}.")
@@ -247,6 +257,10 @@ class MobileTransfer(nn.Module):
         return terms
 
 
+TRANSFER = TransferWeights(feature_map=1.0, attention=1.0)  # one layer's (or all layers') transfer
+PREDICTION = TransferWeights(prediction=1.0)  # then prediction-layer distillation
+
+
 def freeze_below(student: MobileStudent, layer: int) -> None:
     """Layer ``layer`` (1-based) and above learn; the embeddings and the layers below it are frozen
     (``layer=1``: everything learns)."""
@@ -263,23 +277,22 @@ class Stage:
     name: str
     layers: tuple
     train_from: int
-    weights: dict
+    weights: TransferWeights
     steps: int
 
 
 def progressive_stages(num_layers: int, steps_per_layer: int, prediction_steps: int) -> list[Stage]:
     """MobileBERT's schedule: stage ``l`` transfers layer ``l`` with the layers below frozen
     (layers above are not in the loss), then prediction distillation on everything."""
-    return [Stage(f"layer {l}", (l,), l, {"feature_map": 1.0, "attention": 1.0}, steps_per_layer)
+    return [Stage(f"layer {l}", (l,), l, TRANSFER, steps_per_layer)
             for l in range(1, num_layers + 1)] + [
-        Stage("prediction", (), 1, {"prediction": 1.0}, prediction_steps)]
+        Stage("prediction", (), 1, PREDICTION, prediction_steps)]
 
 
 def all_at_once_stages(num_layers: int, transfer_steps: int, prediction_steps: int) -> list[Stage]:
     """The same losses on every layer together, nothing frozen, for the same total steps."""
-    return [Stage("all layers", tuple(range(1, num_layers + 1)), 1, {"feature_map": 1.0, "attention": 1.0},
-                  transfer_steps),
-            Stage("prediction", (), 1, {"prediction": 1.0}, prediction_steps)]
+    return [Stage("all layers", tuple(range(1, num_layers + 1)), 1, TRANSFER, transfer_steps),
+            Stage("prediction", (), 1, PREDICTION, prediction_steps)]
 
 
 def run_stages(student: MobileStudent, teacher, stages: list[Stage], encoded, tokenizer, config: TrainConfig,

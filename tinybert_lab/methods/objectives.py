@@ -15,8 +15,10 @@ evaluates), a ``weights`` dict ``{term: weight}`` (only the terms that are on) a
   sentence vectors reproduce the *distances and angles* between the teacher's, whatever the
   two widths.
 
-Weights are plain dicts: the keys you give override the defaults (``DEFAULT_WEIGHTS`` of each
-class), 0 switches a term off, unknown keys, negative numbers and all-zero weights are errors.
+Loss weights are each objective's ``core.config.Weights`` dataclass (``MutualWeights``,
+``MultiTeacherWeights``, ``RelationalWeights``), whose defaults are the papers'; pass one, or a
+dict whose keys override the defaults. 0 switches a term off; unknown keys, negative numbers
+and all-zero weights are errors.
 
     objective = RelationalObjective(student, teacher, weights={"hard_label": 1.0})
     history = training.fit(objective, data.encode(train, tokenizer), tokenizer, TrainConfig(steps=300))
@@ -24,6 +26,7 @@ class), 0 switches a term off, unknown keys, negative numbers and all-zero weigh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -31,21 +34,45 @@ from torch import nn
 from ..core import data as data_lib
 from ..core import losses
 from ..core.logit_cache import TeacherLogitCache
-from ..core.errors import TinyBertLabError, check_loss_weights, reject_unknown_keys
+from ..core.config import Weights
+from ..core.errors import TinyBertLabError
 
 
 # --------------------------------------------------------------------------------------------
-# Shared checks
+# Loss weights (defaults: the papers') and shared checks
 # --------------------------------------------------------------------------------------------
-def check_weights(given: dict | None, defaults: dict[str, float], what: str) -> dict[str, float]:
-    """``defaults`` overridden by ``given``, validated; returns the active terms ``{name: weight}``.
+@dataclass(frozen=True)
+class MutualWeights(Weights):
+    """``MutualLearning``'s terms, all 1 as in the paper."""
 
-    Unknown keys are refused (with a did-you-mean hint); every weight must be a finite number
-    >= 0 and at least one positive.
-    """
-    given = dict(given or {})
-    reject_unknown_keys(given, defaults, what)
-    return check_loss_weights({**defaults, **given}, what)
+    hard_label_a: float = 1.0
+    mutual_a: float = 1.0
+    hard_label_b: float = 1.0
+    mutual_b: float = 1.0
+
+    _what = "MutualLearning weight"
+
+
+@dataclass(frozen=True)
+class MultiTeacherWeights(Weights):
+    """``MultiTeacherObjective``'s terms: the teachers' averaged soft targets; the labels off by default."""
+
+    prediction: float = 1.0
+    hard_label: float = 0.0
+
+    _what = "MultiTeacherObjective weight"
+
+
+@dataclass(frozen=True)
+class RelationalWeights(Weights):
+    """``RelationalObjective``'s terms: Park et al.'s 25 (distance) and 50 (angle), the labels at 1."""
+
+    rkd_distance: float = 25.0
+    rkd_angle: float = 50.0
+    hard_label: float = 1.0
+    prediction: float = 0.0
+
+    _what = "RelationalObjective weight"
 
 
 def _check_same_vocabulary(student, other, who: str) -> None:
@@ -130,14 +157,12 @@ class MutualLearning(nn.Module):
 
     ``student`` is ``student_a``: ``fit`` checks the tokenizer and labels against it, and
     ``eval_data`` in ``fit`` evaluates student a only; score student b yourself with
-    ``evaluation.evaluate(objective.student_b, ...)``. ``weights``: overrides of
-    ``DEFAULT_WEIGHTS`` (all 1, as in the paper).
+    ``evaluation.evaluate(objective.student_b, ...)``. ``weights``: a ``MutualWeights`` or a
+    dict of overrides (default all 1, as in the paper).
     """
 
-    TERMS = ("hard_label_a", "mutual_a", "hard_label_b", "mutual_b")
-    DEFAULT_WEIGHTS = {"hard_label_a": 1.0, "mutual_a": 1.0, "hard_label_b": 1.0, "mutual_b": 1.0}
-
-    def __init__(self, student_a, student_b, *, weights: dict | None = None, temperature: float = 1.0):
+    def __init__(self, student_a, student_b, *, weights: MutualWeights | dict | None = None,
+                 temperature: float = 1.0):
         super().__init__()
         if student_a is student_b:
             raise TinyBertLabError("student_a and student_b are the same model: mutual learning needs two models.")
@@ -149,7 +174,7 @@ class MutualLearning(nn.Module):
             )
         losses._check_temperature(temperature)
         self.student_a, self.student_b = student_a, student_b
-        self.weights = check_weights(weights, self.DEFAULT_WEIGHTS, "MutualLearning weight")
+        self.weights = MutualWeights.coerce(weights).active()
         self.temperature = temperature
 
     @property
@@ -199,14 +224,12 @@ class MultiTeacherObjective(_TeachersStayInEval):
     - ``hard_label`` = ``CE(z_S, y)`` (off by default)
 
     ``teacher_weights``: one number >= 0 per teacher (default equal), normalised to sum to 1.
-    ``weights``: overrides of ``DEFAULT_WEIGHTS``. All teachers and the student need the same
-    label count.
+    ``weights``: a ``MultiTeacherWeights`` or a dict of overrides. All teachers and the student
+    need the same label count.
     """
 
-    TERMS = ("prediction", "hard_label")
-    DEFAULT_WEIGHTS = {"prediction": 1.0, "hard_label": 0.0}
-
-    def __init__(self, student, teachers: list, *, teacher_weights=None, weights: dict | None = None,
+    def __init__(self, student, teachers: list, *, teacher_weights=None,
+                 weights: MultiTeacherWeights | dict | None = None,
                  temperature: float = 1.0):
         super().__init__()
         if isinstance(teachers, (nn.Module, TeacherLogitCache)) or not teachers:
@@ -247,7 +270,7 @@ class MultiTeacherObjective(_TeachersStayInEval):
                 self._sources.append(teacher)
             else:
                 self._sources.append(next(i for i, m in enumerate(models) if m is teacher))
-        self.weights = check_weights(weights, self.DEFAULT_WEIGHTS, "MultiTeacherObjective weight")
+        self.weights = MultiTeacherWeights.coerce(weights).active()
         self.temperature = temperature
 
     def teacher_logits(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -309,7 +332,7 @@ class RelationalObjective(_TeachersStayInEval):
     ``losses.rkd_angle`` on (student, teacher) representations); ``hard_label`` = ``CE(z_S, y)``;
     ``prediction`` = ``T² · KL(p_T ‖ p_S)`` (``losses.soft_kl``, Hinton's convention) on the
     teacher's logits from the same forward pass (the teacher runs every step for its
-    representations anyway, so its logits cost nothing and need no cache). ``DEFAULT_WEIGHTS``:
+    representations anyway, so its logits cost nothing and need no cache). ``RelationalWeights``:
     Park et al.'s 25 (distance) and 50 (angle), plus the hard labels at 1 (RKD shapes the
     representation; without a label or prediction term the classifier head never learns).
 
@@ -319,16 +342,13 @@ class RelationalObjective(_TeachersStayInEval):
     several examples per batch: keep ``batch_size`` at 16-32 or more.
     """
 
-    TERMS = ("rkd_distance", "rkd_angle", "hard_label", "prediction")
-    DEFAULT_WEIGHTS = {"rkd_distance": 25.0, "rkd_angle": 50.0, "hard_label": 1.0, "prediction": 0.0}
-
-    def __init__(self, student, teacher, *, weights: dict | None = None, pooling: str = "cls",
+    def __init__(self, student, teacher, *, weights: RelationalWeights | dict | None = None, pooling: str = "cls",
                  temperature: float = 1.0):
         super().__init__()
         if pooling not in POOLINGS:
             raise TinyBertLabError(f"Unknown pooling {pooling!r}. Valid: {', '.join(map(repr, POOLINGS))}.")
         losses._check_temperature(temperature)
-        self.weights = check_weights(weights, self.DEFAULT_WEIGHTS, "RelationalObjective weight")
+        self.weights = RelationalWeights.coerce(weights).active()
         check_teacher_and_student(student, teacher, self.weights)
         _freeze(teacher)
         self.student, self.teacher = student, teacher

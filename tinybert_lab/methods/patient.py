@@ -14,13 +14,16 @@ shallower BERTs of the teacher's width, e.g. ``distilbert.student_from_teacher``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..core import data as data_lib
 from ..core import losses
+from ..core.config import Weights
 from ..core.errors import TinyBertLabError
 from ..core.mapping import LayerMap
-from .objectives import _freeze, _TeachersStayInEval, check_teacher_and_student, check_weights, output_terms
+from .objectives import _freeze, _TeachersStayInEval, check_teacher_and_student, output_terms
 
 STRATEGIES = ("skip", "last")
 
@@ -50,20 +53,30 @@ def pkd_pairs(student_layers: int, teacher_layers: int, strategy="skip") -> list
     return pairs
 
 
+@dataclass(frozen=True)
+class PatientWeights(Weights):
+    """``PatientObjective``'s terms, the paper's ``(1 − α)·CE + α·KD + β·PT`` with α = 0.5, β = 100."""
+
+    pkd: float = 100.0
+    prediction: float = 0.5
+    hard_label: float = 0.5
+
+    _what = "PatientObjective weight"
+
+
 class PatientObjective(_TeachersStayInEval):
     """PKD's loss: ``pkd`` = ``losses.pkd_loss`` on the [CLS] states of ``pairs``; ``prediction``
     = ``T² · KL(p_T ‖ p_S)`` (``losses.soft_kl``, from the same teacher forward pass);
-    ``hard_label`` = ``CE(z_S, y)``. ``DEFAULT_WEIGHTS`` follow the paper's
+    ``hard_label`` = ``CE(z_S, y)``. ``weights`` (a ``PatientWeights`` or a dict of overrides)
+    default to the paper's
     ``(1 − α)·CE + α·KD + β·PT`` with α = 0.5, β = 100 (the paper tunes α ∈ {0.2, 0.5, 0.7},
     β ∈ {10, 100, 500, 1000}, T ∈ {5, 10, 20})."""
 
-    TERMS = ("pkd", "prediction", "hard_label")
-    DEFAULT_WEIGHTS = {"pkd": 100.0, "prediction": 0.5, "hard_label": 0.5}
-
-    def __init__(self, student, teacher, *, strategy="skip", weights: dict | None = None, temperature: float = 5.0):
+    def __init__(self, student, teacher, *, strategy="skip", weights: PatientWeights | dict | None = None,
+                 temperature: float = 5.0):
         super().__init__()
         losses._check_temperature(temperature)
-        self.weights = check_weights(weights, self.DEFAULT_WEIGHTS, "PatientObjective weight")
+        self.weights = PatientWeights.coerce(weights).active()
         if student.config.hidden_size != teacher.config.hidden_size:
             raise TinyBertLabError(
                 f"PKD compares [CLS] states of equal width: the student is {student.config.hidden_size} wide, the "

@@ -31,6 +31,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..core import data, models, training
+from ..core.config import Settings
 from ..core.errors import TinyBertLabError
 from ..core.mapping import LayerMap
 from . import teacher_init, tinybert
@@ -45,7 +46,7 @@ STARTS = ("teacher", "random")
 
 
 @dataclass(frozen=True)
-class Setting:
+class Setting(Settings):
     """One recipe's settings: ``learning_rate`` (both KD stages share it) and, for the two-step
     recipes, ``intermediate_share``, the fraction of the budget spent on the intermediate stage
     (0 for label-only recipes)."""
@@ -54,16 +55,13 @@ class Setting:
     learning_rate: float
     intermediate_share: float = 0.0
 
-    def __post_init__(self):
-        if self.recipe not in RECIPES:
-            raise TinyBertLabError(f"Unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}.")
-        if not self.learning_rate > 0:
-            raise TinyBertLabError(f"learning_rate must be positive, got {self.learning_rate!r}.")
-        two_step = self.recipe.startswith("kd")
-        if two_step != (0 < self.intermediate_share < 1):
-            raise TinyBertLabError(
-                f"{self.recipe}: intermediate_share must be in (0, 1) for a two-step recipe and 0 for labels only, "
-                f"got {self.intermediate_share!r}.")
+    def check(self):
+        self.require_choice("recipe", RECIPES)
+        self.require_number("learning_rate", low_open=True)
+        if self.recipe.startswith("kd"):
+            self.require_number("intermediate_share", 0, 1, low_open=True, fix=f"{self.recipe} is a two-step recipe.")
+        else:
+            self.require("intermediate_share", self.intermediate_share == 0, "0", fix=f"{self.recipe} has one step.")
 
     def stage_steps(self, budget: int) -> tuple[int, int]:
         """``(intermediate, prediction)`` steps of a ``budget``-step run (intermediate ≥ 1 when two-step)."""

@@ -18,7 +18,7 @@ per-layer weights live on the layer map (``mapping.LayerMap.with_depth_decay``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -27,7 +27,8 @@ from torch import nn
 from ..core import data as data_lib
 from ..core import losses
 from ..core.attention import forward_features
-from ..core.errors import TinyBertLabError, WeightsMixin
+from ..core.config import Weights
+from ..core.errors import TinyBertLabError
 from ..core.logit_cache import TeacherLogitCache
 from ..core.mapping import LayerMap, default_map
 from ..core.streaming import TextStream
@@ -37,7 +38,7 @@ TERMS = ("embedding", "attention", "hidden", "prediction", "hard_label")
 
 
 @dataclass(frozen=True)
-class LossWeights(WeightsMixin):
+class LossWeights(Weights):
     """Weight of each loss term; 0 switches a term off (and skips its computation).
 
     ``embedding``: MSE(E_S W_e, E_T); ``attention``: attention-score MSE summed over mapped
@@ -50,8 +51,6 @@ class LossWeights(WeightsMixin):
     hidden: float = 0.0
     prediction: float = 0.0
     hard_label: float = 0.0
-
-    _terms = TERMS
 
     @property
     def intermediate(self) -> bool:
@@ -75,23 +74,15 @@ class DistillConfig(TrainConfig):
     attention_kind: str = "scores"
     head_average: bool = False
 
-    def __post_init__(self):
-        super().__post_init__()
-        if isinstance(self.weights, dict):
-            object.__setattr__(self, "weights", LossWeights.from_dict(self.weights))
-        if not isinstance(self.weights, LossWeights):
-            raise TinyBertLabError(f"DistillConfig.weights must be LossWeights or a dict, got {self.weights!r}.")
-        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
-            raise TinyBertLabError(
-                f"DistillConfig.temperature must be positive, got {self.temperature!r} (1 = no softening).")
-        if self.attention_kind not in losses.ATTENTION_KINDS:
-            raise TinyBertLabError(
-                f"DistillConfig.attention_kind {self.attention_kind!r} is not one of {losses.ATTENTION_KINDS}.")
+    def check(self):
+        super().check()
+        self.require("weights", isinstance(self.weights, (LossWeights, dict)), "a LossWeights or a dict of its terms")
+        object.__setattr__(self, "weights", LossWeights.coerce(self.weights))
+        self.require_number("temperature", low_open=True, fix="1 means no softening.")
+        self.require_choice("attention_kind", losses.ATTENTION_KINDS)
 
     def to_dict(self) -> dict:
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values["weights"] = self.weights.to_dict()
-        return values
+        return {**super().to_dict(), "weights": self.weights.to_dict()}
 
 
 # --------------------------------------------------------------------------------------------

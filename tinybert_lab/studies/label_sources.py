@@ -34,6 +34,7 @@ from torch import nn
 from ..core import data as data_lib
 from ..core import losses, records
 from ..core.comparison import paired_difference, verdict
+from ..core.config import Settings, Weights
 from ..core.errors import TinyBertLabError, reject_unknown_keys
 
 SOURCES = ("gold", "hard", "soft")
@@ -51,6 +52,16 @@ BENCHMARK_RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results
 # --------------------------------------------------------------------------------------------
 # The objective
 # --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SourceWeights(Weights):
+    """``TransferObjective``'s terms: the teacher's labels and the known gold labels, both 1."""
+
+    teacher: float = 1.0
+    gold: float = 1.0
+
+    _what = "TransferObjective weight"
+
+
 class TransferObjective(nn.Module):
     """Train ``student`` on a transfer set labelled by the teacher (for ``training.fit``).
 
@@ -63,7 +74,7 @@ class TransferObjective(nn.Module):
     """
 
     def __init__(self, student, logit_cache, *, source: str = "soft", temperature: float = 1.0,
-                 gold_weight: float = 1.0):
+                 weights: SourceWeights | dict | None = None):
         super().__init__()
         if source not in ("hard", "soft"):
             raise TinyBertLabError(f"TransferObjective source must be 'hard' or 'soft', got {source!r} "
@@ -72,7 +83,7 @@ class TransferObjective(nn.Module):
             raise TinyBertLabError(f"temperature must be positive, got {temperature!r}.")
         self.student, self.logit_cache = student, logit_cache
         self.source, self.temperature = source, float(temperature)
-        self.weights = {"teacher": 1.0, "gold": float(gold_weight)}
+        self.weights = SourceWeights.coerce(weights).active()
 
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         student_logits = self.student(**data_lib.model_inputs(batch)).logits
@@ -81,7 +92,8 @@ class TransferObjective(nn.Module):
             teacher_term = losses.soft_kl(student_logits, teacher_logits, self.temperature)
         else:
             teacher_term = losses.pseudo_label_ce(student_logits, teacher_logits)
-        return {"teacher": teacher_term, "gold": losses.known_label_ce(student_logits, batch["labels"])}
+        terms = {"teacher": teacher_term, "gold": losses.known_label_ce(student_logits, batch["labels"])}
+        return {name: term for name, term in terms.items() if name in self.weights}
 
 
 def gold_ids(encoded, n_gold: int, seed: int) -> list[int]:
@@ -111,7 +123,7 @@ def hide_labels(encoded, keep: list[int]):
 # Runs
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class RunSpec:
+class RunSpec(Settings):
     """One training run: ``task`` (``sst2``/``trec``), ``start`` (``random``/``teacher``),
     ``source`` (``gold``/``hard``/``soft``), ``n_gold`` labelled examples, ``seed`` (draws the
     gold examples, the student's random weights and the batch order), ``steps``, ``temperature``
@@ -126,19 +138,15 @@ class RunSpec:
     temperature: float = 1.0
     learning_rate: float | None = None
 
-    def __post_init__(self):
-        if self.start not in STARTS:
-            raise TinyBertLabError(f"start must be one of {STARTS}, got {self.start!r}.")
-        if self.source not in SOURCES:
-            raise TinyBertLabError(f"source must be one of {SOURCES}, got {self.source!r}.")
-        for name in ("n_gold", "steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise TinyBertLabError(f"RunSpec.{name} must be a positive integer, got {value!r}.")
-        if not self.temperature > 0:
-            raise TinyBertLabError(f"RunSpec.temperature must be positive, got {self.temperature!r}.")
+    def check(self):
+        self.require_choice("start", STARTS)
+        self.require_choice("source", SOURCES)
+        self.require_int("n_gold", "steps")
+        self.require_int("seed", minimum=0)
+        self.require_number("temperature", low_open=True)
         if self.learning_rate is None:
             object.__setattr__(self, "learning_rate", LEARNING_RATES[self.start])
+        self.require_number("learning_rate", low_open=True)
 
     @property
     def key(self) -> str:

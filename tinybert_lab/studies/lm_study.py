@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.config import Settings
 from ..core.errors import TinyBertLabError
 from ..core.training import TrainConfig, fit
 from ..methods import causal_lm as lm
@@ -68,13 +69,18 @@ BASELINE = {"teacher_layers": "text", "random": "text_random"}
 
 
 @dataclass(frozen=True)
-class StudyPlan:
+class StudyPlan(Settings):
     """Student training: ``steps`` of ``batch_size`` windows at ``learning_rate``, the same for every row."""
 
     steps: int = 300
     batch_size: int = 16
     learning_rate: float = 1e-3
     temperature: float = 2.0
+
+    def check(self):
+        self.require_int("steps", "batch_size")
+        self.require_number("learning_rate", low_open=True)
+        self.require_number("temperature", low_open=True)
 
     def config(self, seed: int) -> TrainConfig:
         return TrainConfig(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..core import data as data_lib
 from ..core import training
+from ..core.config import Settings
 from ..core.errors import TinyBertLabError
 from ..core.models import load_tokenizer
 from ..core.settings import FULL_PLAN, cache_dir
@@ -42,11 +43,15 @@ phrases' parent sentences still in training) stay in the record but no longer co
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Candidate(Settings):
     """One point of the grid: a peak ``learning_rate`` and whole ``epochs`` over the training phrases."""
 
     learning_rate: float
     epochs: int
+
+    def check(self):
+        self.require_number("learning_rate", low_open=True)
+        self.require_int("epochs")
 
     @property
     def name(self) -> str:
