@@ -22,8 +22,7 @@ from pathlib import Path
 import torch
 
 from tinybert_lab import data, evaluation, models, strong_teacher, tutorial
-from tinybert_lab.core.errors import TinyBertLabError
-from tinybert_lab.core.records import RunRecord, machine
+from tinybert_lab.core.records import RunRecord, machine, refuse_smoke_run_into
 
 TARGET = 0.90
 
@@ -97,9 +96,7 @@ def main():
     parser.add_argument("--train-size", type=int, default=None,
                         help="a smoke test: train on this many phrases only (needs --record elsewhere)")
     args = parser.parse_args()
-    if args.train_size is not None and args.record.resolve() == strong_teacher.RECORD:
-        raise TinyBertLabError("--train-size is a smoke test: pass --record /tmp/smoke.json (and a scratch "
-                               "TINYBERT_LAB_CACHE) so the committed record keeps only full runs.")
+    refuse_smoke_run_into(args.record, strong_teacher.RECORD, smoke=args.train_size is not None)
     torch.set_num_threads(args.threads)
     command = " ".join(["python", *map(shlex.quote, sys.argv)])
     record = RunRecord(args.record, key=strong_teacher.run_key, command=command)

@@ -27,8 +27,7 @@ from pathlib import Path
 import torch
 
 from tinybert_lab import tutorial
-from tinybert_lab.core.errors import TinyBertLabError
-from tinybert_lab.core.records import RunRecord
+from tinybert_lab.core.records import RunRecord, refuse_smoke_run_into
 from tinybert_lab.studies import ablation
 
 BUDGET_HOURS = 8.0
@@ -59,9 +58,7 @@ def main():
     unknown = set(rows) - set(ablation.ROWS)
     if unknown:
         parser.error(f"unknown row(s) {sorted(unknown)}; choose from {', '.join(ablation.ROWS)}")
-    if args.train_size is not None and args.record.resolve() == ablation.RECORD:
-        raise TinyBertLabError("--train-size is a smoke test: pass --record /tmp/smoke.json (and a scratch "
-                               "TINYBERT_LAB_CACHE) so the committed record keeps only full runs.")
+    refuse_smoke_run_into(args.record, ablation.RECORD, smoke=args.train_size is not None)
     torch.set_num_threads(args.threads)
     command = " ".join(["python", *map(shlex.quote, sys.argv)])
     record = RunRecord(args.record, key=ablation.run_key, command=command)

@@ -84,7 +84,8 @@ checks.check_choice("general_data", answer)
 # the teacher's 6, and trains embedding + attention + hidden losses with masking on. The plot
 # updates as it trains; its loss axis is logarithmic, so terms of very different sizes all show.
 
-# %%
+# %% tags=["wait:05-general"]
+tutorial.expect("05-general", "general distillation")
 student = models.build_student("tinybert4", tokenizer=tokenizer, seed=0)
 config = tinybert.DistillConfig(steps=plan.general_steps, batch_size=plan.batch_size, learning_rate=1e-3,
                                weights=tinybert.INTERMEDIATE, mask_probability=0.15, log_every=5 if not plan.fast else 1)

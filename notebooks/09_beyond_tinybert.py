@@ -20,11 +20,15 @@
 # teacher** (mutual learning), from **several teachers**, through the **relations inside
 # self-attention** (MiniLMv2), through **intermediate [CLS] states** (Patient KD), through an
 # **assistant** that bridges a large capacity gap, and **layer by layer** into a deep, narrow
-# student (MobileBERT). This notebook runs each one on SST-2 with the
-# same data, batch size and number of steps, and puts every result in one table.
+# student (MobileBERT). Every method was run on SST-2 with the same data, batch size and number
+# of steps, over 3 seeds, by `benchmarks/beyond_seeds.py`; each section prints that committed
+# record's result for its rows.
 #
-# `beyond.run(method, setup)` trains a method's models and saves them; running a cell again (or
-# after a kernel restart) loads what is finished instead of training it again.
+# **What runs here.** Training every method live takes a quarter of an hour or more on a laptop,
+# so by default this notebook trains three of them (the rows to beat, DistilBERT and the BiLSTM)
+# and reads the others from the record. `live` below is the list: add a method's name to train it too, or run the notebook with
+# `TINYBERT_LAB_FULL_SIZE=1` to train every method. A trained method is saved, so running a cell
+# again (or after a kernel restart) loads it instead of training it again.
 
 # %%
 # %matplotlib inline
@@ -33,21 +37,22 @@ import json
 import torch
 from IPython.display import display
 
-from tinybert_lab import augment, beyond, checks, data, losses, viz, widgets
+from tinybert_lab import augment, beyond, checks, data, losses, tutorial, viz, widgets
 from tinybert_lab.settings import out_dir
 
 setup = beyond.setup()
 trained = {}
-print(f"{len(setup.train)} training sentences, {len(setup.dev)} dev sentences, {setup.steps} steps per model")
+live = beyond.live_methods(setup)  # the methods trained in this notebook; add any of beyond.METHODS
+print(f"{len(setup.train)} training sentences, {len(setup.dev)} dev sentences, {setup.steps} steps per model; "
+      f"trained live: {', '.join(live)}")
 
 # %% [markdown]
 # ## 0 · The rows to beat
 # A TinyBERT-4 started from the teacher (as in notebook 06) and trained for the same number of
 # steps on the labels alone, and with prediction-layer distillation (cached teacher logits).
 
-# %%
-trained["reference"] = beyond.run("reference", setup)
-beyond.accuracies("reference", setup)
+# %% tags=["wait:09-reference"]
+beyond.show("reference", setup, trained, live)
 
 # %% [markdown]
 # ## 1 · DistilBERT: start from the teacher's own layers
@@ -57,9 +62,8 @@ beyond.accuracies("reference", setup)
 # The *labels only* row uses the same copied start without a teacher: what the initialisation
 # alone buys.
 
-# %%
-trained["distilbert"] = beyond.run("distilbert", setup)
-beyond.accuracies("distilbert", setup)
+# %% tags=["wait:09-distilbert"]
+beyond.show("distilbert", setup, trained, live)
 
 # %% [markdown]
 # ## 2 · A BiLSTM student (Tang et al. 2019)
@@ -67,9 +71,8 @@ beyond.accuracies("distilbert", setup)
 # plain MSE between the student's and the teacher's logits. A BiLSTM has no attention maps, so
 # asking a `Distiller` for TinyBERT's layer losses on it is an error that says so.
 
-# %%
-trained["bilstm"] = beyond.run("bilstm", setup)
-beyond.accuracies("bilstm", setup)
+# %% tags=["wait:09-bilstm"]
+beyond.show("bilstm", setup, trained, live)
 
 # %% [markdown]
 # ## 3 · Data augmentation: a larger transfer set
@@ -85,9 +88,8 @@ copies = augment.augment(example, setup.tokenizer, teacher_embeddings=setup.teac
 for sentence in copies["sentence"]:
     print(sentence)
 
-# %%
-trained["augmentation"] = beyond.run("augmentation", setup)
-beyond.accuracies("augmentation", setup)
+# %% tags=["wait:09-augmentation"]
+beyond.show("augmentation", setup, trained, live)
 
 # %% [markdown]
 # ## 4 · Relational KD: copy the geometry, not the vectors
@@ -107,9 +109,8 @@ print(f"distance + angle loss, rotated and scaled copy: "
 print(f"distance + angle loss, random 312-wide points: {losses.rkd_distance(torch.randn(6, 312), teacher_points):.3f}, "
       f"{losses.rkd_angle(torch.randn(6, 312), teacher_points):.3f}")
 
-# %%
-trained["rkd"] = beyond.run("rkd", setup)
-beyond.accuracies("rkd", setup)
+# %% tags=["wait:09-rkd"]
+beyond.show("rkd", setup, trained, live)
 
 # %% [markdown]
 # ## 5 · Deep mutual learning: no teacher at all
@@ -118,9 +119,8 @@ beyond.accuracies("rkd", setup)
 # a frozen teacher).
 # The comparison is the same student trained alone, from the same random start.
 
-# %%
-trained["mutual"] = beyond.run("mutual", setup)
-beyond.accuracies("mutual", setup)
+# %% tags=["wait:09-mutual"]
+beyond.show("mutual", setup, trained, live)
 
 # %% [markdown]
 # ## 6 · Several teachers
@@ -142,9 +142,8 @@ def ensemble_soft_targets(teacher_logits, temperature):
 # %% nbgrader={"grade": true, "grade_id": "nb09_ensemble_soft_targets_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]
 checks.check_ensemble_soft_targets(ensemble_soft_targets)
 
-# %%
-trained["multi_teacher"] = beyond.run("multi_teacher", setup)
-beyond.accuracies("multi_teacher", setup)
+# %% tags=["wait:09-multi_teacher"]
+beyond.show("multi_teacher", setup, trained, live)
 
 # %% [markdown]
 # ## 7 · MiniLMv2: relations inside self-attention
@@ -170,9 +169,8 @@ print(f"student {narrow.config.hidden_size} wide, {narrow.config.num_attention_h
 # rows' start) with relations + labels, and the 6-head student from random weights, trained on
 # labels alone and with relations + labels.
 
-# %%
-trained["minilm"] = beyond.run("minilm", setup)
-beyond.accuracies("minilm", setup)
+# %% tags=["wait:09-minilm"]
+beyond.show("minilm", setup, trained, live)
 
 # %% [markdown]
 # ## 8 · Patient KD: learn from the middle, one [CLS] at a time
@@ -183,13 +181,12 @@ beyond.accuracies("minilm", setup)
 # **PKD-last** with the teacher's last layers. The student is DistilBERT-3's copied start, so the
 # baseline is section 1's *labels only* row. Feature-based, like TinyBERT's layer losses.
 
-# %%
+# %% tags=["wait:09-patient"]
 from tinybert_lab import patient
 
 print("PKD-skip pairs (student, teacher):", patient.pkd_pairs(3, 6, "skip"),
       "| PKD-last:", patient.pkd_pairs(3, 6, "last"))
-trained["patient"] = beyond.run("patient", setup)
-beyond.accuracies("patient", setup)
+beyond.show("patient", setup, trained, live)
 
 # %% [markdown]
 # ## 9 · A teacher assistant for a large capacity gap
@@ -201,9 +198,8 @@ beyond.accuracies("patient", setup)
 # (`beyond.TINY_LEARNING_RATE`; a small student from random weights needs a larger one than the
 # teacher-initialised rows).
 
-# %%
-trained["assistant"] = beyond.run("assistant", setup)
-beyond.accuracies("assistant", setup)
+# %% tags=["wait:09-assistant"]
+beyond.show("assistant", setup, trained, live)
 
 # %% [markdown]
 # ## 10 · MobileBERT's way: deep and narrow, layer by layer
@@ -222,16 +218,16 @@ beyond.accuracies("assistant", setup)
 # Deep-and-narrow is a latency choice: six sequential layers cost time even when each is thin.
 # The table below times these students beside TinyBERT-4 (4 layers, 312 wide).
 
-# %%
-trained["mobilebert"] = beyond.run("mobilebert", setup)
-beyond.accuracies("mobilebert", setup)
+# %% tags=["wait:09-mobilebert"]
+beyond.show("mobilebert", setup, trained, live)
 
 # %% [markdown]
 # ## One table
 # Accuracy, size and speed of every model, measured side by side on the same sentences, batch
 # size and threads; the teacher is the first row.
 
-# %%
+# %% tags=["wait:09-table"]
+tutorial.expect("09-table", "timing every model")
 table = beyond.results_table(trained, setup)
 (out_dir() / "results_beyond.md").write_text(table.to_markdown() + "\n")
 table

@@ -74,7 +74,8 @@ for low, high, count, accuracy in ls.confidence_bands(setup):
 # teacher-projected start (notebook 06's starting point), with the same 500 gold labels.
 # Each finished run is stored, so a kernel restart does not redo it.
 
-# %%
+# %% tags=["wait:10-live"]
+tutorial.expect("10-live", "two small runs")
 n_gold, steps, size = (500, 300, 5_000) if not plan.fast else (20, 3, 500)
 live_setup = ls.smaller(setup, size)
 specs = [ls.RunSpec("sst2", "teacher", source, n_gold=n_gold, seed=0, steps=steps) for source in ("gold", "soft")]

@@ -62,7 +62,8 @@ checks.check_choice("truncation", answer)
 # ## The teacher
 # The offline MiniLM fine-tuned on your training part (cached: a rerun loads it).
 
-# %%
+# %% tags=["wait:12-teacher"]
+tutorial.expect("12-teacher", "the teacher's fine-tuning (seconds when cached)")
 teacher = own_task.fine_tune_teacher(task, steps=steps).model
 
 # %% [markdown]
@@ -71,7 +72,8 @@ teacher = own_task.fine_tune_teacher(task, steps=steps).model
 # examples; one learns from the teacher (intermediate layers, then soft targets), the other from
 # your labels alone. Both checkpoint: after a crash, rerunning the cell resumes.
 
-# %%
+# %% tags=["wait:12-distil"]
+tutorial.expect("12-distil", "the student and its baseline")
 runs = own_task.distil(task, teacher, steps=steps, checkpoint_dir=plan.artifacts / "own_task")
 table = own_task.results_table(task, teacher, runs)
 (settings.out_dir() / "results_own_task.md").write_text(table.to_markdown() + "\n")

@@ -213,12 +213,26 @@ def test_memory(tmp_path, monkeypatch):
     assert unknown.status == WARN and "could not read" in unknown.detail
 
 
-def test_speed_reference_and_estimate():
-    assert doctor.tutorial_minutes(0.60) == 22  # 2,223 steps x 0.60 s
+def test_speed_reference_and_estimate_from_the_runners_record(tmp_path, monkeypatch):
+    from tinybert_lab.teaching import tutorial
+
+    assert doctor.tutorial_minutes(0.60, 1_500) == 15
+    record = tmp_path / "tutorial_times.json"
+    monkeypatch.setattr(tutorial, "TIMES_RECORD", record)
+    monkeypatch.delenv("TINYBERT_LAB_FAST", raising=False)
+    monkeypatch.delenv("TINYBERT_LAB_FULL_SIZE", raising=False)
+    unknown = doctor.check_speed(lambda: 0.75)
+    assert unknown.status == OK and "minutes" not in unknown.detail  # no record: no estimate invented
+    notebooks = [{"notebook": "01.ipynb", "seconds": 300.0, "peak_gb": 1.0, "cells": []},
+                 {"notebook": "02.ipynb", "seconds": 600.0, "peak_gb": 1.0, "cells": []}]
+    runs = [{"mode": "live", "reference_step_seconds": 0.5, "notebooks": notebooks, "date": "then"},
+            {"mode": "full", "reference_step_seconds": 0.1, "notebooks": notebooks, "date": "other mode"}]
+    record.write_text(json.dumps({"runs": runs}))
+    assert doctor.tutorial_reference_steps("live", record)[0] == 1_800  # 900 s / 0.5 s
     fast = doctor.check_speed(lambda: 0.75)
-    assert fast.status == OK and "about 28 minutes" in fast.detail and "estimate" in fast.detail
+    assert fast.status == OK and "about 22 minutes" in fast.detail and "1,800 such steps" in fast.detail
     slow = doctor.check_speed(lambda: 3.0)
-    assert slow.status == WARN and "about 111 minutes" in slow.detail and "TINYBERT_LAB_FAST=1" in slow.fix
+    assert slow.status == WARN and "about 90 minutes" in slow.detail and "TINYBERT_LAB_FAST=1" in slow.fix
 
 
 # ---------------------------------------------------------------- running, report, exit code
@@ -255,6 +269,7 @@ def test_exit_code_summary_and_json(monkeypatch, capsys, tmp_path):
 
 def test_prepare_fine_tunes_both_teachers_and_builds_their_logits(monkeypatch, capsys):
     monkeypatch.delenv(settings.FAST_ENV, raising=False)
+    monkeypatch.delenv(settings.FULL_SIZE_ENV, raising=False)
     calls = []
 
     class Result:
@@ -272,8 +287,11 @@ def test_prepare_fine_tunes_both_teachers_and_builds_their_logits(monkeypatch, c
     monkeypatch.setattr(causal_lm, "lm_teacher", lambda spec, progress: calls.append(("lm", spec)) or Result)
     monkeypatch.setattr(doctor, "run_checks", lambda speed, emit: calls.append(("checks", speed)) or [])
     assert doctor.main(["--prepare", "--no-speed"]) == 0
-    assert calls == [("sst2", settings.FULL_PLAN), ("setup", "sst2"), ("trec", settings.FULL_PLAN),
-                     ("setup", "trec"), ("beyond", settings.FULL_PLAN), ("second", "setup"),
+    live = settings.LIVE_PLAN  # the workshop's default mode: FULL_PLAN's teachers and data
+    assert (live.teacher_steps, live.teacher_train_size, live.train_size) == (
+        settings.FULL_PLAN.teacher_steps, settings.FULL_PLAN.teacher_train_size, settings.FULL_PLAN.train_size)
+    assert calls == [("sst2", live), ("setup", "sst2"), ("trec", live),
+                     ("setup", "trec"), ("beyond", live), ("second", "setup"),
                      ("lm", causal_lm.TEACHER), ("checks", False)]
     out = capsys.readouterr().out
     assert "SST-2: teacher fine-tuned in" in out and "TREC: logits ready in" in out and "Prepared in" in out

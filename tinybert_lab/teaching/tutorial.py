@@ -122,9 +122,33 @@ def _notebook_client(notebook, socket_dir: str, **options):
     return SlicedPollingClient(notebook, config=config, **options)
 
 
-def run_notebook(path: Path, out: Path, timeout: int | None = None, attempts: int = 2) -> tuple[float, float]:
+LONG_CELL_SECONDS = 20  # a cell computing longer than this says first how long it will take (``expect``)
+WAIT_TAG = "wait:"  # a long cell's tag, ``wait:<notebook number>-<name>``: the key ``expect`` looks up
+
+
+def cell_times(notebook) -> list[dict]:
+    """Each code cell's seconds, from the timing nbclient writes into the executed notebook's
+    metadata: ``[{"cell": index, "wait": its wait: tag or None, "seconds": s}, ...]``."""
+    import datetime
+
+    def moment(text):
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    times = []
+    for index, cell in enumerate(notebook.cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type != "code" or "iopub.execute_input" not in timing or "shell.execute_reply" not in timing:
+            continue
+        seconds = (moment(timing["shell.execute_reply"]) - moment(timing["iopub.execute_input"])).total_seconds()
+        wait = next((tag[len(WAIT_TAG):] for tag in cell.get("metadata", {}).get("tags", []) if tag.startswith(WAIT_TAG)),
+                    None)
+        times.append({"cell": index, "wait": wait, "seconds": round(seconds, 1)})
+    return times
+
+
+def run_notebook(path: Path, out: Path, timeout: int | None = None, attempts: int = 2) -> tuple[float, float, list]:
     """Execute one notebook in a fresh kernel (cwd: the notebooks folder) and save the executed
-    copy to ``out``. Returns (seconds, peak resident memory of the kernel in GB).
+    copy to ``out``. Returns (seconds, peak resident memory of the kernel in GB, ``cell_times``).
 
     ``timeout`` bounds each cell (default: 180 s in fast mode, 900 s in full mode). A cell that
     times out is almost always a lost kernel message under heavy load (seen once in CI-like
@@ -152,7 +176,7 @@ def run_notebook(path: Path, out: Path, timeout: int | None = None, attempts: in
             out.mkdir(parents=True, exist_ok=True)
             nbformat.write(notebook, out / path.name)
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest kernel so far
-    return time.perf_counter() - start, peak_kb / 1024 / 1024
+    return time.perf_counter() - start, peak_kb / 1024 / 1024, cell_times(notebook)
 
 
 def reference_step_seconds(steps: int = 5, batch_size: int = 32, length: int = 32) -> float:
@@ -178,7 +202,107 @@ def reference_step_seconds(steps: int = 5, batch_size: int = 32, length: int = 3
     return statistics.median(times[1:])
 
 
-def main(argv=None) -> None:
+TIMES_RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "tutorial_times.json"
+NOTEBOOK_BUDGET = 300  # reference steps of live computing per notebook (3 minutes at a 0.6 s reference step)
+TUTORIAL_BUDGET = 1_500  # reference steps for the whole tutorial, teachers cached (15 minutes at 0.6 s)
+
+
+def times_table(run: dict) -> str:
+    """``run_times.md``: each notebook's seconds and reference steps (its seconds divided by the
+    reference step measured in the same run), peak memory and longest cell, against the budgets."""
+    reference = run["reference_step_seconds"]
+    lines = [f"# Tutorial run ({run['mode']} mode)", "",
+             "| notebook | seconds | reference steps | peak memory (GB) | longest cell (s) |", "|---|---|---|---|---|"]
+    for nb in run["notebooks"]:
+        steps = nb["seconds"] / reference
+        flag = " (over the 3-minute budget)" if steps > NOTEBOOK_BUDGET and run["mode"] != "fast" else ""
+        longest = max((c["seconds"] for c in nb["cells"]), default=0)
+        lines.append(f"| {nb['notebook']} | {nb['seconds']:.0f} | {steps:,.0f}{flag} | {nb['peak_gb']:.2f} | {longest:.0f} |")
+    total = sum(nb["seconds"] for nb in run["notebooks"])
+    lines += [f"| **total** | **{total:.0f}** | **{total / reference:,.0f}** | | |", "",
+              f"Reference measured in the same run: one teacher training step (32 sentences x 32 tokens) took "
+              f"{reference:.2f} s. Budgets: {NOTEBOOK_BUDGET} reference steps per notebook, {TUTORIAL_BUDGET:,} for "
+              f"the whole tutorial (3 and 15 minutes where a reference step takes 0.6 s).", ""]
+    silent = [f"{nb['notebook']} cell {c['cell']} ({c['seconds']:.0f} s)" for nb in run["notebooks"] for c in nb["cells"]
+              if c["seconds"] > LONG_CELL_SECONDS and not c["wait"]]
+    if silent and run["mode"] != "fast":
+        lines += [f"Cells over {LONG_CELL_SECONDS} s that announce nothing (tag them wait:<key> and call "
+                  f"tutorial.expect): {', '.join(silent)}.", ""]
+    return "\n".join(lines)
+
+
+def this_machine_reference() -> float:
+    """This machine's reference step in seconds: measured once (a few seconds) and kept in the
+    cache for a day, so every notebook does not measure it again."""
+    import json
+    import platform
+
+    from ..core.settings import cache_dir
+
+    path = cache_dir() / "reference_step.json"
+    try:
+        stored = json.loads(path.read_text())
+        if stored["machine"] == platform.node() and time.time() - stored["when"] < 24 * 3600:
+            return stored["seconds"]
+    except (OSError, ValueError, KeyError):
+        pass
+    seconds = reference_step_seconds(steps=3)
+    path.write_text(json.dumps({"machine": platform.node(), "when": time.time(), "seconds": seconds}))
+    return seconds
+
+
+def recorded_cell(key: str, mode: str, record: Path = TIMES_RECORD) -> float | None:
+    """Reference steps the latest recorded run of ``mode`` measured for the cell tagged ``wait:<key>``."""
+    import json
+
+    if not record.is_file():
+        return None
+    for run in reversed(json.loads(record.read_text())["runs"]):
+        if run["mode"] != mode:
+            continue
+        for nb in run["notebooks"]:
+            for cell in nb["cells"]:
+                if cell["wait"] == key:
+                    return cell["seconds"] / run["reference_step_seconds"]
+    return None
+
+
+def expect(key: str, what: str = "this cell") -> None:
+    """Say, before a long cell computes, how long it will take here: the reference steps the
+    tutorial runner measured for the cell tagged ``wait:<key>`` (``benchmarks/results/tutorial_times.json``,
+    this mode) times this machine's reference step. A finished, saved result loads in seconds."""
+    mode = plan().name
+    steps = recorded_cell(key, mode)
+    if steps is None:
+        print(f"{what}: computes for a while (not yet timed in {mode} mode; progress below).", flush=True)
+        return
+    reference = this_machine_reference()
+    seconds = steps * reference
+    shown = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} minutes"
+    print(f"{what}: about {shown} here ({steps:,.0f} reference steps of {reference:.2f} s; measured by the "
+          "tutorial runner; seconds if it already ran and was saved)", flush=True)
+
+
+def run_all(paths: list[Path], out: Path) -> dict:
+    """Run ``paths`` in order, each in a fresh kernel, executed copies in ``out/notebooks``; the
+    times as a record's run: mode, the reference step measured first, and per notebook its
+    seconds, peak memory and cells over ``LONG_CELL_SECONDS`` or tagged ``wait:``."""
+    mode = plan().name
+    reference = reference_step_seconds()
+    print(f"reference: one teacher training step (32 sentences x 32 tokens) takes {reference:.2f} s here", flush=True)
+    run = {"mode": mode, "reference_step_seconds": round(reference, 3), "notebooks": []}
+    for path in paths:
+        print(f"running {path.name} ({mode} mode) ...", flush=True)
+        seconds, peak_gb, cells = run_notebook(path.resolve(), out / "notebooks")
+        run["notebooks"].append({"notebook": path.name, "seconds": round(seconds, 1), "peak_gb": round(peak_gb, 2),
+                                 "cells": [c for c in cells if c["seconds"] > LONG_CELL_SECONDS or c["wait"]]})
+        print(f"  done in {seconds:.0f} s, {seconds / reference:,.0f} reference steps (peak kernel memory so far "
+              f"{peak_gb:.2f} GB)", flush=True)
+    (out / "run_times.md").write_text(times_table(run))
+    return run
+
+
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: $TINYBERT_LAB_OUT or outputs/)")
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all, in order)")
@@ -190,26 +314,13 @@ def main(argv=None) -> None:
     paths = args.notebooks or notebook_paths()
     if not paths:
         raise TinyBertLabError(f"No notebooks found in {NOTEBOOKS}.")
-    mode = "fast" if plan().fast else "full"
-    reference = reference_step_seconds()
-    print(f"reference: one teacher training step (32 sentences x 32 tokens) takes {reference:.2f} s here", flush=True)
-    rows, total = [], 0.0
-    for path in paths:
-        print(f"running {path.name} ({mode} mode) ...", flush=True)
-        seconds, peak_gb = run_notebook(path.resolve(), out / "notebooks")
-        total += seconds
-        rows.append(f"| {path.name} | {seconds:.0f} | {peak_gb:.2f} |")
-        print(f"  done in {seconds:.0f} s (peak kernel memory so far {peak_gb:.2f} GB)", flush=True)
-    report = "\n".join([f"# Tutorial run ({mode} mode)", "", "| notebook | seconds | peak memory (GB) |",
-                        "|---|---|---|", *rows, f"| **total** | **{total:.0f}** | |", "",
-                        f"Reference measured in the same run: one teacher training step (32 sentences x 32 tokens) "
-                        f"took {reference:.2f} s; the total is {total / reference:,.0f} such steps.", ""])
-    (out / "run_times.md").write_text(report)
-    print(report)
+    run = run_all(paths, out)
+    print(times_table(run))
     results = out / "results.md"
     if results.is_file():
         print(results.read_text())
     print(f"Executed notebooks, figures and tables are in {out}/", file=sys.stderr)
+    return run
 
 
 if __name__ == "__main__":
