@@ -99,7 +99,7 @@ checks.check_choice("temperature", answer)
 # whole ranking of the wrong answers: its **second choices**.
 
 # %%
-trec_teacher = label_sources.fine_tuned_teacher("trec", plan).model
+trec_teacher = label_sources.fine_tuned_teacher("trec", plan, progress=True).model  # trained once, then cached
 trec_train, trec_test = label_sources.load_task("trec", plan)
 names = trec_test.features["label"].names
 trec_logits, _ = evaluation.predict(trec_teacher, data.encode(trec_test, tokenizer), tokenizer)

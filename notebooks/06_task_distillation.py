@@ -46,7 +46,7 @@
 # number of steps** is also trained on the labels alone, from random weights.
 #
 # **What runs here, and what comes from a record.** The benchmark's runs take 600 steps per
-# student; in a workshop this notebook trains its three students live for half that budget (the
+# student; in a workshop this notebook trains its three students live for a third of it (the
 # first cell prints it; `TINYBERT_LAB_FULL_SIZE=1` trains them at 600), so its one-seed numbers
 # are a smaller, noisier version of the three-seed, 600-step table further down, which is read
 # from the committed record with the command that reproduces it. Compare the two: the record
@@ -130,7 +130,7 @@ print(f"recording every {log_every} steps, pairs (student, teacher) {kd_recorder
 
 # %% tags=["wait:06-kd"]
 tutorial.expect("06-kd", "two-step distillation")
-eval_every = plan.budget // 6  # dev accuracy six times per run: curves for the figure below
+eval_every = plan.budget // 4  # dev accuracy four times per run: curves for the figure below
 kd_setting = recipe.CHOSEN["kd-teacher"]
 intermediate, prediction = kd_setting.stage_steps(plan.budget)
 print(f"intermediate stage {intermediate} steps, prediction stage {prediction} steps, lr {kd_setting.learning_rate:g}")

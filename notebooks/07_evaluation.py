@@ -33,7 +33,8 @@ results = {name: evaluation.evaluate(model, dev, tokenizer) for name, model in c
 for name, result in results.items():
     print(f"{name:26s} {result}")
 
-# %%
+# %% tags=["wait:07-timing"]
+tutorial.expect("07-timing", "timing every model")
 table = evaluation.benchmark_inference(contenders, dev, tokenizer, threads=2, repeats=3 if not plan.fast else 1,
                                        accuracy={name: r.accuracy for name, r in results.items()})
 (out_dir() / "results.md").write_text(

@@ -126,7 +126,8 @@ print(f"pruned student: heads per layer {[layer.attention.self.num_attention_hea
 # variant's architecture's: what a smaller architecture can buy at most. Quantisation and ONNX
 # Runtime keep the FLOPs and make each one cheaper, so they can beat that bound.
 
-# %%
+# %% tags=["wait:11-variants"]
+tutorial.expect("11-variants", "scoring and timing every variant")
 variants = {"teacher fp32": (teacher, teacher), "teacher int8": (compression.quantize(teacher), teacher),
             "student fp32": (student, student), "student int8": (student_int8, student),
             "student ONNX Runtime fp32": (student_onnx, student), "student ONNX Runtime int8": (student_onnx_int8, student),

@@ -153,7 +153,7 @@ for name, q in fits.items():
 # are printed there); the live runs are shorter. Each finished run is cached, so a restarted kernel
 # does not train it again.
 
-# %%
+# %% tags=["wait:13-live"]
 setup = lm_study.Setup(teacher, corpus)
 live_steps = 100 if setup.plan == lm_study.PLAN else setup.plan.steps
 record = lm_study.load_runs(corpus=corpus)  # the benchmark's runs with the package's default teacher
