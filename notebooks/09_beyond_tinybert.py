@@ -216,15 +216,25 @@ beyond.show("assistant", setup, trained, live)
 #   **labels alone**.
 #
 # Deep-and-narrow is a latency choice: six sequential layers cost time even when each is thin.
-# The table below times these students beside TinyBERT-4 (4 layers, 312 wide).
+# The second cell times the two shapes beside the teacher, as built (speed and size do not depend
+# on the weights, so it needs no training).
 
 # %% tags=["wait:09-mobilebert"]
 beyond.show("mobilebert", setup, trained, live)
 
+# %%
+shapes = beyond.shape_speeds(setup)
+rows = {row["model"]: row for row in shapes.rows}
+tiny, mobile = rows["TinyBERT-4 (4 layers, 312 wide)"], rows["MobileBERT-6 narrow (6 layers, 96 wide inside)"]
+print(f"MobileBERT-6 narrow: {mobile['params_m'] / tiny['params_m']:.2f}× TinyBERT-4's parameters, "
+      f"{mobile['sentences_per_s'] / tiny['sentences_per_s']:.2f}× its sentences per second")
+shapes
+
 # %% [markdown]
 # ## One table
-# Accuracy, size and speed of every model, measured side by side on the same sentences, batch
-# size and threads; the teacher is the first row.
+# Accuracy, size and speed of every model trained in this notebook (the methods in `live`),
+# measured side by side on the same sentences, batch size and threads; the teacher is the first
+# row. The figure compares DistilBERT's rows, so keep `distilbert` in `live`.
 
 # %% tags=["wait:09-table"]
 tutorial.expect("09-table", "timing every model")
@@ -245,9 +255,9 @@ widgets.method_widget(table, beyond.METHODS)
 
 # %% [markdown]
 # ## Over seeds: which method did anything?
-# The table above is one seed at a few hundred steps; on 872 dev sentences one run's difference
-# of 1–2 points is noise. `benchmarks/beyond_seeds.py` trained every row with seeds 0, 1 and 2
-# (seed 0 is the run above) and committed the accuracies. Each method's row is compared with its
+# The table above is one seed; on 872 dev sentences one run's difference of 1–2 points is noise.
+# `benchmarks/beyond_seeds.py` trained every row with seeds 0, 1 and 2 (seed 0 is the run above)
+# and committed the accuracies. Each method's row is compared with its
 # own labels-only baseline (same student, same start, same data and steps) seed by seed.
 
 # %%
@@ -284,7 +294,7 @@ checks.check_choice("seed_noise", answer)
 #   (augmentation), relations between examples (RKD), peers (mutual learning), several teachers,
 #   relations inside self-attention (MiniLMv2), intermediate [CLS] states (Patient KD), an
 #   assistant between a strong teacher and a tiny student, and layer-by-layer feature maps into a
-#   deep, narrow student (MobileBERT); the table above puts its latency beside TinyBERT-4's.
+#   deep, narrow student (MobileBERT), whose speed the shapes table measured beside TinyBERT-4's.
 # - In the taxonomy of surveys: prediction-layer KD, logit matching, the ensemble and the
 #   assistant chain are **response-based**, RKD and MiniLMv2 are **relation-based** (between
 #   examples; between the tokens of one layer), TinyBERT's layer losses (notebooks 04–06) and

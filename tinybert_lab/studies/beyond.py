@@ -372,6 +372,18 @@ def show(method: str, s: Setup, trained: dict, live: list[str]) -> None:
         print(f"(no full-size record of {method!r} yet: python {SEED_BENCHMARK} --methods {method})")
 
 
+def shape_speeds(s: Setup) -> evaluation.ResultsTable:
+    """Model-only speed and size of two student shapes with the same teacher, measured on dev
+    beside it: TinyBERT-4 (4 layers, wide) and MobileBERT-6 (6 layers, narrow inside). Speed and
+    size do not depend on the weights, so the students are timed as built, untrained: this table
+    needs no training, whichever methods ran live."""
+    from ..methods import mobilebert
+
+    shapes = {"teacher (MiniLM-L6, fine-tuned)": s.teacher, "TinyBERT-4 (4 layers, 312 wide)": s.tinybert(),
+              "MobileBERT-6 narrow (6 layers, 96 wide inside)": mobilebert.build_mobile_student(s.teacher, seed=s.seed)}
+    return evaluation.benchmark_inference(shapes, s.dev, s.tokenizer, repeats=1 if s.plan.fast else 3)
+
+
 def results_table(trained: dict[str, dict], s: Setup) -> evaluation.ResultsTable:
     """One table for every method's rows (``{method: {row: model}}``), teacher first.
 

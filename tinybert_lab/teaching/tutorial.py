@@ -251,10 +251,11 @@ def this_machine_reference() -> float:
     return seconds
 
 
-def recorded_cell(key: str, mode: str, record: Path = TIMES_RECORD) -> float | None:
+def recorded_cell(key: str, mode: str, record: Path | None = None) -> float | None:
     """Reference steps the latest recorded run of ``mode`` measured for the cell tagged ``wait:<key>``."""
     import json
 
+    record = record or TIMES_RECORD
     if not record.is_file():
         return None
     for run in reversed(json.loads(record.read_text())["runs"]):
