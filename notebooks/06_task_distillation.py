@@ -224,7 +224,7 @@ found = headsim.map_comparison(json.loads(headsim.SEED_RECORD.read_text())["runs
 if found:
     default, uniform, mean, std, count, verdict = found
     print(f"two-step KD, this notebook's map {100 * default:.2f} %, uniform map {100 * uniform:.2f} % (dev, mean of "
-          f"{count} seeds); uniform − this map: {100 * mean:+.1f} ± {100 * std:.1f} points ({verdict})")
+          f"{count} seed{'s' if count != 1 else ''}); uniform − this map: {100 * mean:+.1f} ± {100 * std:.1f} points ({verdict})")
 else:
     print("not measured yet: python benchmarks/attention_seeds.py trains both maps over 3 seeds (it resumes)")
 

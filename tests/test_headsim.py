@@ -206,3 +206,8 @@ def test_map_comparison_pairs_the_uniform_map_with_notebook_06s_map_by_seed():
              for s, a in enumerate((0.84, 0.85, 0.83))]
     default, uniform, mean, std, count, words = headsim.map_comparison(runs)
     assert (round(default, 6), round(uniform, 6), round(mean, 6), count, words) == (0.85, 0.84, -0.01, 3, "clear loss")
+    only_seed_0 = [{"student": "kd-teacher", "seed": s, "layer_map": "default", "dev_accuracy": a}
+                   for s, a in enumerate((0.90, 0.80, 0.70))]
+    only_seed_0.append({"student": "kd-teacher", "seed": 0, "layer_map": "uniform", "dev_accuracy": 0.88})
+    default, uniform, mean, _, count, _ = headsim.map_comparison(only_seed_0)
+    assert (round(default, 6), round(uniform, 6), round(mean, 6), count) == (0.9, 0.88, -0.02, 1)  # seed 0 against seed 0

@@ -461,7 +461,8 @@ def map_comparison(runs) -> tuple[float, float, float, float, int, str] | None:
     """Does the layer map matter? Two-step KD along the uniform map minus along notebook 06's map
     (each student layer toward the teacher layer it was built from), dev accuracy paired seed by
     seed in ``benchmarks/attention_seeds.py``'s record: ``(default mean, uniform mean, difference
-    mean, std, seeds, verdict)``; None until the record holds uniform-map runs."""
+    mean, std, seeds, verdict)``, both means over the seeds both maps ran; None until the record
+    holds uniform-map runs."""
     import statistics
 
     from ..core.comparison import paired_difference, verdict
@@ -469,8 +470,9 @@ def map_comparison(runs) -> tuple[float, float, float, float, int, str] | None:
     default = {s: r["dev_accuracy"] for s, r in _default_map_runs(runs, "kd-teacher").items()}
     uniform = {r["seed"]: r["dev_accuracy"] for r in runs
                if r["student"] == "kd-teacher" and r.get("layer_map") == "uniform"}
-    if not set(default) & set(uniform):
+    shared = sorted(set(default) & set(uniform))
+    if not shared:
         return None
     mean, std, count = paired_difference(uniform, default)
-    return (statistics.mean(default.values()), statistics.mean(uniform.values()), mean, std, count,
+    return (statistics.mean(default[s] for s in shared), statistics.mean(uniform[s] for s in shared), mean, std, count,
             verdict(mean, std, count))
