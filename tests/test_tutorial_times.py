@@ -77,7 +77,8 @@ def test_run_times_table_gives_reference_steps_and_names_what_is_over_budget_or_
 
 def test_expect_announces_the_recorded_reference_steps_times_this_machines(tmp_path, monkeypatch, capsys):
     record = tmp_path / "tutorial_times.json"
-    record.write_text(json.dumps({"runs": [a_run(reference=0.5), a_run("full", reference=0.1)]}))
+    first_run = {**a_run(reference=0.05), "teachers": "trained in the run"}  # never an estimate's source
+    record.write_text(json.dumps({"runs": [a_run(reference=0.5), a_run("full", reference=0.1), first_run]}))
     monkeypatch.setattr(tutorial, "TIMES_RECORD", record)
     monkeypatch.setattr(tutorial, "this_machine_reference", lambda: 0.25)
     monkeypatch.setattr(tutorial, "plan", lambda: settings.LIVE_PLAN)
@@ -86,3 +87,18 @@ def test_expect_announces_the_recorded_reference_steps_times_this_machines(tmp_p
     assert capsys.readouterr().out.startswith("two-step distillation: about 30 s here (120 reference steps of 0.25 s")
     tutorial.expect("06-unknown")
     assert "not yet timed in live mode" in capsys.readouterr().out
+    from tinybert_lab import doctor
+
+    assert doctor.tutorial_reference_steps("live", record)[0] == 420  # 210 s / 0.5 s, the cached run
+
+
+def test_the_report_shows_the_cached_tables_and_the_first_run_in_one_line():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tutorial_times", tutorial.TIMES_RECORD.parents[1] / "tutorial_times.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    first_run = {**a_run(reference=0.1), "teachers": "trained in the run", "date": "later"}
+    text = benchmark.report([a_run(), first_run])
+    assert "**live mode**, teachers cached, today, commit abc:" in text and "| **total** | **210** | **420** | | |" in text
+    assert "**live mode, first run**" in text and "210 s, 2,100 reference steps of 0.10 s (budget 3,000: within)" in text

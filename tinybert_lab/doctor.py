@@ -382,7 +382,8 @@ def tutorial_reference_steps(mode: str | None = None, record=None) -> tuple[floa
     mode = mode or tutorial_plan().name
     if not record.is_file():
         return None
-    runs = [run for run in json.loads(record.read_text())["runs"] if run["mode"] == mode]
+    runs = [run for run in json.loads(record.read_text())["runs"]
+            if run["mode"] == mode and run.get("teachers") != "trained in the run"]  # teachers cached only
     if not runs:
         return None
     run = runs[-1]
