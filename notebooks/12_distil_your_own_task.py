@@ -16,7 +16,7 @@
 #
 # Everything so far used SST-2. This notebook runs the tutorial's recipe on **your** file: a
 # teacher fine-tuned on it, a TinyBERT-4 started from that teacher and distilled in two steps
-# (notebook 06's settings), next to the same start trained on your labels alone, then the results
+# (notebook 06's recipe), next to the same start trained on your labels alone, then the results
 # table, the confusion matrix and one example's attention. Every step is one call to
 # `tinybert_lab.own_task`.
 #
@@ -101,6 +101,9 @@ checks.check_choice("small_dev", answer)
 # %% [markdown]
 # ## Which classes does the student confuse?
 # Rows are the true classes, columns the predictions; the colour is each true class's share.
+# Macro-F1 averages the classes' F1 scores, so a rare class counts as much as a common one: if it
+# is well below the accuracy, look for a row that is mostly off the diagonal, and for that class's
+# count in the training labels printed at the top.
 
 # %%
 result = own_task.evaluate(task, runs["distilled"])
@@ -133,5 +136,8 @@ widgets.attention_widget(teacher, runs["distilled"], models.load_tokenizer(), se
 # - Your file's labels and lengths, printed first, decided the classes and `max_length`.
 # - The table puts the teacher, the distilled student and the labels-only student from the same
 #   start side by side: the gap between the last two is what distillation did on your data, for
-#   one seed. Notebook 10 showed when it pays: with few labels, many unlabelled examples.
+#   one seed. The teacher's row is one short run too (`STEPS` steps), so a student may match it.
+# - Every training example in your file is labelled: the right end of notebook 10's curves.
+#   Compare your gap with what notebook 10 printed there and at its left end (few labels, many
+#   unlabelled examples).
 # - To use your own file, change `FILE` and `COLUMNS` at the top and run all cells.

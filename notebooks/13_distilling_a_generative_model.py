@@ -20,7 +20,8 @@
 # signal per example than a label. This is how DistilGPT-2 was made (Hugging Face, 2019): a
 # 6-layer student started from every other layer of 12-layer GPT-2, trained to match GPT-2's
 # next-token distributions (a KL at a temperature, with T²), plus next-token cross-entropy and a
-# cosine between hidden states. It kept most of GPT-2's quality at about twice the speed.
+# cosine between hidden states. It kept most of GPT-2's quality and runs faster; how much faster
+# half the layers makes this notebook's student, you measure near the end.
 #
 # No GPT-2 weights exist offline, so this notebook trains its own teacher in place: a GPT-2-shaped
 # model (transformers' `GPT2LMHeadModel`, so `generate`, the KV cache and `save_pretrained` work as
@@ -63,9 +64,10 @@ display(Markdown(lm_study.tokenizer_table()))
 print(f"this notebook's teacher uses: {spec.tokenizer}")
 
 # %% [markdown]
-# Bits per character compare the two fairly (a BPE token covers about two characters). The
-# distillation story needs the other columns: a soft target carries information beyond the one
-# right answer only where the teacher spreads its probability over **many plausible tokens**.
+# Bits per character compare the two fairly (a BPE token covers more than one character: see the
+# characters-per-token column). The distillation story needs the other columns: a soft target
+# carries information beyond the one right answer only where the teacher spreads its probability
+# over **many plausible tokens**.
 # Read the "plausible tokens" column: the tokenizer with more of them gives the student more to
 # learn from each position, which is why the package's teacher uses the one the table favours
 # (`causal_lm.TEACHER`; the record's command reproduces the table).
@@ -85,8 +87,8 @@ fig = viz.plot_next_token_bars([t for t, _ in top], [p for _, p in top], p_stude
                                title=f"after {prompt!r}: teacher vs the copied half-depth student")
 viz.save_figure(fig, "13_next_token")
 display(fig)
-print(f"student copied teacher layers {student0.copied_layers} of {spec.layers}; the teacher's top token "
-      f"holds {top[0][1]:.0%} of its probability, the next 11 hold {sum(p for _, p in top[1:]):.0%}")
+print(f"student copied teacher layers {[i + 1 for i in student0.copied_layers]} of {spec.layers} (counted from 1); "
+      f"the teacher's top token holds {top[0][1]:.0%} of its probability, the next 11 hold {sum(p for _, p in top[1:]):.0%}")
 
 # %% [markdown]
 # The bars are a whole distribution: the student is asked to match all of them, not just the
@@ -183,7 +185,8 @@ print(f"text only ends {gap:.3f} nats above the teacher; forward KL ends {abs(be
 # Two parts of the result are separate: the **start** (the copied layers against random weights,
 # printed above before any training) and the **objective** (the difference between rows that share
 # the start). One seed of a short run says little: the record below has several seeds of longer
-# runs, with their spread.
+# runs, with their spread. Loss and top-1 agreement need not move together: the loss scores the
+# true next token, the agreement only whether the student's first choice is the teacher's.
 #
 # ## The benchmark: over seeds, two regimes
 # `benchmarks/lm_distill.py` trained every objective from the same start, for the same steps, over
@@ -191,7 +194,7 @@ print(f"text only ends {gap:.3f} nats above the teacher; forward KL ends {abs(be
 # teacher may also **write text** (continuations of prompts from that share). There, sequence-level KD learns from
 # the teacher's text with plain cross-entropy, and the KL rows learn from the same text plus the
 # teacher's distributions, so their difference is what the distributions add. Your live runs
-# are the black dots.
+# are the hollow black circles in the all-text panel.
 
 # %%
 print(f"record: {len(record)} runs, {lm_study.PLAN.steps} steps of {lm_study.PLAN.batch_size} windows each, seeds "
@@ -208,10 +211,10 @@ print(f"{len(record)} runs in the record; reproduce: python benchmarks/lm_distil
 
 # %% [markdown]
 # Read each sentence as it is printed: a "clear gain" is a mean difference larger than two standard
-# errors of the per-seed differences, and "within noise" one smaller than that. With 3 seeds two
-# standard errors is a lenient bar (a t-test would ask for about four), so treat a "clear" verdict
-# near the bar as a hint, not a proof. The record was made with the package's default teacher; a
-# teacher trained otherwise gives other numbers.
+# errors of the per-seed differences, and "within noise" one smaller than that. With this few
+# seeds two standard errors is a lenient bar (a t-test would ask for a wider margin), so treat a
+# "clear" verdict near the bar as a hint, not a proof. The record was made with the package's
+# default teacher; a teacher trained otherwise gives other numbers.
 #
 # ## What each objective does to the text
 # Same prompts, same seed, same sampling temperature: only the weights differ.
@@ -289,9 +292,9 @@ checks.check_prediction("student's generation speed-up at batch 1", guess, speed
 # ## Try it: prompt, temperature, top-k
 # Teacher and distilled student continue your prompt with the same seed. Low temperature: both
 # pick their most likely tokens, and their text shows where their distributions' peaks differ.
-# High temperature or no top-k: the tails of the distributions appear, and that is where the
-# smaller model's distribution is furthest from the teacher's. (Without a kernel, the samples
-# printed further up are the static version.)
+# High temperature or no top-k: the tails of the distributions appear; do the two texts part
+# ways sooner there than at a low temperature? (Without a kernel, the samples printed further up
+# are the static version.)
 
 # %%
 ui = widgets.generation_widget({"teacher": teacher.model, "distilled student": student}, tokenizer,
@@ -303,7 +306,7 @@ display(ui)
 # The same attention views as notebook 08, now on a language model: every token attends only to
 # itself and the tokens before it, so each map is a lower triangle. First one head of the teacher's
 # last layer beside the same head of the student's last layer on one prompt, then the divergence between every student head and
-# every teacher head over 16 windows of validation text (`headsim`, Jensen–Shannon).
+# every teacher head over 16 windows of training text (`headsim`, Jensen–Shannon).
 
 # %%
 for model in (teacher.model, student):
@@ -333,9 +336,11 @@ print("closest teacher layer for each student layer:", similarity.closest_teache
 # - DistilGPT-2's student starts from every other teacher layer and matches the teacher's
 #   next-token distributions with a forward KL at a temperature; the fair comparison is the same
 #   student from the same start on text alone. Read the record's sentences for whether each
-#   objective beat it here, and by how much compared with the seeds' spread.
+#   objective beat it here, in each regime, and by how much compared with the seeds' spread:
+#   all the text against a small share of it is notebook 10's question (all labels or few) again.
 # - Forward KL covers all the teacher's modes, reverse KL chooses one; sequence-level KD trains on
 #   the teacher's text, on-policy distillation on the student's own, at the price of generating
 #   during training (timed above).
-# - Half the layers is less than twice the speed: measure it, as above.
+# - Half the layers is not simply twice the speed: the table above gives this machine's ratio at
+#   each batch size.
 # - Reproduce: `python benchmarks/lm_distill.py` (and `--speed`), `python benchmarks/lm_tokenizer.py`.
