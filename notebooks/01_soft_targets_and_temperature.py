@@ -15,9 +15,9 @@
 # # 01 · Soft targets and temperature
 #
 # A classifier trained on labels learns from **hard targets**: "this review is positive", full
-# stop. A trained teacher knows more than the label. For a hedged sentence it may put real
-# weight on the other class: that hesitation is information a student can learn from. Knowledge
-# distillation (Hinton et al., 2015) trains the student on the teacher's probabilities, its
+# stop. A trained teacher knows more than the label: how sure it is. On a hedged sentence it may
+# leave some weight on the other class, and even a small share tells a student something a label
+# cannot. Knowledge distillation (Hinton et al., 2015) trains the student on the teacher's probabilities, its
 # **soft targets**.
 #
 # In this notebook you will
@@ -26,7 +26,7 @@
 # 3. compare KL divergence with cross-entropy, and see why the KD loss is multiplied by **T²**.
 #
 # The teacher is all-MiniLM-L6-v2 (a 6-layer BERT) fine-tuned on SST-2. The first time you run
-# this it fine-tunes it (about 2–3 minutes on a laptop; notebook 02 shows how); after that it
+# this it fine-tunes it (a few minutes on a laptop; notebook 02 shows how); after that it
 # loads from the cache in seconds.
 
 # %%
@@ -43,7 +43,8 @@ train, dev = tutorial.load_data(plan)
 
 # %% [markdown]
 # ## The teacher's probabilities on real sentences
-# `logits` are the raw scores before the softmax; `softmax(logits)` are the probabilities.
+# `logits` are the raw scores before the softmax; `softmax(logits)` are the probabilities. The
+# last line names the sentence the teacher is least sure of and what it leaves for the other class.
 
 # %%
 sentences = ["a gorgeous , witty , seductive movie .",
@@ -56,13 +57,15 @@ for sentence, z in zip(sentences, logits):
     p = torch.softmax(z, -1)
     print(f"{sentence:50s} logits {z.numpy().round(2)}  P(negative, positive) = {p.numpy().round(3)}")
 top = torch.softmax(logits, -1).max(-1).values
-print(f"least sure: {sentences[int(top.argmin())]!r}, {top.min():.1%} on its top class")
+print(f"least sure: {sentences[int(top.argmin())]!r}, {top.min():.1%} on its top class, "
+      f"{1 - top.min():.1%} left for the other")
 
 # %% [markdown]
 # ## Temperature
 # Dividing the logits by T before the softmax, `softmax(z / T)`, flattens the distribution as T
-# grows: the ranking stays, the differences shrink. At T = 1 the teacher is often so sure that
-# the "wrong" class gets ~0 %; at higher T the student can see *how much* less likely it is.
+# grows: the ranking stays, the differences shrink. At T = 1 a sure teacher leaves the "wrong"
+# class only a sliver (the shares printed above); at higher T the student can see *how much* less
+# likely it is.
 # With only two classes there is little **dark knowledge** (the ranking of the wrong classes), but
 # the teacher's confidence still comes through.
 
@@ -120,7 +123,10 @@ for i in second.argsort(descending=True)[:4].tolist():
 
 # %% [markdown]
 # Averaged over all test questions of each gold class, the soft targets draw a map of which
-# classes the teacher finds alike. A one-hot label says none of this.
+# classes the teacher finds alike. A one-hot label says none of this. Read the runner-ups with
+# care: at T = 2 every class gets some weight, so a class that comes out as the runner-up of
+# most gold classes at once shows where the teacher parks its leftover weight, not a likeness to
+# all of them; the pairs that stand out from the rest of their row are the informative ones.
 
 # %%
 matrix = evaluation.mean_soft_targets(trec_logits, trec_gold, len(names), temperature=2.0)
@@ -196,7 +202,7 @@ print(f"T = 1 → 8: without T² the norm shrinks {p1 / p8:.0f}×; with T² it c
 alpha, labels = 0.5, torch.tensor([1, 1, 1])  # the three sentences above are positive
 soft, hard = losses.soft_kl(student_logits, teacher_logits, 2.0), losses.hard_ce(student_logits, labels)
 mixed = losses.hinton_kd(student_logits, teacher_logits, labels, temperature=2.0, alpha=alpha)
-print(f"α = {alpha}: {alpha} · {soft:.4f} (soft) + {1 - alpha} · {hard:.4f} (hard) = {mixed:.4f}")
+print(f"α = {alpha}: {alpha} · {soft:.4f} (soft, T²·KL) + {1 - alpha} · {hard:.4f} (hard) = {mixed:.4f}")
 
 # %% [markdown]
 # **Exercise.** Write Hinton's distillation loss `kd_loss(student_logits, teacher_logits, temperature)`:
@@ -227,8 +233,8 @@ widgets.temperature_widget(logits[2], student_logits=[0.0, 0.3], class_names=["n
 # %% [markdown]
 # ## What you saw
 # - A teacher's probabilities carry more than its label: how sure it is, and (with more classes)
-#   which wrong answers are plausible. Read the printed probabilities of the three sentences:
-#   whether this teacher hesitates on any of them is for its numbers, not this text, to say.
+#   which wrong answers are plausible. How much this teacher left for the other class on the
+#   three sentences is in their printed probabilities.
 # - Temperature T > 1 softens them without changing their order.
 # - KL and cross-entropy against soft targets differ by the teacher's entropy, a constant.
 # - Hinton's loss mixes soft targets (weight α) and gold labels (1 − α).

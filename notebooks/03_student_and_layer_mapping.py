@@ -32,8 +32,8 @@
 
 # %% [markdown]
 # **Exercise (predict, then run).** TinyBERT-4's embedding table has one vector of width 312 for
-# each of the 30,522 WordPiece tokens (plus 512 positions and 2 segment types). Before running the
-# next cell, estimate its embedding parameters, in millions.
+# each of the 30,522 WordPiece tokens (plus 512 positions and 2 segment types). Estimate its
+# embedding parameters, in millions, in the cell below, before running the one that builds the models.
 
 # %% nbgrader={"grade": false, "grade_id": "nb03_prediction", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 guess = None  # your prediction

@@ -66,7 +66,9 @@ for kind in ("scores", "probs", "kl"):
     print(f"student layer {sl} ← teacher layer {tl}, {kind:6s}: {value:.4f}")
 corrupted = s.attention_scores[sl - 1].clone()
 corrupted[mask[:, None, None, :].expand_as(corrupted) == 0] = -3.4e38  # garbage in padded keys
-print("with garbage in padded slots:", losses.attention_loss(corrupted, t.attention_scores[tl - 1], mask).item())
+clean = losses.attention_loss(s.attention_scores[sl - 1], t.attention_scores[tl - 1], mask)  # kind="scores"
+dirty = losses.attention_loss(corrupted, t.attention_scores[tl - 1], mask)
+print(f"scores loss with garbage in padded slots: {dirty:.4f} ({'unchanged' if dirty == clean else 'changed'})")
 
 # %% [markdown]
 # **Exercise.** Write TinyBERT's attention loss by hand: the mean squared difference of the
@@ -110,7 +112,7 @@ except ValueError as error:
     print(error)
 print(f"student width {student.config.hidden_size}, teacher width {teacher.config.hidden_size}")
 projection = torch.nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
-print("with a projection:", losses.hidden_mse(s.hidden_states[sl], t.hidden_states[tl], mask, projection).item())
+print(f"with a projection: {losses.hidden_mse(s.hidden_states[sl], t.hidden_states[tl], mask, projection):.4f}")
 
 # %% [markdown]
 # **Exercise.** Write the hidden-state loss `hidden_mse(student_hidden, teacher_hidden,
@@ -133,7 +135,7 @@ checks.check_hidden_mse(hidden_mse)
 # `Distiller` holds teacher, student and one projection per mapped layer (so the optimizer sees
 # them all), and computes every term along its layer map, printed below (this random student
 # gets the uniform map; a student started from teacher layers gets those layers, see notebook 06).
-# The bars show each term unweighted, on a log axis because the terms differ by orders of magnitude.
+# The bars show each term unweighted, on a log axis so that terms of very different sizes fit on one plot.
 
 # %%
 distiller = tinybert.Distiller(student, teacher)
@@ -150,9 +152,9 @@ fig
 # %% [markdown]
 # ## Try it: loss weights
 # The ratio printed above compares the raw attention-score loss with the largest other term: at
-# equal weights, the larger term dominates the gradient. Move the sliders to see each term's contribution to the total (the terms are
-# computed once; sliders only re-weight): once a weight is not 1, blue weighted bars appear
-# beside the grey unweighted ones.
+# equal weights, the further it is above 1, the more of the total that one term makes up. Move the
+# sliders to see each term's contribution to the total (the terms are computed once; sliders only
+# re-weight): once a weight is not 1, blue weighted bars appear beside the grey unweighted ones.
 
 # %%
 widgets.loss_weights_widget(terms)
@@ -163,6 +165,7 @@ widgets.loss_weights_widget(terms)
 #   probabilities of any HF BERT, without modifying it.
 # - The attention loss ignores padding by selecting real positions, so garbage there changes nothing.
 # - Hidden and embedding losses need a learnable projection when widths differ.
-# - The terms live on very different scales: the weights matter.
+# - The terms can live on very different scales (the printed values and ratio show how different on
+#   this batch): the weights matter.
 #
 # Next: notebook 05 trains a student on these losses alone, on unlabeled text.

@@ -16,8 +16,8 @@
 #
 # TinyBERT first distils a student from the **pre-trained** teacher (not the fine-tuned one) on
 # plain text, matching only the intermediate layers: embeddings, attention, hidden states. No
-# labels are needed, so any text will do. As in BERT pre-training, 15 % of the tokens are masked
-# at random each time a batch is drawn (**dynamic masking**).
+# labels are needed, so any text will do. As in BERT pre-training, 15 % of the tokens are picked
+# for masking at random each time a batch is drawn (**dynamic masking**).
 #
 # Here the text is SST-2's test split (1,821 sentences without labels); `data.load_text_file`
 # reads any text file with one sentence per line.
@@ -44,16 +44,19 @@ batch = next(iter(data.make_loader(encoded, tokenizer, batch_size=4, shuffle=Fal
 masked = data.mask_tokens(batch, tokenizer, 0.15, torch.Generator().manual_seed(0))
 for row in range(2):
     print(" ".join(tokenizer.convert_ids_to_tokens(masked["input_ids"][row][batch["attention_mask"][row] == 1])))
+lengths = [len(ids) for ids in data.encode(text.select(range(min(64, len(text)))), tokenizer)["input_ids"]]
+print(f"the first {len(lengths)} sentences: {sum(lengths) / len(lengths):.1f} tokens each on average, [CLS] and [SEP] included")
 
 # %% [markdown]
 # **Exercise (predict, then run).** 15 % of the ordinary tokens are picked, and 80 % of those
-# become `[MASK]`; `[CLS]` and `[SEP]` (about one token in seven of a short sentence) are never
-# picked. What fraction of *all* real tokens in a batch shows `[MASK]`? Write a fraction.
+# become `[MASK]`; `[CLS]` and `[SEP]` (two tokens of every sentence; the average length is
+# printed above) are never picked. What fraction of *all* real tokens in a batch of those first
+# sentences shows `[MASK]`? Write a fraction.
 
 # %% nbgrader={"grade": false, "grade_id": "nb05_prediction", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 guess = None  # your prediction
 ### BEGIN SOLUTION
-guess = 0.15 * 0.8 * 6 / 7
+guess = 0.15 * 0.8 * (1 - 2 / 25)  # about 25 tokens per sentence, 2 of them [CLS] and [SEP]
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "nb05_prediction_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["check"]

@@ -31,7 +31,7 @@ contenders = {"teacher (MiniLM-L6)": tutorial.fine_tuned_teacher(plan).model,
               "TinyBERT-4, labels only (random init)": tutorial.load_student("baseline_student", plan)}
 results = {name: evaluation.evaluate(model, dev, tokenizer) for name, model in contenders.items()}
 for name, result in results.items():
-    print(f"{name:26s} {result}")
+    print(f"{name:38s} {result}")
 
 # %% tags=["wait:07-timing"]
 tutorial.expect("07-timing", "timing every model")
@@ -68,8 +68,13 @@ checks.check_choice("distillation_gap", answer)
 acc = {name: r.accuracy for name, r in results.items()}
 init_gain = acc["TinyBERT-4, labels only (teacher init)"] - acc["TinyBERT-4, labels only (random init)"]
 kd_gain = acc["TinyBERT-4, distilled"] - acc["TinyBERT-4, labels only (teacher init)"]
+noise = comparison.binomial_halfwidth(acc["TinyBERT-4, distilled"], len(dev))
 print(f"initialisation from the teacher: {100 * init_gain:+.1f} points; distillation on top: {100 * kd_gain:+.1f} points "
-      f"(dev noise ±{100 * comparison.binomial_halfwidth(acc['TinyBERT-4, distilled'], len(dev)):.1f})")
+      f"(dev noise ±{100 * noise:.1f})")
+for what, gain in (("initialisation", init_gain), ("distillation", kd_gain)):
+    side = "within the dev noise: this run cannot tell it from 0" if abs(gain) <= noise else \
+        f"a {'gain' if gain > 0 else 'loss'} larger than the dev noise"
+    print(f"  {what}: {side}")
 
 # %% [markdown]
 # **Exercise.** A dev set of n sentences measures accuracy p with a binomial error. Write
@@ -110,6 +115,7 @@ for error in only_student[:6]:
 #   measured side by side (also written to `outputs/results.md`).
 # - TinyBERT-4 against this (already small) teacher and against BERT-base: the ratios printed
 #   under the table, measured in this run.
-# - The table splits the distilled student's lead over the random-init baseline into what the
-#   teacher's weights gave (initialisation) and what its soft targets gave (distillation).
+# - The printed gains split the distilled student's difference from the random-init baseline into
+#   what the teacher's weights gave (initialisation) and what its soft targets added on top
+#   (distillation, which can come out negative), each set against the dev noise; one seed each.
 # - The student's extra errors are listed above: read them and judge for yourself what they share.

@@ -136,9 +136,9 @@ fig
 # %% [markdown]
 # ## How much of that resemblance did distillation put there?
 # The distilled student started from the teacher's weights, so it resembled the teacher before
-# any training. Three students of notebook 06 with the same architecture, on the same sentences:
-# the untrained teacher-projected start, that start trained on labels only, and that start
-# distilled. Lower bars: closer to the teacher, head i against head i of the mapped layer.
+# any training. Three students with the same architecture, on the same sentences: the untrained
+# teacher-projected start (rebuilt here), and notebook 06's two students, that start trained on
+# labels only and that start distilled. Lower bars: closer to the teacher, head i against head i of the mapped layer.
 
 # %%
 students = {"untrained start": teacher_init.projected_student(teacher, tokenizer, train)[0],
@@ -166,8 +166,9 @@ print(f"labels only moved the mean divergence {start:.3f} → {labels:.3f} ({'cl
 # %% [markdown]
 # ### Over three seeds
 # `benchmarks/attention_seeds.py` trained both students of notebook 06 for seeds 0, 1 and 2
-# (same start per seed, the settings notebook 06 uses) and measured the same divergences on the
-# same 200 dev sentences. Error bars: ± one standard deviation over seeds; the differences are
+# (same start per seed, notebook 06's settings at the full-size budget of 600 steps per student;
+# the workshop's live mode trains fewer) and measured the same divergences on the same 200 dev
+# sentences. Error bars: ± one standard deviation over seeds; the differences are
 # paired seed by seed.
 
 # %%
@@ -229,7 +230,8 @@ fig = viz.plot_head_behaviour(behaviour, headsim.BEHAVIOURS)
 viz.save_figure(fig, "08_head_behaviour")
 for k, measure in enumerate(headsim.BEHAVIOURS[1:], start=1):
     t, s = (float(b[..., k].mean()) for b in behaviour.values())
-    print(f"mean share on {measure:15s} teacher {t:.2f}  student {s:.2f}  ({'student more' if s > t else 'teacher more'})")
+    more = "equal to 2 decimals" if f"{s:.2f}" == f"{t:.2f}" else "student more" if s > t else "teacher more"
+    print(f"mean share on {measure:15s} teacher {t:.2f}  student {s:.2f}  ({more})")
 fig
 
 # %% [markdown]
@@ -269,4 +271,5 @@ widgets.attention_widget(teacher, student, tokenizer, layer_map, sentence=senten
 #   it: one seed, so read the direction, not the third decimal.
 # - The recordings over training show *when* it happened: the printed lines give each run's
 #   divergence at the start, at its lowest and at the end.
-# - Figures export to PNG and SVG under `outputs/figures/`; the HTML page travels on its own.
+# - Figures are saved under `figures/` in the output folder (the path printed for the HTML page),
+#   the side-by-side comparison also as SVG; the HTML page travels on its own.
