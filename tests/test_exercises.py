@@ -92,10 +92,10 @@ FUNCTION_CHECKS = {
 @pytest.mark.parametrize("check", FUNCTION_CHECKS, ids=lambda f: f.__name__)
 def test_function_checks_accept_the_answer_and_reject_wrong_ones(check, capsys):
     right, wrongs = FUNCTION_CHECKS[check]
-    assert check(right) is True
+    assert check(right) == True
     assert "✓" in capsys.readouterr().out
     for wrong in [*wrongs, _not_written, None, lambda *args: "nonsense"]:
-        assert check(wrong) is False
+        assert check(wrong) == False
         out = capsys.readouterr().out
         assert out.startswith("✗") and "Traceback" not in out
 
@@ -114,8 +114,8 @@ def test_choice_checks_accept_only_the_right_letter(question, capsys):
     q = checks.QUESTIONS[question]
     assert checks.check_choice(question, q.correct) and checks.check_choice(question, f"({q.correct.upper()})")
     for letter in set(q.reasons) - {q.correct}:
-        assert checks.check_choice(question, letter) is False
-    assert checks.check_choice(question, None) is False and checks.check_choice(question, "z") is False
+        assert checks.check_choice(question, letter) == False
+    assert checks.check_choice(question, None) == False and checks.check_choice(question, "z") == False
     out = capsys.readouterr().out
     assert "no answer yet" in out and "answer with one of" in out
 
@@ -151,7 +151,7 @@ def test_solution_cells_become_stubs_that_keep_the_signature():
     assert "pow(2)" not in stub.source and "SOLUTION" not in stub.source
     namespace = {}
     exec(stub.source, namespace)
-    assert checks.check_attention_mse(namespace["attention_mse"]) is False
+    assert checks.check_attention_mse(namespace["attention_mse"]) == False
 
 
 def test_answer_cells_become_none():
@@ -196,3 +196,19 @@ def test_exercise_notebook_with_solutions_put_back_runs(tmp_path, monkeypatch):
     NotebookClient(restored, timeout=600, resources={"metadata": {"path": str(NB01.parent)}}).execute()
     text = "".join(o.get("text", "") for c in restored.cells for o in c.get("outputs", []))
     assert text.count("✓") == count and "✗" not in text
+
+
+def test_a_check_cell_shows_its_line_and_no_return_value(tmp_path):
+    """A check is a check cell's last expression: the learner sees its ✓/✗ line, not a stray `True`."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    question = next(iter(checks.QUESTIONS))
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        f"from tinybert_lab import checks\nchecks.check_choice({question!r}, {checks.QUESTIONS[question].correct!r})"))
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    outputs = notebook.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["stream"] and outputs[0].text.startswith("✓")
+    verdict = checks.check_choice(question, "z")
+    assert not verdict and verdict == False and repr(verdict) == "Verdict(False)"

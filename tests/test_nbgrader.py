@@ -132,14 +132,14 @@ def test_checks_raise_only_under_nbgrader(monkeypatch, capsys):
     right = checks.QUESTIONS["temperature"].correct
     wrong = next(letter for letter in checks.QUESTIONS["temperature"].reasons if letter != right)
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    assert checks.check_choice("temperature", wrong) is False and checks.check_kd_loss(None) is False
+    assert checks.check_choice("temperature", wrong) == False and checks.check_kd_loss(None) == False
     for mode in ("autograde", "validate"):
         monkeypatch.setenv("NBGRADER_EXECUTION", mode)
         with pytest.raises(AssertionError, match="check_choice"):
             checks.check_choice("temperature", wrong)
         with pytest.raises(AssertionError, match="check_kd_loss"):
             checks.check_kd_loss(None)
-        assert checks.check_choice("temperature", right) is True
+        assert checks.check_choice("temperature", right) == True
     out = capsys.readouterr().out
     assert "not it" in out and "no function yet" in out  # the hint is printed before the raise
 

@@ -1,5 +1,6 @@
-"""Checks for the workshop exercises. Each prints ``✓`` or ``✗`` with a hint and returns True/False;
-none raises, so a wrong answer in class is a line of advice, not a stack trace. Under nbgrader
+"""Checks for the workshop exercises. Each prints ``✓`` or ``✗`` with a hint and returns a
+``Verdict`` (true when right, and shown as nothing when it is a cell's last value: the printed
+line is the whole output); none raises, so a wrong answer in class is a line of advice, not a stack trace. Under nbgrader
 (``nbgrader autograde`` or ``validate``, which set ``NBGRADER_EXECUTION``) a failed check raises
 ``AssertionError`` after its hint, so the autograder gives the check cell no points.
 
@@ -396,15 +397,39 @@ def check_choice(question: str, answer) -> bool:
     return ok
 
 
+class Verdict:
+    """A check's result: true when the answer is right (``bool(verdict)``, ``verdict == True``).
+    A notebook shows nothing for it, so a check cell's output is its ✓/✗ line alone."""
+
+    __slots__ = ("ok",)
+
+    def __init__(self, ok):
+        self.ok = bool(ok)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other) -> bool:
+        return self.ok == (other.ok if isinstance(other, Verdict) else other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.ok})"
+
+    def _ipython_display_(self) -> None:
+        pass  # the check printed its line already
+
+
 def _graded(check):
-    """``check`` that, when it fails under nbgrader's autograder or validator, raises after its
-    hint: nbgrader scores a test cell by whether it raised, not by what it printed."""
+    """``check`` returning a ``Verdict``; when it fails under nbgrader's autograder or validator it
+    raises after its hint: nbgrader scores a test cell by whether it raised, not by what it printed."""
     @functools.wraps(check)
-    def graded(*args, **kwargs) -> bool:
+    def graded(*args, **kwargs) -> Verdict:
         ok = check(*args, **kwargs)
         if not ok and os.environ.get("NBGRADER_EXECUTION"):
             raise AssertionError(f"{check.__name__}: not yet (the line above says why)")
-        return ok
+        return Verdict(ok)
     return graded
 
 
