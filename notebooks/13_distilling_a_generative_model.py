@@ -159,9 +159,7 @@ for name, q in fits.items():
 setup = lm_study.Setup(teacher, corpus)
 live_steps = 100 if setup.plan == lm_study.PLAN else setup.plan.steps
 record = lm_study.load_runs(corpus=corpus)  # the benchmark's runs with the package's default teacher
-per_step = lm_study.seconds_per_reference_step(record)  # a KD step in reference steps, from the benchmark's runs
-print(f"3 runs of {live_steps} steps: " + (f"about {3 * live_steps * per_step * reference / 60:.1f} minutes on this "
-      "machine (estimated from the benchmark's record)" if per_step else "no record yet to estimate the time from"))
+tutorial.expect("13-live", f"3 runs of {live_steps} steps")
 start = lm_eval.language_scores(student0, tokenizer, corpus.validation)
 live = {}
 for row in ("text", "forward_kl", "reverse_kl"):

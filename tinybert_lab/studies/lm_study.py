@@ -349,10 +349,3 @@ def findings(summaries: list[Summary], runs: list[dict] = ()) -> list[str]:
                              f"{std:.3f} over {count} seed{'s' if count > 1 else ''}, {words}.")
     return sentences
 
-
-def seconds_per_reference_step(runs: list[dict], row: str = "forward_kl") -> float | None:
-    """A row's training seconds per step, in reference steps (measured in the same runs): multiply
-    by this machine's reference step and a step count to predict a live run's time."""
-    ratios = [r["seconds"] / r["steps"] / r["reference_step_seconds"] for r in runs
-              if r["row"] == row and r["regime"] == "full" and r.get("reference_step_seconds")]
-    return statistics.median(ratios) if ratios else None
