@@ -263,7 +263,7 @@ widgets.method_widget(table, beyond.METHODS)
 # %%
 record = json.loads(beyond.SEED_RECORD.read_text()) if beyond.SEED_RECORD.is_file() else {"runs": []}
 seeded = beyond.seeded_rows(record["runs"])  # full-mode runs, also shown in fast mode
-print(f"{len(record['runs'])} runs in the record ({record.get('command', 'not run yet')})")
+print(f"{len(record['runs'])} runs in the record; reproduce or extend it: python {beyond.SEED_BENCHMARK} (it resumes)")
 if seeded:
     fig = viz.plot_seeded_rows(seeded, teacher_accuracy=record["teacher_accuracy"], eval_size=record["eval_size"])
     viz.save_figure(fig, "09_methods_over_seeds")
