@@ -28,6 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tinybert_lab.core.errors import TinyBertLabError
 from tinybert_lab.core.records import RunRecord
 from tinybert_lab.core.settings import CACHE_ENV, OUT_ENV, cache_dir, out_dir
 from tinybert_lab.teaching import tutorial
@@ -75,6 +76,11 @@ def main():
         return
     out = (args.out or out_dir()).resolve()
     os.environ[OUT_ENV] = str(out)  # the kernels write their figures and tables there too
+    saved = tutorial.plan().artifacts
+    if not args.first_run and any(saved.iterdir()):
+        raise TinyBertLabError(f"{saved} holds students from an earlier run: the notebooks would load them instead of "
+                               "training, and the times would be too short. Move that folder aside and run again.")
+    scratch = None
     if args.first_run:
         scratch = Path(tempfile.mkdtemp(prefix="tinybert-first-run-"))
         if (cache_dir() / "lm_teachers").is_dir():
@@ -84,6 +90,8 @@ def main():
     run = tutorial.run_all(tutorial.notebook_paths(), out)
     run["teachers"] = FIRST_RUN if args.first_run else "cached"
     record.add(run)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
     print(report(record.runs))
 
 

@@ -380,10 +380,11 @@ def tutorial_reference_steps(mode: str | None = None, record=None) -> tuple[floa
 
     record = record or tutorial.TIMES_RECORD
     mode = mode or tutorial_plan().name
-    if not record.is_file():
-        return None
-    runs = [run for run in json.loads(record.read_text())["runs"]
-            if run["mode"] == mode and run.get("teachers") != "trained in the run"]  # teachers cached only
+    try:
+        stored = json.loads(record.read_text())["runs"]
+        runs = [run for run in stored if run["mode"] == mode and run.get("teachers") != "trained in the run"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no record, or an unreadable one: no estimate (teachers cached runs only above)
     if not runs:
         return None
     run = runs[-1]

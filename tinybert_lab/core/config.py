@@ -99,6 +99,7 @@ class Settings:
         ok = number and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
         if high == math.inf:
             must = "positive" if (low == 0 and low_open) else f"a number {'>' if low_open else '>='} {low:g}"
+            must += "" if high_open else " (inf allowed)"
         else:
             must = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         self.require(key, ok, must, fix=fix)

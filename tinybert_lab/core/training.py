@@ -20,7 +20,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import math
 import random
 import shutil
 import sys
@@ -77,8 +76,8 @@ class TrainConfig(Settings):
         self.require_int("eval_every", "checkpoint_every", "seed", minimum=0)
         self.require_number("learning_rate", low_open=True)
         self.require_number("warmup_ratio", 0, 1)
-        self.require_number("weight_decay")
-        self.require_number("max_grad_norm", low_open=True)
+        self.require_number("weight_decay", high_open=False)
+        self.require_number("max_grad_norm", low_open=True, high_open=False)  # inf: measure the norm, never clip
         self.require_number("mask_probability", 0, 1)
 
 

@@ -321,9 +321,10 @@ def findings(runs: list[dict], teacher_accuracy: float | None = None) -> list[st
                              f"seeds ({word}).")
         else:
             sentences.append(f"{ROWS[better].label} against {ROWS[worse].label}, same start and steps: "
-                             f"{100 * mean:+.2f} ± {100 * std:.2f} points over {count} seeds ({word}).")
+                             f"{100 * mean:+.2f} ± {100 * std:.2f} points over {count} seed{'s' if count != 1 else ''} ({word}).")
     if "full" in summary and teacher_accuracy:
         kept = summary["full"].mean / teacher_accuracy
         sentences.append(f"The full recipe keeps {kept:.3f} of the teacher's dev accuracy over "
-                         f"{len(summary['full'].seeds)} seeds (target 0.99: {'met' if kept >= 0.99 else 'not met'}).")
+                         f"{len(summary['full'].seeds)} seed{'s' if len(summary['full'].seeds) != 1 else ''} "
+                         f"(target 0.99, mean of 3 seeds: {'met' if kept >= 0.99 else 'not met'}).")
     return sentences

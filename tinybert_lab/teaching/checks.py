@@ -116,7 +116,7 @@ def _ensemble_by_hand(logits, temperature: float) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # Write a function
 # --------------------------------------------------------------------------------------------
-def check_softmax_with_temperature(fn) -> bool:
+def check_softmax_with_temperature(fn) -> Verdict:
     """``fn(logits (B, C), temperature) -> probabilities (B, C)``, i.e. softmax(logits / T)."""
     logits = _random(4, 3, seed=0, scale=3)
     results = [_call(fn, "softmax_with_temperature", logits, t) for t in (1.0, 2.0, 5.0)]
@@ -126,7 +126,7 @@ def check_softmax_with_temperature(fn) -> bool:
     return _report(ok, "softmax_with_temperature", "divide the logits by T, then softmax over the last dimension.")
 
 
-def check_kd_loss(fn) -> bool:
+def check_kd_loss(fn) -> Verdict:
     """``fn(student_logits (B, C), teacher_logits (B, C), temperature) -> scalar``: Hinton's
     ``T² · KL(p_T ‖ p_S)`` averaged over the batch, as ``losses.soft_kl``."""
     student, teacher = _random(5, 4, seed=2, scale=2), _random(5, 4, seed=3, scale=2)
@@ -135,7 +135,7 @@ def check_kd_loss(fn) -> bool:
                         "log p_S) over classes, mean over the batch, then multiply by T².", atol=1e-4)
 
 
-def check_attention_mse(fn) -> bool:
+def check_attention_mse(fn) -> Verdict:
     """``fn(student_scores, teacher_scores, attention_mask) -> scalar``: TinyBERT's attention MSE
     over real (query, key) pairs, as ``losses.attention_loss(kind="scores")``."""
     student, teacher = _random(2, 3, 5, 5, seed=1), _random(2, 3, 5, 5, seed=4)
@@ -148,7 +148,7 @@ def check_attention_mse(fn) -> bool:
                    "(mask[:, None, :, None] * mask[:, None, None, :]), then average the squared differences.")
 
 
-def check_hidden_mse(fn) -> bool:
+def check_hidden_mse(fn) -> Verdict:
     """``fn(student_hidden (B, L, d_S), teacher_hidden (B, L, d_T), attention_mask (B, L), projection)
     -> scalar``: ``MSE(projection(H_S), H_T)`` over real tokens, as ``losses.hidden_mse``."""
     student, teacher = _random(2, 5, 6, seed=8), _random(2, 5, 8, seed=9)
@@ -165,7 +165,7 @@ def check_hidden_mse(fn) -> bool:
                    "those tokens and the teacher's dimensions.")
 
 
-def check_prediction_loss(fn) -> bool:
+def check_prediction_loss(fn) -> Verdict:
     """``fn(student_logits (B, C), teacher_logits (B, C), temperature) -> scalar``: TinyBERT's
     prediction-layer loss, the soft cross-entropy ``−Σ_c p_T log p_S`` (``losses.soft_cross_entropy``)."""
     student, teacher = _random(4, 3, seed=11, scale=2), _random(4, 3, seed=12, scale=2)
@@ -174,7 +174,7 @@ def check_prediction_loss(fn) -> bool:
                         "−(p_T · log p_S) summed over classes, averaged over the batch; no T² here.", atol=1e-4)
 
 
-def check_attention_gap(fn) -> bool:
+def check_attention_gap(fn) -> Verdict:
     """``fn(student_probs (L, L), teacher_probs (L, L)) -> scalar``: the mean absolute difference
     of two attention maps."""
     student = torch.softmax(_random(6, 6, seed=13, scale=2), -1)
@@ -187,7 +187,7 @@ def check_attention_gap(fn) -> bool:
                    "differences, (student − teacher).abs().mean().")
 
 
-def check_uniform_layers(fn) -> bool:
+def check_uniform_layers(fn) -> Verdict:
     """``fn(student_layers M, teacher_layers N) -> [g(1), ..., g(M)]``: TinyBERT's uniform map
     g(m) = m·N/M rounded down, as ``LayerMap.uniform``."""
     for m, n in ((4, 6), (4, 12), (3, 12), (6, 6), (2, 5)):
@@ -205,7 +205,7 @@ def check_uniform_layers(fn) -> bool:
     return _report(True, "uniform_layers", "")
 
 
-def check_binomial_halfwidth(fn) -> bool:
+def check_binomial_halfwidth(fn) -> Verdict:
     """``fn(accuracy, n) -> half-width``: the 95 % normal-approximation interval 1.96·√(p(1−p)/n)."""
     for p, n in ((0.85, 872), (0.5, 100), (0.96, 500)):
         value = _call(fn, "binomial_halfwidth", p, n)
@@ -221,7 +221,7 @@ def check_binomial_halfwidth(fn) -> bool:
     return _report(True, "binomial_halfwidth", "")
 
 
-def check_ensemble_soft_targets(fn) -> bool:
+def check_ensemble_soft_targets(fn) -> Verdict:
     """``fn(list of K teacher logits (B, C), temperature) -> (B, C)``: the mean of the teachers'
     softened probabilities, as ``losses.ensemble_soft_targets`` with equal weights."""
     logits = [_random(3, 4, seed=s, scale=3) for s in (5, 6, 7)]
@@ -230,7 +230,7 @@ def check_ensemble_soft_targets(fn) -> bool:
                         "teachers, not their logits: the mean of distributions is a distribution.")
 
 
-def check_paired_difference(fn) -> bool:
+def check_paired_difference(fn) -> Verdict:
     """``fn(a, b) -> (mean, std)`` of the per-seed differences a[i] − b[i] (sample std, n − 1)."""
     a, b = [0.85, 0.86, 0.84], [0.80, 0.83, 0.81]
     value = _call(fn, "paired_difference", a, b)
@@ -267,7 +267,7 @@ def _token_kl_by_hand(student, teacher, mask, direction: str) -> float:
     return total / count
 
 
-def check_token_kl(fn) -> bool:
+def check_token_kl(fn) -> Verdict:
     """``fn(student_logits (B, L, V), teacher_logits (B, L, V), mask (B, L), direction) -> scalar``:
     ``direction="forward"``: ``Σ_v p (log p − log q)``, ``"reverse"``: ``Σ_v q (log q − log p)``
     (p teacher, q student, T = 1), averaged over the positions where ``mask`` is 1; masked
@@ -288,7 +288,7 @@ def check_token_kl(fn) -> bool:
 # --------------------------------------------------------------------------------------------
 # Predict, then run
 # --------------------------------------------------------------------------------------------
-def check_prediction(what: str, guess, actual: float, tolerance: float, why: str) -> bool:
+def check_prediction(what: str, guess, actual: float, tolerance: float, why: str) -> Verdict:
     """The learner's ``guess`` (written before running) against the ``actual`` value the run
     computed: right within ``tolerance``; either way ``why`` explains the number."""
     if guess is None or isinstance(guess, bool):
@@ -382,7 +382,7 @@ QUESTIONS: dict[str, Question] = {
 }
 
 
-def check_choice(question: str, answer) -> bool:
+def check_choice(question: str, answer) -> Verdict:
     """``answer`` (a letter) to ``QUESTIONS[question]``; prints why it is right or wrong."""
     q = QUESTIONS[question]
     if answer is None:
