@@ -79,7 +79,6 @@ class TutorialPlan(Settings):
     """
 
     name: str
-    fast: bool
     teacher_steps: int
     teacher_train_size: int | None
     train_size: int | None
@@ -98,6 +97,11 @@ class TutorialPlan(Settings):
                          "intermediate_steps", "prediction_steps", "batch_size", "beyond_steps", "augment_size")
 
     @property
+    def fast(self) -> bool:
+        """Whether this is the seconds-long test mode (``name == "fast"``): tiny data, numbers not real."""
+        return self.name == "fast"
+
+    @property
     def budget(self) -> int:
         """Total steps of task distillation; the label-only baseline gets the same."""
         return self.intermediate_steps + self.prediction_steps
@@ -110,9 +114,9 @@ class TutorialPlan(Settings):
         return path
 
 
-FULL_PLAN = TutorialPlan(name="full", fast=False, teacher_steps=400, teacher_train_size=None, train_size=20_000, dev_size=None,
+FULL_PLAN = TutorialPlan(name="full", teacher_steps=400, teacher_train_size=None, train_size=20_000, dev_size=None,
                          general_steps=150, intermediate_steps=100, prediction_steps=500)
-FAST_PLAN = TutorialPlan(name="fast", fast=True, teacher_steps=10, teacher_train_size=2_000, train_size=1_000, dev_size=100,
+FAST_PLAN = TutorialPlan(name="fast", teacher_steps=10, teacher_train_size=2_000, train_size=1_000, dev_size=100,
                          general_steps=4, intermediate_steps=2, prediction_steps=10, batch_size=16,
                          beyond_steps=4, augment_size=40)
 # The workshop's default: FULL_PLAN's teacher and data (one cached teacher for every mode but
