@@ -83,6 +83,14 @@ def test_weights_take_a_dict_of_overrides_or_the_class_and_give_the_active_terms
         ExampleWeights(first=-1)
     with pytest.raises(TinyBertLabError, match=r"weights must be a ExampleWeights or a dict of its terms \(first, second\)"):
         ExampleWeights.coerce([1, 0])
+    assert ExampleWeights.terms() == ("first", "second")
+
+
+def test_the_tutorial_modes_say_whether_they_are_fast_by_their_name():
+    from tinybert_lab.core import settings
+
+    assert [plan.fast for plan in (settings.FAST_PLAN, settings.LIVE_PLAN, settings.FULL_PLAN)] == [True, False, False]
+    assert dataclasses.replace(settings.FULL_PLAN, name="fast").fast
 
 
 def package_classes():

@@ -167,7 +167,7 @@ class Weights(Settings):
     @classmethod
     def from_dict(cls, values: dict):
         """Weights from ``{term: weight}``; terms left out keep their defaults, unknown terms are refused."""
-        reject_unknown_keys(values, [f.name for f in dataclasses.fields(cls)], cls._what)
+        reject_unknown_keys(values, list(cls.terms()), cls._what)
         return cls(**values)
 
     @classmethod
@@ -180,8 +180,13 @@ class Weights(Settings):
             return cls.from_dict(given)
         if isinstance(given, cls):
             return given
-        terms = ", ".join(f.name for f in dataclasses.fields(cls))
+        terms = ", ".join(cls.terms())
         raise TinyBertLabError(f"weights must be a {cls.__name__} or a dict of its terms ({terms}), got {given!r}.")
+
+    @classmethod
+    def terms(cls) -> tuple[str, ...]:
+        """The loss terms these weights name, in declaration order (the dataclass's fields)."""
+        return tuple(f.name for f in dataclasses.fields(cls))
 
     def active(self) -> dict[str, float]:
         """The terms with a positive weight, ``{name: weight}`` (what ``fit`` multiplies by)."""

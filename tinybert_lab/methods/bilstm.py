@@ -52,7 +52,7 @@ from ..core.errors import TinyBertLabError, reject_unknown_keys
 # --------------------------------------------------------------------------------------------
 # What each kind of student can be distilled with
 # --------------------------------------------------------------------------------------------
-#: Features (loss-term names, as in ``tinybert.TERMS`` plus ``logit_mse``) a distillation
+#: Features (loss-term names, as in ``tinybert.LossWeights`` plus ``logit_mse``) a distillation
 #: objective may ask a student for.
 FEATURES = ("embedding", "attention", "hidden", "prediction", "hard_label", "logit_mse")
 #: Those that need only the student's logits.
@@ -298,9 +298,6 @@ def init_word_embeddings_from_teacher(student: BiLSTMStudent, teacher) -> torch.
 # --------------------------------------------------------------------------------------------
 # Tang et al.'s objective
 # --------------------------------------------------------------------------------------------
-LOGIT_TERMS = ("logit_mse", "hard_label")
-
-
 @dataclass(frozen=True)
 class LogitMatchingWeights(Weights):
     """Weights of ``LogitMatching``'s two terms; validated when built.

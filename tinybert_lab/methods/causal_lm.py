@@ -384,12 +384,9 @@ def half_depth_student(teacher, start: str = "teacher_layers", *, layers: int | 
 # --------------------------------------------------------------------------------------------
 # Objectives
 # --------------------------------------------------------------------------------------------
-LM_TERMS = ("next_token", "forward_kl", "reverse_kl", "hidden_cosine", "on_policy_jsd")
-
-
 @dataclass(frozen=True)
 class LMWeights(Weights):
-    """Weights of ``LMObjective``'s terms (``LM_TERMS``), all 0 by default: say which are on,
+    """Weights of ``LMObjective``'s terms, all 0 by default: say which are on,
     e.g. ``{"next_token": 0.5, "forward_kl": 0.5}``."""
 
     next_token: float = 0.0
@@ -418,7 +415,7 @@ class OnPolicy(Settings):
 
 
 class LMObjective(nn.Module):
-    """A causal-LM student trained by ``fit`` on any mix of the ``LM_TERMS`` (weights by name):
+    """A causal-LM student trained by ``fit`` on any mix of ``LMWeights``' terms (weights by name):
 
     - ``next_token``: cross-entropy with the text (alone: the text-only baseline; on text the
       teacher wrote: sequence-level KD)

@@ -43,7 +43,6 @@ from ..core.config import Weights
 from ..core.errors import TinyBertLabError
 from ..core.mapping import record_init_layers
 
-TERMS = ("ce", "mlm", "cos", "hard_label")
 MODES = ("general", "task")
 IGNORE_INDEX = -100  # Hugging Face's "no target here" label for masked-LM targets
 

@@ -34,9 +34,6 @@ from ..core.mapping import LayerMap, default_map
 from ..core.streaming import TextStream
 from ..core.training import History, TrainConfig, fingerprint, fit
 
-TERMS = ("embedding", "attention", "hidden", "prediction", "hard_label")
-
-
 @dataclass(frozen=True)
 class LossWeights(Weights):
     """Weight of each loss term; 0 switches a term off (and skips its computation).
