@@ -38,6 +38,20 @@ def test_each_run_carries_its_own_command_machine_and_code_state(tmp_path):
     assert "torch" in first["machine"] and first["uncommitted_changes"] in (True, False, None)
 
 
+def test_a_run_names_the_commit_its_process_started_from_not_a_later_one(tmp_path, monkeypatch):
+    from tinybert_lab.core import records
+
+    monkeypatch.setattr(records, "commit", lambda: "start01")
+    monkeypatch.setattr(records, "uncommitted_changes", lambda: False)
+    record = RunRecord(tmp_path / "r.json", key=key)  # a long sweep opens its record at the start
+    monkeypatch.setattr(records, "commit", lambda: "later02")  # someone commits while it trains
+    monkeypatch.setattr(records, "uncommitted_changes", lambda: True)
+    stored = record.add({"method": "kd", "seed": 0, "accuracy": 0.5})
+    assert (stored["commit"], stored["uncommitted_changes"]) == ("start01", False)
+    resumed = RunRecord(tmp_path / "r.json", key=key).add({"method": "kd", "seed": 1})  # the next session's process
+    assert (resumed["commit"], resumed["uncommitted_changes"]) == ("later02", True)
+
+
 def test_two_processes_adding_to_one_record_keep_each_others_runs(tmp_path):
     first = RunRecord(tmp_path / "r.json", key=key)
     second = RunRecord(tmp_path / "r.json", key=key)  # opened before the first one wrote anything

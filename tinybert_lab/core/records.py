@@ -88,6 +88,9 @@ class RunRecord:
         if command:
             self.meta["command"] = command
         self.meta.setdefault("machine", machine())
+        # the code this process runs: read now, at its start, since commits made while a long
+        # sweep runs do not change what it has loaded
+        self.code = {"commit": commit(), "uncommitted_changes": uncommitted_changes()}
 
     def find(self, identity: dict) -> dict | None:
         """The stored run with ``identity``'s key, or None."""
@@ -102,11 +105,11 @@ class RunRecord:
         return [run for run in self.runs if all(run.get(k) == v for k, v in values.items())]
 
     def add(self, run: dict) -> dict:
-        """Store ``run`` (stamped with the date, the commit, whether tracked files had uncommitted
-        changes, and, unless the run names its own, the record's command and this machine),
-        replacing a run with the same key, and save."""
-        run = {"command": self.meta.get("command", ""), "machine": machine(), **run, "date": now(), "commit": commit(),
-               "uncommitted_changes": uncommitted_changes()}
+        """Store ``run`` (stamped with the date, the commit checked out and whether tracked files
+        had uncommitted changes when this record was opened, i.e. the code the process loaded, and,
+        unless the run names its own, the record's command and this machine), replacing a run with
+        the same key, and save."""
+        run = {"command": self.meta.get("command", ""), "machine": machine(), **run, "date": now(), **self.code}
         wanted = self.key(run)
         if self.path.is_file():  # another process may have added runs since we read the file: keep them
             try:
