@@ -40,6 +40,8 @@ def test_report_pairs_rows_by_seed_and_gives_verdicts_and_retention():
     assert ("random-start", "labels-random") not in found  # rows not run yet are left out
     text = ablation.report(runs)
     assert "| full recipe (teacher start, both stages, augmentation) | 89.00 ± 1.00 % (3) | 0.989 | 1 |" in text
+    runs[0]["seconds"] = 6000.0  # one run slowed by other work: the median minutes do not move
+    assert "| 89.00 ± 1.00 % (3) | 0.989 | 1 |" in ablation.report(runs)
     assert "what augmentation adds to the full recipe" in text
     assert "No ablation run" in ablation.report([])
 

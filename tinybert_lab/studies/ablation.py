@@ -268,8 +268,10 @@ def report(runs: list[dict], teacher_accuracy: float | None = None) -> str:
     if not summary:
         return f"No ablation run recorded yet: run `{BENCHMARK}`."
     teacher_accuracy = teacher_accuracy or next((r["teacher_accuracy"] for r in runs if "teacher_accuracy" in r), None)
-    minutes = {name: statistics.mean(r["seconds"] for r in runs if r["row"] == name) / 60 for name in summary}
-    lines = ["| row | dev accuracy, mean ± std (seeds) | retention (student / teacher) | minutes per run |",
+    # the median: one run slowed by other work on the machine (its wall time counts the pauses)
+    # does not move it
+    minutes = {name: statistics.median(r["seconds"] for r in runs if r["row"] == name) / 60 for name in summary}
+    lines = ["| row | dev accuracy, mean ± std (seeds) | retention (student / teacher) | minutes per run (median) |",
              "|---|---|---|---|"]
     for name, cell in summary.items():
         kept = f"{cell.mean / teacher_accuracy:.3f}" if teacher_accuracy else "-"
