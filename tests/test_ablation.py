@@ -44,6 +44,8 @@ def test_report_pairs_rows_by_seed_and_gives_verdicts_and_retention():
     assert "| 89.00 ± 1.00 % (3) | 0.989 | 1 |" in ablation.report(runs)
     assert "what augmentation adds to the full recipe" in text
     assert "No ablation run" in ablation.report([])
+    one = ablation.report(runs_of({"full": [0.88], "no-augmentation": [0.86]}))
+    assert "(1 seed) | too few seeds to tell |" in one and "over 1 seed (" in one and "1 seeds" not in one
 
 
 @pytest.fixture(scope="module")

@@ -262,6 +262,11 @@ def differences(summary: dict[str, Summary]) -> list[tuple[str, str, float, floa
     return result
 
 
+def seed_count(count: int) -> str:
+    """``"1 seed"``, ``"3 seeds"``."""
+    return f"{count} seed{'s' if count != 1 else ''}"
+
+
 def report(runs: list[dict], teacher_accuracy: float | None = None) -> str:
     """Markdown: each row's dev accuracy and retention, then the paired differences with verdicts."""
     summary = summarise(runs)
@@ -283,7 +288,7 @@ def report(runs: list[dict], teacher_accuracy: float | None = None) -> str:
         for better, worse, mean, std, count, word in found:
             what = (f"{ROWS[better].label} vs {ROWS[worse].label}" if better != "full"
                     or worse in SAME_START.values() else f"what {ABLATIONS[worse]} adds to the full recipe")
-            lines.append(f"| {what} | {100 * mean:+.2f} ± {100 * std:.2f} ({count} seeds) | {word} |")
+            lines.append(f"| {what} | {100 * mean:+.2f} ± {100 * std:.2f} ({seed_count(count)}) | {word} |")
     sentences = findings(runs, teacher_accuracy)
     if sentences:
         lines += [""] + [f"- {sentence}" for sentence in sentences]
@@ -319,14 +324,14 @@ def findings(runs: list[dict], teacher_accuracy: float | None = None) -> list[st
             pays = {"clear gain": "pays", "clear loss": "costs accuracy", "within noise": "makes no measurable "
                     "difference"}.get(word, "cannot be judged yet")
             sentences.append(f"{ABLATIONS[worse][0].upper()}{ABLATIONS[worse][1:]} {pays} at this scale: the full recipe "
-                             f"minus the row without it is {100 * mean:+.2f} ± {100 * std:.2f} points over {count} "
-                             f"seeds ({word}).")
+                             f"minus the row without it is {100 * mean:+.2f} ± {100 * std:.2f} points over "
+                             f"{seed_count(count)} ({word}).")
         else:
             sentences.append(f"{ROWS[better].label} against {ROWS[worse].label}, same start and steps: "
-                             f"{100 * mean:+.2f} ± {100 * std:.2f} points over {count} seed{'s' if count != 1 else ''} ({word}).")
+                             f"{100 * mean:+.2f} ± {100 * std:.2f} points over {seed_count(count)} ({word}).")
     if "full" in summary and teacher_accuracy:
         kept = summary["full"].mean / teacher_accuracy
         sentences.append(f"The full recipe keeps {kept:.3f} of the teacher's dev accuracy over "
-                         f"{len(summary['full'].seeds)} seed{'s' if len(summary['full'].seeds) != 1 else ''} "
+                         f"{seed_count(len(summary['full'].seeds))} "
                          f"(target 0.99, mean of 3 seeds: {'met' if kept >= 0.99 else 'not met'}).")
     return sentences
