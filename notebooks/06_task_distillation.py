@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -252,6 +254,20 @@ if runs:
     display(fig)
 else:
     print("not measured yet: python benchmarks/tinybert_ablation.py (hours; it resumes)")
+
+# %% [markdown]
+# The same two questions at both scales: does the teacher's *initialisation* pay, and does
+# *distillation* beat labels alone from that start? Each marker is a paired difference over
+# seeds (notebook 06's budget: `benchmarks/choose_recipe.py`'s record, the three-seed table
+# above; full strength: the ablation's record). A marker whose error bar crosses 0 is no
+# measurable difference.
+
+# %%
+differences = ablation.at_two_scales(runs, record["runs"])
+if differences:
+    fig = viz.plot_scaled_differences(differences)
+    viz.save_figure(fig, "06_two_scales")
+    display(fig)
 
 # %% [markdown]
 # ## What you saw

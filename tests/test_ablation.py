@@ -94,3 +94,24 @@ def test_findings_say_which_parts_pay_from_the_numbers_and_rows_plot():
     assert full.baseline == "labels only, teacher start" and round(full.difference, 6) == 0.02
     assert viz.plot_seeded_rows(rows, teacher_accuracy=0.9, eval_size=872).axes  # a Figure with its axes
     assert ablation.findings([]) == []
+
+
+def test_the_same_questions_are_answered_at_both_scales_from_the_two_records():
+    from tinybert_lab.studies import selection
+
+    base = {"labels": 0.75, "labels-teacher": 0.82, "kd-teacher": 0.81}  # every grid setting scores alike
+    tutorial = [{"recipe": setting.recipe, "learning_rate": setting.learning_rate,
+                 "intermediate_share": setting.intermediate_share, "seed": seed, "steps": 600,
+                 "validation_accuracy": 0.8, "dev_accuracy": base[recipe] + 0.01 * seed}
+                for recipe in base for setting in selection.GRID[recipe] for seed in range(3)]
+    study = [{**run, "steps": 7722} for run in runs_of({"full": [0.88, 0.89, 0.90], "labels-teacher": [0.86, 0.87, 0.88]})]
+    differences = ablation.at_two_scales(study, tutorial)
+    found = {(d.question.split(" ")[0], d.scale.split(" ")[0]): (round(100 * d.mean, 6), d.count, d.verdict)
+             for d in differences}
+    assert found[("initialisation:", "notebook")] == (7.0, 3, "clear gain")  # labels-teacher − labels, paired
+    assert found[("two-step", "notebook")] == (-1.0, 3, "clear loss")  # kd-teacher − labels-teacher: -1 every seed
+    assert found[("two-step", "full")] == (2.0, 3, "clear gain")  # the full recipe − labels, teacher start
+    assert len(found) == 3  # no random-weights or augmentation-free row at full strength yet: left out
+    assert {d.scale for d in differences} == {"notebook 06's budget (600 steps, 400-step teacher)",
+                                             "full strength (7,722 steps, strong teacher)"}
+    assert ablation.at_two_scales([], []) == []

@@ -80,6 +80,7 @@ def test_every_notebook_runs_in_fast_mode(tmp_path):
     init_map = [f"student layer {m}    ← teacher layer {t}   (weight 1)" for m, t in zip(range(1, 5), [1, 2, 4, 6])]
     assert all(line in nb06 and line in nb08 for line in init_map)  # built from layers 1, 2, 4, 6, distilled toward them
     assert "initialisation" in nb06 and "distillation" in nb06  # the split of the gain, computed
+    assert (out / "figures" / "06_two_scales.png").is_file()  # the same questions at both scales, from the records
     kd = recipe.CHOSEN["kd-teacher"]  # 06 trains with the settings chosen on the validation slice (shipped)
     steps = kd.stage_steps(FAST_PLAN.budget)
     assert f"intermediate stage {steps[0]} steps, prediction stage {steps[1]} steps, lr {kd.learning_rate:g}" in nb06

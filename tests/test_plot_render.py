@@ -109,6 +109,13 @@ def _seeded_rows():
     return beyond.seeded_rows(runs)
 
 
+def _scaled_differences():
+    from tinybert_lab.studies.ablation import ScaledDifference
+
+    return [ScaledDifference("KD − labels", scale, mean, 0.01, 3, "within noise")
+            for scale, mean in (("small", -0.008), ("large", 0.015))]
+
+
 def _similarity():
     from tinybert_lab.studies.headsim import HeadSimilarity
 
@@ -137,6 +144,7 @@ CASES = {
         [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.001, 0.2, 0.799]], ["a", "b", "c"]), {(1, "y")}),
     "seeded rows": ("plot_seeded_rows", lambda: viz.plot_seeded_rows(
         _seeded_rows(), teacher_accuracy=0.876, eval_size=872), set()),
+    "scaled differences": ("plot_scaled_differences", lambda: viz.plot_scaled_differences(_scaled_differences()), set()),
     "head similarity": ("plot_head_similarity", lambda: viz.plot_head_similarity(_similarity(), LayerMap.uniform(2, 3)),
                         set()),
     "mapped divergence": ("plot_mapped_divergence", lambda: viz.plot_mapped_divergence(

@@ -623,6 +623,45 @@ def plot_seeded_rows(rows, *, teacher_accuracy: float, eval_size: int, title: st
     return fig
 
 
+def plot_scaled_differences(differences, title: str | None = None) -> Figure:
+    """Paired differences (dev accuracy points, mean ± 1 std over seeds) for each question, one
+    marker per scale, against a line at 0 (no difference); each marker says its verdict.
+
+    ``differences``: ``ablation.at_two_scales(...)`` (anything with ``question``, ``scale``,
+    ``mean``, ``std``, ``count`` and ``verdict``).
+    """
+    differences = list(differences)
+    if not differences:
+        raise TinyBertLabError("No differences to plot: pass ablation.at_two_scales(ablation_runs, tutorial_runs) "
+                               "once the records have runs on both sides of a question.")
+    questions = list(dict.fromkeys(d.question for d in differences))
+    scales = list(dict.fromkeys(d.scale for d in differences))
+    fig = Figure(figsize=(8.5, 0.9 * len(questions) + 1.6), layout="constrained")
+    ax = fig.add_subplot()
+    spread = 0.3 if len(scales) > 1 else 0.0  # the scales' markers side by side around each question's line
+    offsets = {scale: spread / 2 - spread * i / max(len(scales) - 1, 1) for i, scale in enumerate(scales)}
+    markers = ["o", "s", "D", "^"]
+    for i, scale in enumerate(scales):
+        mine = [d for d in differences if d.scale == scale]
+        y = [len(questions) - 1 - questions.index(d.question) + offsets[scale] for d in mine]
+        ax.errorbar([100 * d.mean for d in mine], y, xerr=[100 * d.std for d in mine], fmt=markers[i % len(markers)],
+                    capsize=3, label=scale)
+        for d, height in zip(mine, y):
+            ax.annotate(f"{100 * d.mean:+.1f} ± {100 * d.std:.1f} ({d.count} seeds): {d.verdict}", (100 * d.mean, height),
+                        xytext=(0, 7), textcoords="offset points", ha="center", fontsize=7)
+    ax.axvline(0, color="black", linewidth=1)
+    ax.set_yticks(range(len(questions)), questions[::-1], fontsize=8)
+    ax.set_ylabel("question (first − second)", fontsize=9)
+    ax.set_ylim(-0.6, len(questions) - 0.4)
+    ax.margins(x=0.3)  # room for the verdicts written above the markers
+    ax.set_xlabel("dev accuracy difference (points), paired seed by seed; > 0: the first wins", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    ax.set_title(title or "the same questions at two scales (mean ± std over seeds)", fontsize=10)
+    return fig
+
+
 def plot_head_similarity(similarity, layer_map=None, title: str | None = None) -> Figure:
     """Heatmap of ``headsim.HeadSimilarity``: student heads (rows) × teacher heads (columns), the
     mean Jensen–Shannon divergence of their attention rows (dark = alike), layers separated by

@@ -335,3 +335,55 @@ def findings(runs: list[dict], teacher_accuracy: float | None = None) -> list[st
                          f"{seed_count(len(summary['full'].seeds))} "
                          f"(target 0.99, mean of 3 seeds: {'met' if kept >= 0.99 else 'not met'}).")
     return sentences
+
+
+# --------------------------------------------------------------------------------------------
+# The same questions at the tutorial's budget and at full strength
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScaledDifference:
+    """One paired difference (``mean`` ± ``std`` over ``count`` seeds, with its ``verdict``)
+    answering ``question`` in one study: ``scale`` names it (the tutorial's budget or full strength)."""
+
+    question: str
+    scale: str
+    mean: float
+    std: float
+    count: int
+    verdict: str
+
+
+#: (question, its pair in notebook 06's record (``selection``), its pair in this study's rows)
+QUESTIONS = (
+    ("initialisation: teacher start − random weights (labels only)", ("labels-teacher", "labels"),
+     ("labels-teacher", "labels-random")),
+    ("two-step KD − labels only (teacher start, real phrases)", ("kd-teacher", "labels-teacher"),
+     ("no-augmentation", "labels-teacher")),
+    ("two-step KD with augmentation − labels only (teacher start)", None, ("full", "labels-teacher")),
+)
+
+
+def at_two_scales(runs: list[dict], tutorial_runs: list[dict]) -> list[ScaledDifference]:
+    """``QUESTIONS`` answered at notebook 06's budget (``tutorial_runs``: ``benchmarks/choose_recipe.py``'s
+    record, the chosen settings' report seeds) and at full strength (``runs``: this study's
+    record), each as a paired difference over the seeds both sides of it ran. A question a
+    record cannot answer yet is left out at that scale."""
+    from . import selection
+
+    tutorial = {row.recipe: row for row in selection.report(tutorial_runs)}
+    study = summarise(runs)
+    tutorial_steps = sorted({r["steps"] for r in tutorial_runs if "steps" in r})
+    study_steps = sorted({r["steps"] for r in runs})
+    scales = (f"notebook 06's budget ({', '.join(map(str, tutorial_steps))} steps, 400-step teacher)",
+              f"full strength ({', '.join(f'{s:,}' for s in study_steps)} steps, strong teacher)")
+    found = []
+    for question, *pairs in QUESTIONS:
+        for scale, cells, pair in zip(scales, (tutorial, study), pairs):
+            if pair is None or pair[0] not in cells or pair[1] not in cells:
+                continue
+            first, second = cells[pair[0]], cells[pair[1]]
+            if not set(first.seeds) & set(second.seeds):
+                continue
+            mean, std, count = paired_difference(first, second)
+            found.append(ScaledDifference(question, scale, mean, std, count, verdict(mean, std, count)))
+    return found
