@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -192,6 +194,19 @@ if trec and trec_teacher is not None:
 # any label source to beat another. If TREC's tally is the larger, that is the theory at work.
 
 # %% [markdown]
+# ## The same idea at full strength: augmentation
+# TinyBERT's data augmentation is this notebook's regime in another form: it makes *more
+# sentences* (words swapped for near neighbours) that only the teacher can label. Notebook 06's
+# ablation at full strength (all 67,349 SST-2 phrases plus one augmented copy of each, duplicates
+# dropped; the strong teacher) trains the full recipe with and without them, same steps, 3 seeds. Its record says:
+
+# %%
+from tinybert_lab import ablation
+
+print(ablation.part_worth(ablation.load_record()["runs"], "no-augmentation")
+      or "not measured yet: python benchmarks/tinybert_ablation.py (hours; it resumes)")
+
+# %% [markdown]
 # ## What you saw
 # - A fair comparison fixes the student, its start, the data, the steps and the learning rate,
 #   and changes one thing: here, where the labels come from. Each difference is printed with its
@@ -201,5 +216,7 @@ if trec and trec_teacher is not None:
 #   labels catch up with what the teacher can say?
 # - Soft or hard: compare the size of the indented differences with the soft-vs-gold ones, and
 #   the two tasks' tallies: did six classes make the probabilities pay more than two did?
+# - Augmentation is more text for the teacher to label; the sentence from notebook 06's ablation
+#   says whether, with every gold label already there, that still paid at full strength.
 # - To reproduce the curves: `python benchmarks/when_kd_pays.py` (it resumes; `--report` prints the
 #   tables from the record).

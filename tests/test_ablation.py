@@ -94,6 +94,10 @@ def test_findings_say_which_parts_pay_from_the_numbers_and_rows_plot():
     assert full.baseline == "labels only, teacher start" and round(full.difference, 6) == 0.02
     assert viz.plot_seeded_rows(rows, teacher_accuracy=0.9, eval_size=872).axes  # a Figure with its axes
     assert ablation.findings([]) == []
+    assert ablation.part_worth(runs, "no-augmentation").startswith("Augmentation makes no measurable difference")
+    assert ablation.part_worth(runs, "random-start") is None  # not run in this record
+    with pytest.raises(TinyBertLabError, match="Unknown part 'augmentation'; choose from no-augmentation"):
+        ablation.part_worth(runs, "augmentation")
 
 
 def test_the_same_questions_are_answered_at_both_scales_from_the_two_records():

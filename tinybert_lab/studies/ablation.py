@@ -337,6 +337,15 @@ def findings(runs: list[dict], teacher_accuracy: float | None = None) -> list[st
     return sentences
 
 
+def part_worth(runs: list[dict], part: str) -> str | None:
+    """``findings``' sentence on what one part of the recipe is worth (``part``: an ``ABLATIONS``
+    row, e.g. ``"no-augmentation"``), or None until the full recipe and that row share a seed."""
+    if part not in ABLATIONS:
+        raise TinyBertLabError(f"Unknown part {part!r}; choose from {', '.join(ABLATIONS)}.")
+    opening = f"{ABLATIONS[part][0].upper()}{ABLATIONS[part][1:]} "
+    return next((sentence for sentence in findings(runs) if sentence.startswith(opening)), None)
+
+
 # --------------------------------------------------------------------------------------------
 # The same questions at the tutorial's budget and at full strength
 # --------------------------------------------------------------------------------------------
