@@ -74,3 +74,29 @@ def test_a_broken_record_names_the_file(tmp_path):
     path.write_text("{oops")
     with pytest.raises(TinyBertLabError, match="r.json is not valid JSON"):
         RunRecord(path, key=key)
+
+
+def test_only_code_changes_count_as_uncommitted(tmp_path):
+    """A sweep's own record (and prose) changes while it runs: that is not a change of its code."""
+    import subprocess
+
+    from tinybert_lab.core.records import uncommitted_changes
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    files = {"train.py": "x = 1\n", "README.md": "# r\n", "benchmarks/results/sweep.json": "{}\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert uncommitted_changes(tmp_path) is None  # not a git checkout yet
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    assert uncommitted_changes(tmp_path / "benchmarks") is False
+    (tmp_path / "benchmarks" / "results" / "sweep.json").write_text('{"runs": []}\n')
+    (tmp_path / "README.md").write_text("# tables regenerated\n")
+    assert uncommitted_changes(tmp_path / "benchmarks") is False
+    (tmp_path / "train.py").write_text("x = 2\n")
+    assert uncommitted_changes(tmp_path / "benchmarks") is True

@@ -34,12 +34,18 @@ def commit() -> str:
         return "unknown"
 
 
-def uncommitted_changes() -> bool | None:
-    """True when tracked files of this checkout differ from its commit (the run's code is then not
-    exactly the commit it names); None outside a git checkout."""
+#: tracked files that are not code: the records themselves (a sweep's own record changes while it
+#: runs) and prose; a change to them does not make a run's code differ from its commit
+NOT_CODE = (":(exclude,top)benchmarks/results", ":(exclude,top)*.md")
+
+
+def uncommitted_changes(checkout: Path | None = None) -> bool | None:
+    """True when tracked files of this checkout (``checkout``: a folder inside another one), other
+    than ``NOT_CODE``, differ from its commit (the run's code is then not exactly the commit it
+    names); None outside a git checkout."""
     try:
-        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=10)
+        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *NOT_CODE],
+                              capture_output=True, text=True, cwd=checkout or Path(__file__).parent, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return bool(done.stdout.strip()) if done.returncode == 0 else None
