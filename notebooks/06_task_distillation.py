@@ -5,8 +5,6 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -256,11 +254,12 @@ else:
     print("not measured yet: python benchmarks/tinybert_ablation.py (hours; it resumes)")
 
 # %% [markdown]
-# The same two questions at both scales: does the teacher's *initialisation* pay, and does
-# *distillation* beat labels alone from that start? Each marker is a paired difference over
-# seeds (notebook 06's budget: `benchmarks/choose_recipe.py`'s record, the three-seed table
-# above; full strength: the ablation's record). A marker whose error bar crosses 0 is no
-# measurable difference.
+# The same questions at both scales: does the teacher's *initialisation* pay, and does
+# *distillation* beat labels alone from that start (without and with augmentation)? Each marker
+# is a paired difference over seeds (notebook 06's budget: `benchmarks/choose_recipe.py`'s
+# record, the three-seed table above; full strength: the ablation's record). Its bar is ±1
+# standard deviation of the per-seed differences; go by the verdict written on it, which calls a
+# difference clear only when its mean stands more than two standard errors from 0.
 
 # %%
 differences = ablation.at_two_scales(runs, record["runs"])
@@ -268,6 +267,8 @@ if differences:
     fig = viz.plot_scaled_differences(differences)
     viz.save_figure(fig, "06_two_scales")
     display(fig)
+if not any(d.scale.startswith("full strength") for d in differences):
+    print("full strength: not measured yet (benchmarks/tinybert_ablation.py resumes)")
 
 # %% [markdown]
 # ## What you saw

@@ -5,8 +5,6 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -197,8 +195,9 @@ if trec and trec_teacher is not None:
 # ## The same idea at full strength: augmentation
 # TinyBERT's data augmentation is this notebook's regime in another form: it makes *more
 # sentences* (words swapped for near neighbours) that only the teacher can label. Notebook 06's
-# ablation at full strength (all 67,349 SST-2 phrases plus one augmented copy of each, duplicates
-# dropped; the strong teacher) trains the full recipe with and without them, same steps, 3 seeds. Its record says:
+# ablation at full strength (all 67,349 SST-2 phrases plus one augmented copy of each,
+# duplicates dropped; the strong teacher) trains the full recipe with and without them, same
+# steps, 3 seeds. Its record says:
 
 # %%
 from tinybert_lab import ablation

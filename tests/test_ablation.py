@@ -86,8 +86,8 @@ def test_findings_say_which_parts_pay_from_the_numbers_and_rows_plot():
     runs = runs_of({"full": [0.88, 0.89, 0.90], "labels-teacher": [0.86, 0.87, 0.88],
                     "no-augmentation": [0.88, 0.89, 0.90], "no-intermediate": [0.85, 0.86, 0.87]})
     sentences = ablation.findings(runs, teacher_accuracy=0.9)
-    assert "Augmentation makes no measurable difference at this scale" in sentences[-3]
-    assert "The intermediate stage pays at this scale: the full recipe minus the row without it is +3.00" in sentences[-2]
+    assert "Augmentation makes no measurable difference at full strength" in sentences[-3]
+    assert "The intermediate stage pays at full strength: the full recipe minus the row without it is +3.00" in sentences[-2]
     assert sentences[-1] == "The full recipe keeps 0.989 of the teacher's dev accuracy over 3 seeds (target 0.99, mean of 3 seeds: not met)."
     rows = ablation.seeded_rows(runs)
     full = next(r for r in rows if r.row.startswith("full recipe"))
@@ -110,12 +110,19 @@ def test_the_same_questions_are_answered_at_both_scales_from_the_two_records():
                 for recipe in base for setting in selection.GRID[recipe] for seed in range(3)]
     study = [{**run, "steps": 7722} for run in runs_of({"full": [0.88, 0.89, 0.90], "labels-teacher": [0.86, 0.87, 0.88]})]
     differences = ablation.at_two_scales(study, tutorial)
-    found = {(d.question.split(" ")[0], d.scale.split(" ")[0]): (round(100 * d.mean, 6), d.count, d.verdict)
-             for d in differences}
-    assert found[("initialisation:", "notebook")] == (7.0, 3, "clear gain")  # labels-teacher − labels, paired
-    assert found[("two-step", "notebook")] == (-1.0, 3, "clear loss")  # kd-teacher − labels-teacher: -1 every seed
-    assert found[("two-step", "full")] == (2.0, 3, "clear gain")  # the full recipe − labels, teacher start
-    assert len(found) == 3  # no random-weights or augmentation-free row at full strength yet: left out
+    found = {(d.question, d.scale.split(" ")[0]): (round(100 * d.mean, 6), d.count, d.verdict) for d in differences}
+    initialisation, distillation, with_augmentation = (q.text for q in ablation.QUESTIONS)
+    assert found == {
+        (initialisation, "notebook"): (7.0, 3, "clear gain"),  # labels-teacher − labels, paired
+        (distillation, "notebook"): (-1.0, 3, "clear loss"),  # kd-teacher − labels-teacher: -1 every seed
+        (with_augmentation, "full"): (2.0, 3, "clear gain"),  # the full recipe − labels, teacher start
+    }  # no random-weights or augmentation-free row at full strength yet: those are left out
     assert {d.scale for d in differences} == {"notebook 06's budget (600 steps, 400-step teacher)",
                                              "full strength (7,722 steps, strong teacher)"}
     assert ablation.at_two_scales([], []) == []
+    from tinybert_lab import viz
+
+    one = [ablation.ScaledDifference(with_augmentation, "full strength", 0.02, 0.0, 1, "too few seeds to tell")]
+    fig = viz.plot_scaled_differences(one)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["+2.0 ± 0.0 (1 seed): too few seeds to tell"]
+    assert fig.axes[0].get_title() == "the same questions at 1 scale (mean ± std over seeds)"

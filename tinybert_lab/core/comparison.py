@@ -47,6 +47,11 @@ def paired_difference(a, b) -> tuple[float, float, int]:
     return statistics.mean(diffs), (statistics.stdev(diffs) if len(diffs) > 1 else 0.0), len(diffs)
 
 
+def seeds_phrase(count: int) -> str:
+    """``"1 seed"``, ``"3 seeds"``: how many seeds a number rests on, in words."""
+    return f"{count} seed{'s' if count != 1 else ''}"
+
+
 def verdict(mean: float, std: float, count: int) -> str:
     """Plain words for a paired difference over seeds: ``"clear gain"`` / ``"clear loss"`` when
     its mean is more than two standard errors from 0 (and there are ≥ 3 seeds), else ``"within

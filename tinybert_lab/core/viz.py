@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from .comparison import MAX_JS, binomial_halfwidth, pareto_front
+from .comparison import MAX_JS, binomial_halfwidth, pareto_front, seeds_phrase
 from .errors import TinyBertLabError
 
 
@@ -647,7 +647,7 @@ def plot_scaled_differences(differences, title: str | None = None) -> Figure:
         ax.errorbar([100 * d.mean for d in mine], y, xerr=[100 * d.std for d in mine], fmt=markers[i % len(markers)],
                     capsize=3, label=scale)
         for d, height in zip(mine, y):
-            ax.annotate(f"{100 * d.mean:+.1f} ± {100 * d.std:.1f} ({d.count} seeds): {d.verdict}", (100 * d.mean, height),
+            ax.annotate(f"{100 * d.mean:+.1f} ± {100 * d.std:.1f} ({seeds_phrase(d.count)}): {d.verdict}", (100 * d.mean, height),
                         xytext=(0, 7), textcoords="offset points", ha="center", fontsize=7)
     ax.axvline(0, color="black", linewidth=1)
     ax.set_yticks(range(len(questions)), questions[::-1], fontsize=8)
@@ -658,7 +658,8 @@ def plot_scaled_differences(differences, title: str | None = None) -> Figure:
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
-    ax.set_title(title or "the same questions at two scales (mean ± std over seeds)", fontsize=10)
+    plural = "s" if len(scales) != 1 else ""
+    ax.set_title(title or f"the same questions at {len(scales)} scale{plural} (mean ± std over seeds)", fontsize=10)
     return fig
 
 

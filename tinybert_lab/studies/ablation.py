@@ -36,9 +36,10 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..core import data, evaluation, models, training
-from ..core.comparison import paired_difference, verdict
+from ..core.comparison import paired_difference, seeds_phrase, verdict
 from ..core.errors import TinyBertLabError
 from ..core.settings import cache_dir
 from ..methods import augment, recipe
@@ -262,19 +263,14 @@ def differences(summary: dict[str, Summary]) -> list[tuple[str, str, float, floa
     return result
 
 
-def seed_count(count: int) -> str:
-    """``"1 seed"``, ``"3 seeds"``."""
-    return f"{count} seed{'s' if count != 1 else ''}"
-
-
 def report(runs: list[dict], teacher_accuracy: float | None = None) -> str:
     """Markdown: each row's dev accuracy and retention, then the paired differences with verdicts."""
     summary = summarise(runs)
     if not summary:
         return f"No ablation run recorded yet: run `{BENCHMARK}`."
     teacher_accuracy = teacher_accuracy or next((r["teacher_accuracy"] for r in runs if "teacher_accuracy" in r), None)
-    # the median: one run slowed by other work on the machine (its wall time counts the pauses)
-    # does not move it
+    # the median: with 3 seeds, one run slowed by other work on the machine (its wall time
+    # counts the pauses) does not set it
     minutes = {name: statistics.median(r["seconds"] for r in runs if r["row"] == name) / 60 for name in summary}
     lines = ["| row | dev accuracy, mean ± std (seeds) | retention (student / teacher) | minutes per run (median) |",
              "|---|---|---|---|"]
@@ -288,7 +284,7 @@ def report(runs: list[dict], teacher_accuracy: float | None = None) -> str:
         for better, worse, mean, std, count, word in found:
             what = (f"{ROWS[better].label} vs {ROWS[worse].label}" if better != "full"
                     or worse in SAME_START.values() else f"what {ABLATIONS[worse]} adds to the full recipe")
-            lines.append(f"| {what} | {100 * mean:+.2f} ± {100 * std:.2f} ({seed_count(count)}) | {word} |")
+            lines.append(f"| {what} | {100 * mean:+.2f} ± {100 * std:.2f} ({seeds_phrase(count)}) | {word} |")
     sentences = findings(runs, teacher_accuracy)
     if sentences:
         lines += [""] + [f"- {sentence}" for sentence in sentences]
@@ -313,7 +309,7 @@ def seeded_rows(runs: list[dict]) -> list:
 
 
 def findings(runs: list[dict], teacher_accuracy: float | None = None) -> list[str]:
-    """Sentences computed from the record: what each part of the recipe is worth at this scale,
+    """Sentences computed from the record: what each part of the recipe is worth at full strength,
     whether distillation beats labels alone from the same start, and the full recipe's retention
     against the 0.99 target. Empty before any run."""
     summary = summarise(runs)
@@ -321,20 +317,25 @@ def findings(runs: list[dict], teacher_accuracy: float | None = None) -> list[st
     sentences = []
     for better, worse, mean, std, count, word in differences(summary):
         if better == "full" and worse in ABLATIONS:
-            pays = {"clear gain": "pays", "clear loss": "costs accuracy", "within noise": "makes no measurable "
-                    "difference"}.get(word, "cannot be judged yet")
-            sentences.append(f"{ABLATIONS[worse][0].upper()}{ABLATIONS[worse][1:]} {pays} at this scale: the full recipe "
-                             f"minus the row without it is {100 * mean:+.2f} ± {100 * std:.2f} points over "
-                             f"{seed_count(count)} ({word}).")
+            sentences.append(_part_sentence(worse, mean, std, count, word))
         else:
             sentences.append(f"{ROWS[better].label} against {ROWS[worse].label}, same start and steps: "
-                             f"{100 * mean:+.2f} ± {100 * std:.2f} points over {seed_count(count)} ({word}).")
+                             f"{100 * mean:+.2f} ± {100 * std:.2f} points over {seeds_phrase(count)} ({word}).")
     if "full" in summary and teacher_accuracy:
         kept = summary["full"].mean / teacher_accuracy
         sentences.append(f"The full recipe keeps {kept:.3f} of the teacher's dev accuracy over "
-                         f"{seed_count(len(summary['full'].seeds))} "
+                         f"{seeds_phrase(len(summary['full'].seeds))} "
                          f"(target 0.99, mean of 3 seeds: {'met' if kept >= 0.99 else 'not met'}).")
     return sentences
+
+
+def _part_sentence(ablated: str, mean: float, std: float, count: int, word: str) -> str:
+    """What the part that row ``ablated`` removes is worth: the full recipe minus that row."""
+    pays = {"clear gain": "pays", "clear loss": "costs accuracy",
+            "within noise": "makes no measurable difference"}.get(word, "cannot be judged yet")
+    part = ABLATIONS[ablated]
+    return (f"{part[0].upper()}{part[1:]} {pays} at full strength: the full recipe minus the row without it is "
+            f"{100 * mean:+.2f} ± {100 * std:.2f} points over {seeds_phrase(count)} ({word}).")
 
 
 def part_worth(runs: list[dict], part: str) -> str | None:
@@ -342,8 +343,8 @@ def part_worth(runs: list[dict], part: str) -> str | None:
     row, e.g. ``"no-augmentation"``), or None until the full recipe and that row share a seed."""
     if part not in ABLATIONS:
         raise TinyBertLabError(f"Unknown part {part!r}; choose from {', '.join(ABLATIONS)}.")
-    opening = f"{ABLATIONS[part][0].upper()}{ABLATIONS[part][1:]} "
-    return next((sentence for sentence in findings(runs) if sentence.startswith(opening)), None)
+    found = [d for d in differences(summarise(runs)) if d[:2] == ("full", part)]
+    return _part_sentence(part, *found[0][2:]) if found else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,37 +363,47 @@ class ScaledDifference:
     verdict: str
 
 
-#: (question, its pair in notebook 06's record (``selection``), its pair in this study's rows)
+class Question(NamedTuple):
+    """A difference asked at both scales: ``tutorial`` names its (first, second) recipes in
+    notebook 06's record (``selection``; None: not asked there), ``study`` its rows here."""
+
+    text: str
+    tutorial: tuple[str, str] | None
+    study: tuple[str, str]
+
+
 QUESTIONS = (
-    ("initialisation: teacher start − random weights (labels only)", ("labels-teacher", "labels"),
-     ("labels-teacher", "labels-random")),
-    ("two-step KD − labels only (teacher start, real phrases)", ("kd-teacher", "labels-teacher"),
-     ("no-augmentation", "labels-teacher")),
-    ("two-step KD with augmentation − labels only (teacher start)", None, ("full", "labels-teacher")),
+    Question("initialisation: teacher start − random weights (labels only)", ("labels-teacher", "labels"),
+             ("labels-teacher", "labels-random")),
+    Question("two-step KD − labels only (teacher start, real phrases)", ("kd-teacher", "labels-teacher"),
+             ("no-augmentation", "labels-teacher")),
+    Question("two-step KD with augmentation − labels only (teacher start)", None, ("full", "labels-teacher")),
 )
 
 
-def at_two_scales(runs: list[dict], tutorial_runs: list[dict]) -> list[ScaledDifference]:
+def at_two_scales(ablation_runs: list[dict], tutorial_runs: list[dict]) -> list[ScaledDifference]:
     """``QUESTIONS`` answered at notebook 06's budget (``tutorial_runs``: ``benchmarks/choose_recipe.py``'s
-    record, the chosen settings' report seeds) and at full strength (``runs``: this study's
-    record), each as a paired difference over the seeds both sides of it ran. A question a
-    record cannot answer yet is left out at that scale."""
+    record, the chosen settings' report seeds) and at full strength (``ablation_runs``: this
+    study's record), each as a paired difference over the seeds both sides of it ran. A question
+    a record cannot answer yet is left out at that scale."""
+    from ..core.settings import FULL_PLAN
     from . import selection
 
     tutorial = {row.recipe: row for row in selection.report(tutorial_runs)}
-    study = summarise(runs)
+    study = summarise(ablation_runs)
     tutorial_steps = sorted({r["steps"] for r in tutorial_runs if "steps" in r})
-    study_steps = sorted({r["steps"] for r in runs})
-    scales = (f"notebook 06's budget ({', '.join(map(str, tutorial_steps))} steps, 400-step teacher)",
+    study_steps = sorted({r["steps"] for r in ablation_runs})
+    scales = (f"notebook 06's budget ({', '.join(map(str, tutorial_steps))} steps, "
+              f"{FULL_PLAN.teacher_steps}-step teacher)",
               f"full strength ({', '.join(f'{s:,}' for s in study_steps)} steps, strong teacher)")
     found = []
-    for question, *pairs in QUESTIONS:
-        for scale, cells, pair in zip(scales, (tutorial, study), pairs):
+    for question in QUESTIONS:
+        for scale, cells, pair in zip(scales, (tutorial, study), (question.tutorial, question.study)):
             if pair is None or pair[0] not in cells or pair[1] not in cells:
                 continue
             first, second = cells[pair[0]], cells[pair[1]]
             if not set(first.seeds) & set(second.seeds):
                 continue
             mean, std, count = paired_difference(first, second)
-            found.append(ScaledDifference(question, scale, mean, std, count, verdict(mean, std, count)))
+            found.append(ScaledDifference(question.text, scale, mean, std, count, verdict(mean, std, count)))
     return found
