@@ -11,6 +11,7 @@ import pytest
 
 from conftest import REPO
 from tinybert_lab import recipe
+from tinybert_lab.core.errors import TinyBertLabError
 from tinybert_lab.core.settings import FAST_PLAN
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -114,8 +115,10 @@ def test_a_hanging_cell_is_retried_once_then_reported(tmp_path, capsys):
     path = tmp_path / "99_hang.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time; time.sleep(30)")]), path)
     with pytest.raises(CellTimeoutError):
-        tutorial.run_notebook(path, tmp_path / "out", timeout=2, attempts=2)
+        tutorial.run_notebook(path, tmp_path / "out", timeout=2, max_attempts=2)
     assert "running the notebook again" in capsys.readouterr().out
+    with pytest.raises(TinyBertLabError, match="max_attempts must be at least 1, got 0"):
+        tutorial.run_notebook(path, tmp_path / "out", max_attempts=0)
     assert (tmp_path / "out" / "99_hang.ipynb").is_file()  # what ran is saved for inspection
 
 
@@ -159,7 +162,7 @@ def test_the_runner_prints_no_kernel_warnings_and_leaves_no_sockets(tmp_path, ca
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "98_quiet.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), path)
-    assert tutorial.run_notebook(path, tmp_path / "out")[3] == 1  # one attempt
+    assert tutorial.run_notebook(path, tmp_path / "out").attempts == 1
     captured = capfd.readouterr()
     assert "WARNING" not in captured.err and "TCP" not in captured.err, captured.err
     executed = nbformat.read(tmp_path / "out" / "98_quiet.ipynb", as_version=4)

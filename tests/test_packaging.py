@@ -64,7 +64,8 @@ def test_the_set_up_environment_shows_learners_no_grading_menus():
         pytest.skip("this environment was not made by scripts/setup.sh")
     jupyter = prefix / "bin" / "jupyter"
     listed = subprocess.run([str(jupyter), "labextension", "list"], capture_output=True, text=True, timeout=120)
-    line = next(line for line in (listed.stdout + listed.stderr).splitlines() if "@jupyter/nbgrader" in line)
+    line = next((line for line in (listed.stdout + listed.stderr).splitlines() if "@jupyter/nbgrader" in line), None)
+    assert line is not None, f"nbgrader's Lab extension is not installed: {listed.stdout[-500:]}"
     assert "disabled" in line, f"nbgrader's Lab menus are on: {line.strip()}; run bash scripts/setup.sh"
     servers = subprocess.run([str(jupyter), "server", "extension", "list"], capture_output=True, text=True, timeout=120)
     on = [line.strip() for line in (servers.stdout + servers.stderr).splitlines()

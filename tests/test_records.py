@@ -83,7 +83,7 @@ def test_only_code_changes_count_as_uncommitted(tmp_path):
     from tinybert_lab.core.records import uncommitted_changes
 
     def git(*args):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", *args], cwd=tmp_path, check=True,
                        capture_output=True)
 
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)

@@ -87,7 +87,7 @@ def test_expect_announces_the_recorded_reference_steps_times_this_machines(tmp_p
     retried["notebooks"][0]["attempts"] = 2
     record.write_text(json.dumps({"runs": [a_run(reference=0.5), retried]}))
     assert tutorial.recorded_cell("06-kd", "live", record) == 120  # the retried notebook's cells are passed over
-    assert "| 06.ipynb (run twice: a cell got no answer; its cells resumed) |" in tutorial.times_table(retried)
+    assert "| 06.ipynb (2 attempts: a cell got no answer; its cells resumed) |" in tutorial.times_table(retried)
     record.write_text(json.dumps({"runs": [a_run(reference=0.5), a_run("full", reference=0.1), first_run]}))
     tutorial.expect("06-kd", "two-step distillation")
     assert capsys.readouterr().out.startswith("two-step distillation: about 30 s here (120 reference steps of 0.25 s")

@@ -34,14 +34,15 @@ def commit() -> str:
         return "unknown"
 
 
-#: tracked files that are not code: the records themselves (a sweep's own record changes while it
-#: runs) and prose; a change to them does not make a run's code differ from its commit
+#: tracked files that are not code: the records themselves (``benchmarks/results/`` at the top of
+#: the checkout: a sweep's own record changes while it runs) and every ``.md`` file at any depth
+#: (``*`` matches across folders); a change to them does not make a run's code differ from its commit
 NOT_CODE = (":(exclude,top)benchmarks/results", ":(exclude,top)*.md")
 
 
 def uncommitted_changes(checkout: Path | None = None) -> bool | None:
-    """True when tracked files of this checkout (``checkout``: a folder inside another one), other
-    than ``NOT_CODE``, differ from its commit (the run's code is then not exactly the commit it
+    """True when tracked files of the git checkout holding the folder ``checkout`` (default: this
+    package's), other than ``NOT_CODE``, differ from its commit (the run's code is then not exactly the commit it
     names); None outside a git checkout."""
     try:
         done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *NOT_CODE],

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from ..core import data, models, training
 from ..core.errors import TinyBertLabError
@@ -147,10 +148,20 @@ def cell_times(notebook) -> list[dict]:
     return times
 
 
-def run_notebook(path: Path, out: Path, timeout: int | None = None, attempts: int = 2) -> tuple[float, float, list, int]:
+class NotebookRun(NamedTuple):
+    """What ``run_notebook`` measured: wall ``seconds`` (every attempt), the kernel's peak resident
+    memory in GB, ``cell_times`` of the last attempt, and the ``attempts`` it took (a second
+    attempt's cells are short where training resumed from checkpoints)."""
+
+    seconds: float
+    peak_gb: float
+    cells: list
+    attempts: int
+
+
+def run_notebook(path: Path, out: Path, timeout: int | None = None, max_attempts: int = 2) -> NotebookRun:
     """Execute one notebook in a fresh kernel (cwd: the notebooks folder) and save the executed
-    copy to ``out``. Returns (seconds, peak resident memory of the kernel in GB, ``cell_times``,
-    the attempts it took: a second attempt's cell times are short where training resumed).
+    copy to ``out``.
 
     ``timeout`` bounds each cell (default: 180 s in fast mode, 900 s in full mode). A cell that
     times out is almost always a lost kernel message under heavy load (seen once in CI-like
@@ -160,9 +171,11 @@ def run_notebook(path: Path, out: Path, timeout: int | None = None, attempts: in
     import nbformat
     from nbclient.exceptions import CellTimeoutError
 
+    if max_attempts < 1:
+        raise TinyBertLabError(f"max_attempts must be at least 1, got {max_attempts}.")
     timeout = timeout or (180 if plan().fast else 900)
     start = time.perf_counter()
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, max_attempts + 1):
         notebook = nbformat.read(path, as_version=4)
         try:
             with tempfile.TemporaryDirectory(prefix="tinybert-kernel-") as sockets:
@@ -171,14 +184,14 @@ def run_notebook(path: Path, out: Path, timeout: int | None = None, attempts: in
                 client.execute()
             break
         except CellTimeoutError:
-            if attempt == attempts:
+            if attempt == max_attempts:
                 raise
             print(f"  a cell of {path.name} got no answer within {timeout} s; running the notebook again", flush=True)
         finally:
             out.mkdir(parents=True, exist_ok=True)
             nbformat.write(notebook, out / path.name)
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest kernel so far
-    return time.perf_counter() - start, peak_kb / 1024 / 1024, cell_times(notebook), attempt
+    return NotebookRun(time.perf_counter() - start, peak_kb / 1024 / 1024, cell_times(notebook), attempt)
 
 
 def reference_step_seconds(steps: int = 5, batch_size: int = 32, length: int = 32) -> float:
@@ -220,7 +233,8 @@ def times_table(run: dict) -> str:
         steps = nb["seconds"] / reference
         flag = " (over the 3-minute budget)" if steps > NOTEBOOK_BUDGET and budgeted else ""
         longest = max((c["seconds"] for c in nb["cells"]), default=0)
-        again = " (run twice: a cell got no answer; its cells resumed)" if nb.get("attempts", 1) > 1 else ""
+        again = (f" ({nb['attempts']} attempts: a cell got no answer; its cells resumed)"
+                 if nb.get("attempts", 1) > 1 else "")
         lines.append(f"| {nb['notebook']}{again} | {nb['seconds']:.0f} | {steps:,.0f}{flag} | {nb['peak_gb']:.2f} | {longest:.0f} |")
     total = sum(nb["seconds"] for nb in run["notebooks"])
     over = " (over the 15-minute budget)" if total / reference > TUTORIAL_BUDGET and budgeted else ""
