@@ -88,6 +88,7 @@ def test_findings_say_which_parts_pay_from_the_numbers_and_rows_plot():
     sentences = ablation.findings(runs, teacher_accuracy=0.9)
     assert "Augmentation makes no measurable difference at full strength" in sentences[-3]
     assert "The intermediate stage pays at full strength: the full recipe minus the row without it is +3.00" in sentences[-2]
+    assert sentences[0].startswith("Full recipe (teacher start, both stages, augmentation) against labels only, teacher start")
     assert sentences[-1] == "The full recipe keeps 0.989 of the teacher's dev accuracy over 3 seeds (target 0.99, mean of 3 seeds: not met)."
     rows = ablation.seeded_rows(runs)
     full = next(r for r in rows if r.row.startswith("full recipe"))

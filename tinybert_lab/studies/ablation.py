@@ -319,7 +319,8 @@ def findings(runs: list[dict], teacher_accuracy: float | None = None) -> list[st
         if better == "full" and worse in ABLATIONS:
             sentences.append(_part_sentence(worse, mean, std, count, word))
         else:
-            sentences.append(f"{ROWS[better].label} against {ROWS[worse].label}, same start and steps: "
+            label = ROWS[better].label
+            sentences.append(f"{label[0].upper()}{label[1:]} against {ROWS[worse].label}, same start and steps: "
                              f"{100 * mean:+.2f} ± {100 * std:.2f} points over {seeds_phrase(count)} ({word}).")
     if "full" in summary and teacher_accuracy:
         kept = summary["full"].mean / teacher_accuracy
