@@ -23,15 +23,13 @@ Each finished run is appended to ``benchmarks/results/attention_seeds.json``; a 
 """
 
 import argparse
-import shlex
 import statistics
-import sys
 import time
 
 import torch
 
 from tinybert_lab import data, evaluation, headsim, mapping, models, recipe, tutorial
-from tinybert_lab.core.records import RunRecord
+from tinybert_lab.core.records import RunRecord, invoked_command
 from tinybert_lab.core.settings import FULL_PLAN
 
 PLAN = FULL_PLAN
@@ -172,7 +170,7 @@ def main():
     parser.add_argument("--report", action="store_true", help="print the tables from the record, train nothing")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    record = RunRecord(RECORD, key=run_key, command=" ".join(["python", *map(shlex.quote, sys.argv)]))
+    record = RunRecord(RECORD, key=run_key, command=invoked_command())
     if not args.report and todo(record):
         choices = recipe.CHOSEN  # chosen on the held-out slice by benchmarks/choose_recipe.py
         started = time.perf_counter()

@@ -41,7 +41,7 @@ def timed(function, *args, **kwargs):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=200, help="SST-2 train sentences (a seeded subsample)")
     parser.add_argument("--n-per-sentence", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)

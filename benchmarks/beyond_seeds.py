@@ -11,15 +11,13 @@ its paired difference from its own labels-only baseline, with a verdict.
 """
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 from tinybert_lab import beyond, evaluation
-from tinybert_lab.core.records import RunRecord
+from tinybert_lab.core.records import RunRecord, invoked_command
 from tinybert_lab.core.settings import FULL_PLAN
 
 
@@ -40,7 +38,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 when another heavy job runs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    record = RunRecord(args.record, key=row_key, command=" ".join(["python", *map(shlex.quote, sys.argv)]))
+    record = RunRecord(args.record, key=row_key, command=invoked_command())
     steps = FULL_PLAN.beyond_steps
     for seed in [] if args.report else args.seeds:
         todo = [m for m in args.methods.split(",") if not record.where(method=m, seed=seed, steps=steps)]

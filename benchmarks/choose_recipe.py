@@ -21,14 +21,12 @@ reads its choices and prints its table), so a rerun skips what is there.
 """
 
 import argparse
-import shlex
-import sys
 import time
 
 import torch
 
 from tinybert_lab import data, tinybert, evaluation, models, recipe, selection, tutorial
-from tinybert_lab.core.records import RunRecord
+from tinybert_lab.core.records import RunRecord, invoked_command
 from tinybert_lab.core.settings import FULL_PLAN, cache_dir
 
 PLAN = FULL_PLAN
@@ -97,8 +95,8 @@ def todo(record):
 
 
 def report(runs) -> str:
-    out = []
     """The tables (markdown) of the record's runs: what --report prints and the README shows."""
+    out = []
     out.append(f"\n**Selection on {selection.VALIDATION_SIZE} held-out training phrases ({PLAN.budget} steps)**\n")
     out.append(selection.selection_table(runs, ORDER))
     dev = selection.dev_table(runs)
@@ -114,7 +112,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(2)
     record = RunRecord(selection.RECORD, key=selection.run_key,
-                       command=" ".join(["python", *map(shlex.quote, sys.argv)]))
+                       command=invoked_command())
     if not args.report and todo(record):
         started = time.perf_counter()
         bench = Bench()

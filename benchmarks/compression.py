@@ -13,16 +13,15 @@ training step measured in the same run.
     .venv/bin/python benchmarks/compression.py
 """
 
+import argparse
 import copy
-import shlex
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
 from tinybert_lab import compression, data, evaluation, models, tutorial
-from tinybert_lab.core.records import RunRecord
+from tinybert_lab.core.records import RunRecord, invoked_command
 from tinybert_lab.core.settings import FULL_PLAN
 
 RECORD = Path(__file__).parent / "results" / "compression.json"
@@ -48,6 +47,11 @@ def report(runs) -> str:
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--report", action="store_true", help="print the table from the record, measure nothing")
+    if parser.parse_args().report:
+        print(report(RunRecord(RECORD, key=lambda run: run["table"]).runs))
+        return
     torch.set_num_threads(2)
     tokenizer = models.load_tokenizer()
     teacher = tutorial.fine_tuned_teacher(FULL_PLAN, progress=False).model
@@ -72,7 +76,7 @@ def main():
             "student, 12 of 48 heads pruned, int8": (compression.quantize(pruned), pruned),
         }
         table = compression.compare_variants(variants, dev, tokenizer, threads=2, repeats=5)
-    record = RunRecord(RECORD, key=lambda run: run["table"], command=" ".join(["python", *map(shlex.quote, sys.argv)]))
+    record = RunRecord(RECORD, key=lambda run: run["table"], command=invoked_command())
     record.add({"table": "compression", "rows": table.rows, "reference_step_seconds": round(reference, 3),
                 "threads": 2, "repeats": 5})
     print(report(record.runs))

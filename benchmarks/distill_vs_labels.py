@@ -155,7 +155,7 @@ def step_times(bench, steps=40, rounds=3):
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budgets", type=ints, default=[300, 600, 1200])
     parser.add_argument("--seeds", type=ints, default=[0, 1, 2])
     parser.add_argument("--recipes", default="labels,projected-labels,kd,projected-kd,projected-pred",

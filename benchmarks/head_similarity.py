@@ -5,6 +5,7 @@ in the same run (one teacher training step of 32 × 32 tokens, ``tutorial.refere
     .venv/bin/python benchmarks/head_similarity.py
 """
 
+import argparse
 import time
 
 import torch
@@ -13,6 +14,7 @@ from tinybert_lab import data, headsim, mapping, models, tutorial
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     torch.set_num_threads(2)
     tokenizer = models.load_tokenizer()
     teacher = models.load_teacher(num_labels=2)

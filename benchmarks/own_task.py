@@ -16,16 +16,14 @@ there. The report gives mean ± std per student and the paired difference with i
 """
 
 import argparse
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from tinybert_lab import own_task, tutorial
 from tinybert_lab.core.comparison import verdict
-from tinybert_lab.core.records import RunRecord
+from tinybert_lab.core.records import RunRecord, invoked_command
 
 RECORD = Path(__file__).parent / "results" / "own_task.json"
 STUDENTS = ("distilled", "labels only")
@@ -101,7 +99,7 @@ def report(runs) -> str:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--example", action="store_true", help="notebook 12's example file")
     where.add_argument("--file", help="a TSV/CSV/JSONL file the loader reads")
@@ -114,7 +112,7 @@ def main():
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
     parser.add_argument("--report", action="store_true", help="print the tables from the record and stop")
     args = parser.parse_args()
-    record = RunRecord(RECORD, key=run_key, command=" ".join(["python", *map(shlex.quote, sys.argv)]))
+    record = RunRecord(RECORD, key=run_key, command=invoked_command())
     if not args.report:
         if not (args.example or args.file):
             parser.error("give --example or --file PATH (or --report)")

@@ -187,10 +187,8 @@ def parity(folder: Path) -> dict[str, float]:
 
 
 def scaling(folder: Path, steps: int) -> None:
-    import shlex
-
     from tinybert_lab import tutorial
-    from tinybert_lab.core.records import RunRecord
+    from tinybert_lab.core.records import RunRecord, invoked_command
 
     reference = tutorial.reference_step_seconds()
     rows = []
@@ -199,7 +197,7 @@ def scaling(folder: Path, steps: int) -> None:
         launch(["--worker", "scaling", "--steps", str(steps), "--out", str(out)], processes=processes, threads=threads)
         result = json.loads(out.read_text())
         rows.append({"processes": processes, "threads": threads, "sentences_per_s": result["sentences"] / result["seconds"]})
-    record = RunRecord(RECORD, key=lambda run: run["table"], command=" ".join(["python", *map(shlex.quote, sys.argv)]))
+    record = RunRecord(RECORD, key=lambda run: run["table"], command=invoked_command())
     record.add({"table": "scaling", "steps": steps, "rows": rows, "reference_step_seconds": round(reference, 3)})
     print(report(record.runs))
 
@@ -217,7 +215,7 @@ def report(runs) -> str:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parity", action="store_true")
     parser.add_argument("--scaling", action="store_true")
     parser.add_argument("--steps", type=int, default=30)

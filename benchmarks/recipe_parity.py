@@ -6,8 +6,8 @@ moves printed the same four lines before and after (see that issue's note).
     TINYBERT_LAB_CACHE=/tmp/parity-cache .venv/bin/python benchmarks/recipe_parity.py /tmp/parity-out
 """
 
+import argparse
 import hashlib
-import sys
 
 import torch
 
@@ -23,8 +23,10 @@ def digest(model) -> str:
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", nargs="?", default="parity-out", help="folder for the tiny runs (default: parity-out)")
+    out = parser.parse_args().out
     torch.set_num_threads(1)
-    out = sys.argv[1] if len(sys.argv) > 1 else "parity-out"
     rc = cli.main(["all", "--set", "teacher.steps=20", "--set", "task.steps=24", "--set", "data.train_size=400",
                    "--set", "data.dev_size=200", "--set", f"out_dir={out}/cli", "--set", "task.eval_every=0"])
     print("cli rc", rc)

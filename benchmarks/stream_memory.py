@@ -72,7 +72,7 @@ def measure(mode: str, path: str) -> dict:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--measure", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--write", nargs=2, metavar=("FOLDER", "TIMES"), help=argparse.SUPPRESS)
     parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
@@ -105,11 +105,10 @@ def main():
                 result = json.loads(child("--measure", mode, str(path)))
                 rows.append({"times": times, "size_mb": round(path.stat().st_size / 1e6, 1), **result})
                 print(rows[-1], flush=True)
-    import shlex
 
-    from tinybert_lab.core.records import RunRecord  # here, not at the top: the measured children stay light
+    from tinybert_lab.core.records import RunRecord, invoked_command  # here, not at the top: the measured children stay light
 
-    record = RunRecord(RECORD, key=lambda run: run["table"], command=" ".join(["python", *map(shlex.quote, sys.argv)]))
+    record = RunRecord(RECORD, key=lambda run: run["table"], command=invoked_command())
     record.add({"table": "stream_memory", "rows": rows, "reference": reference})
     print(report(record.runs))
 

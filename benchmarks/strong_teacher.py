@@ -14,15 +14,13 @@ seconds and the reference step measured in the same process, so a rerun skips wh
 """
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 from tinybert_lab import data, evaluation, models, strong_teacher, tutorial
-from tinybert_lab.core.records import RunRecord, machine, refuse_smoke_run_into
+from tinybert_lab.core.records import RunRecord, invoked_command, machine, refuse_smoke_run_into
 
 TARGET = 0.90
 
@@ -98,7 +96,7 @@ def main():
     args = parser.parse_args()
     refuse_smoke_run_into(args.record, strong_teacher.RECORD, smoke=args.train_size is not None)
     torch.set_num_threads(args.threads)
-    command = " ".join(["python", *map(shlex.quote, sys.argv)])
+    command = invoked_command()
     record = RunRecord(args.record, key=strong_teacher.run_key, command=command)
     if not args.report:
         started = time.perf_counter()

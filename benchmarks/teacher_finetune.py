@@ -16,7 +16,7 @@ from tinybert_lab import data, evaluation, models, training
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=training.TrainConfig.steps)
     parser.add_argument("--lr", type=float, default=training.TrainConfig.learning_rate)
     parser.add_argument("--eval-every", type=int, default=100)

@@ -19,15 +19,13 @@ under the cache and resumes.
 """
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 from tinybert_lab import tutorial
-from tinybert_lab.core.records import RunRecord, refuse_smoke_run_into
+from tinybert_lab.core.records import RunRecord, invoked_command, refuse_smoke_run_into
 from tinybert_lab.studies import ablation
 
 BUDGET_HOURS = 8.0
@@ -60,7 +58,7 @@ def main():
         parser.error(f"unknown row(s) {sorted(unknown)}; choose from {', '.join(ablation.ROWS)}")
     refuse_smoke_run_into(args.record, ablation.RECORD, smoke=args.train_size is not None)
     torch.set_num_threads(args.threads)
-    command = " ".join(["python", *map(shlex.quote, sys.argv)])
+    command = invoked_command()
     record = RunRecord(args.record, key=ablation.run_key, command=command)
     if args.report:
         print(report(record.runs))

@@ -22,14 +22,12 @@ marked ``"teachers": "trained in the run"`` and never feed the per-cell estimate
 
 import argparse
 import os
-import shlex
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 from tinybert_lab.core.errors import TinyBertLabError
-from tinybert_lab.core.records import RunRecord
+from tinybert_lab.core.records import RunRecord, invoked_command
 from tinybert_lab.core.settings import CACHE_ENV, OUT_ENV, cache_dir, out_dir
 from tinybert_lab.teaching import tutorial
 
@@ -69,7 +67,7 @@ def main():
     parser.add_argument("--first-run", action="store_true",
                         help="start from an empty scratch cache (notebook 13's teacher copied in): a learner's first run")
     args = parser.parse_args()
-    command = " ".join(["python", *map(shlex.quote, sys.argv)])
+    command = invoked_command()
     record = RunRecord(args.record, key=lambda r: (r["mode"], r["date"]), command=command)
     if args.report:
         print(report(record.runs))

@@ -17,8 +17,6 @@ targets: soft targets vs gold only at 500 gold labels (≥ 5 points from both st
 """
 
 import argparse
-import shlex
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,6 +25,7 @@ import torch
 
 from tinybert_lab import label_sources as ls
 from tinybert_lab.core.comparison import binomial_halfwidth, paired_difference, verdict
+from tinybert_lab.core.records import invoked_command
 from tinybert_lab.core.errors import TinyBertLabError
 
 RECORD = Path(__file__).resolve().parent / "results" / "when_kd_pays.json"
@@ -89,7 +88,7 @@ def main():
     parser.add_argument("--report", action="store_true", help="print the tables from the record, train nothing")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    record = ls.RunRecord(args.record, command=" ".join(["python", *map(shlex.quote, sys.argv)]))
+    record = ls.RunRecord(args.record, command=invoked_command())
     starts, sources = args.starts.split(","), args.sources.split(",")
     if not args.report:
         tasks = ["sst2", "trec"] if args.task == "both" else [args.task]

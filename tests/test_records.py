@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tinybert_lab.core.errors import TinyBertLabError
-from tinybert_lab.core.records import RunRecord
+from tinybert_lab.core.records import RunRecord, invoked_command
 
 
 def key(run):
@@ -36,6 +36,11 @@ def test_each_run_carries_its_own_command_machine_and_code_state(tmp_path):
     first, second = RunRecord(tmp_path / "r.json", key=key).runs
     assert first["command"] == "python sweep.py --seeds 0" and second["command"] == "python sweep.py --seeds 1 --fast"
     assert "torch" in first["machine"] and first["uncommitted_changes"] in (True, False, None)
+
+
+def test_the_command_a_record_stores_can_be_retyped(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["benchmarks/sweep.py", "--record", "/tmp/my runs.json", "--seeds", "0"])
+    assert invoked_command() == "python benchmarks/sweep.py --record '/tmp/my runs.json' --seeds 0"
 
 
 def test_a_run_names_the_commit_its_process_started_from_not_a_later_one(tmp_path, monkeypatch):

@@ -16,7 +16,9 @@ from __future__ import annotations
 import datetime
 import json
 import platform
+import shlex
 import subprocess
+import sys
 from collections.abc import Callable, Hashable
 from pathlib import Path
 
@@ -61,6 +63,12 @@ def machine() -> str:
 #: run's settings from it leave these out
 STAMPS = ("command", "machine", "date", "commit", "uncommitted_changes", "stamped")
 """(``stamped: "later"`` marks runs recorded before per-run stamps, stamped by ``scripts/stamp_old_runs.py``.)"""
+
+
+def invoked_command() -> str:
+    """The command line that started this process, as a reader would retype it
+    (``python benchmarks/x.py --seeds 0 1``): the ``command`` a record stores."""
+    return " ".join(["python", *map(shlex.quote, sys.argv)])
 
 
 def now() -> str:
