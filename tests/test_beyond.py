@@ -97,5 +97,10 @@ def test_seeded_rows_plot_starts_at_zero_and_names_the_noise():
     ax = fig.axes[0]
     assert ax.get_xlim() == (0, 100)
     assert "dev noise (95 %): ±2.2" in [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any("vs labels only: within noise" in t.get_text() for t in ax.texts)
+    texts = [t.get_text() for t in ax.texts]
+    # the KD row's difference from its baseline sits in the column right of the axes, under its header
+    assert "+0.0 ± 0.0: within noise" in texts and "vs its labels-only baseline" in texts
+    beside = [t for t in ax.texts if t.get_text().endswith("within noise")]
+    assert beside[0].get_position()[0] > 1 and not beside[0].get_clip_on()  # x in axes fractions: past the right edge
+    assert fig.get_size_inches()[0] >= 11  # room for that column
     assert min(t.get_fontsize() for t in ax.texts + ax.get_yticklabels()) >= 8

@@ -4,6 +4,7 @@ or saved here: the notebook displays it, ``fig.savefig`` exports it)."""
 from __future__ import annotations
 
 from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
 
 from .comparison import MAX_JS, binomial_halfwidth, pareto_front, seeds_phrase
 from .errors import TinyBertLabError
@@ -598,18 +599,22 @@ def plot_seeded_rows(rows, *, teacher_accuracy: float, eval_size: int, title: st
     rows = list(rows)
     if not rows:
         raise TinyBertLabError("No rows to plot: pass beyond.seeded_rows(record['runs']).")
-    fig = Figure(figsize=(8.5, 0.42 * len(rows) + 1.4), layout="constrained")
+    fig = Figure(figsize=(11, 0.42 * len(rows) + 1.6), layout="constrained")
     ax = fig.add_subplot()
     bottom_up = rows[::-1]
     y = range(len(rows))
     colors = ["tab:orange" if r.baseline else "lightgray" for r in bottom_up]
     ax.barh(y, [100 * r.mean for r in bottom_up], xerr=[100 * r.std for r in bottom_up], color=colors,
             error_kw={"capsize": 3, "elinewidth": 1})
+    # each bar's own number inside it; a method's difference from its baseline in a column right of
+    # the axes, where no bar, error bar or teacher line runs under it
+    beside = blended_transform_factory(ax.transAxes, ax.transData)
     for i, r in enumerate(bottom_up):
-        note = f"{100 * r.mean:.1f} ± {100 * r.std:.1f} ({len(r.seeds)} seeds)"
+        ax.text(2, i, f"{100 * r.mean:.1f} ± {100 * r.std:.1f} ({len(r.seeds)} seeds)", va="center", fontsize=8)
         if r.difference is not None:
-            note += f";  {100 * r.difference:+.1f} ± {100 * r.difference_std:.1f} vs labels only: {r.verdict}"
-        ax.text(2, i, note, va="center", fontsize=8)
+            ax.text(1.02, i, f"{100 * r.difference:+.1f} ± {100 * r.difference_std:.1f}: {r.verdict}", va="center",
+                    fontsize=8, transform=beside, clip_on=False)
+    ax.text(1.02, len(rows) - 0.4, "vs its labels-only baseline", fontsize=8, style="italic", transform=beside, clip_on=False)
     teacher, noise = 100 * teacher_accuracy, 100 * binomial_halfwidth(teacher_accuracy, eval_size)
     ax.axvspan(teacher - noise, teacher + noise, color="0.85", zorder=0, label=f"dev noise (95 %): ±{noise:.1f}")
     ax.axvline(teacher, color="black", linestyle="--", linewidth=1, label=f"teacher {teacher:.1f} %")
@@ -618,8 +623,8 @@ def plot_seeded_rows(rows, *, teacher_accuracy: float, eval_size: int, title: st
     ax.set_xlim(0, 100)
     ax.set_xlabel("dev accuracy (%), mean ± std over seeds; the axis starts at 0", fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(title or "every method next to its own labels-only baseline (orange: a method's row)", fontsize=10)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)  # above: never over a bar
+    ax.set_title(title or "every method next to its own labels-only baseline (orange: a method's row)", fontsize=10, pad=20)
     return fig
 
 
