@@ -274,10 +274,10 @@ if not any(d.scale.startswith("full strength") for d in differences):
 # ### What the full-strength record says
 # The committed record holds three seeds of every row; reading its verdicts (the table and the
 # sentences above, computed from it; a test checks that these words still match it):
-# - **Distillation pays at full strength.** From the same teacher-projected start, at the same
-#   steps, every distilled row beats labels alone clearly: the full recipe, the recipe without
-#   augmentation and the recipe without the intermediate stage. At this notebook's budget the same
-#   question came out within noise. The two scales differ in three things at once: the teacher
+# - **Distillation pays at full strength.** Every distilled row beats labels alone from its own
+#   start, at the same steps, clearly: from the teacher-projected start the full recipe, the
+#   recipe without augmentation and the recipe without the intermediate stage; from random weights
+#   the full recipe too. At this notebook's budget the same question came out within noise. The two scales differ in three things at once: the teacher
 #   (the strong one, trained on every phrase), the data (all phrases, with augmented copies) and
 #   the steps (two passes). The sweep does not tell which of them turned "no gain" into a gain.
 # - **The largest part is the start.** Removing the teacher-projected start (random weights,
