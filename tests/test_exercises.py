@@ -185,7 +185,7 @@ def test_learner_folder_holds_no_solution_text_and_instructor_folder_holds_all(t
 
 
 def test_exercise_notebook_with_solutions_put_back_runs(tmp_path, monkeypatch):
-    from nbclient import NotebookClient
+    from tinybert_lab.teaching.tutorial import execute_notebook
 
     monkeypatch.setenv("TINYBERT_LAB_FAST", "1")
     monkeypatch.setenv("TINYBERT_LAB_CACHE", str(tmp_path / "cache"))
@@ -193,7 +193,7 @@ def test_exercise_notebook_with_solutions_put_back_runs(tmp_path, monkeypatch):
     original = nbformat.read(NB01, as_version=4)
     exercise, count = exercises.make_exercise(original)
     restored = exercises.put_solutions_back(exercise, original)
-    NotebookClient(restored, timeout=600, resources={"metadata": {"path": str(NB01.parent)}}).execute()
+    execute_notebook(restored, timeout=600, folder=NB01.parent)
     text = "".join(o.get("text", "") for c in restored.cells for o in c.get("outputs", []))
     assert text.count("✓") == count and "✗" not in text
 
@@ -201,13 +201,14 @@ def test_exercise_notebook_with_solutions_put_back_runs(tmp_path, monkeypatch):
 def test_a_check_cell_shows_its_line_and_no_return_value(tmp_path):
     """A check is a check cell's last expression: the learner sees its ✓/✗ line, not a stray `True`."""
     import nbformat
-    from nbclient import NotebookClient
+
+    from tinybert_lab.teaching.tutorial import execute_notebook
 
     question = next(iter(checks.QUESTIONS))
     notebook = nbformat.v4.new_notebook()
     notebook.cells.append(nbformat.v4.new_code_cell(
         f"from tinybert_lab import checks\nchecks.check_choice({question!r}, {checks.QUESTIONS[question].correct!r})"))
-    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    execute_notebook(notebook, timeout=120)
     outputs = notebook.cells[0].outputs
     assert [o.output_type for o in outputs] == ["stream"] and outputs[0].text.startswith("✓")
     verdict = checks.check_choice(question, "z")

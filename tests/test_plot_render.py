@@ -355,14 +355,15 @@ def test_a_log_file_gets_a_line_per_tenth_not_a_redrawn_bar(capsys):
 
 def test_a_saved_notebook_keeps_the_bar_at_its_end_not_at_0_percent():
     import nbformat
-    from nbclient import NotebookClient
+
+    from tinybert_lab.teaching.tutorial import execute_notebook
 
     code = ("from tinybert_lab import training\n"
             "bar, shown = training._progress_bar(4, 0, 'fine-tuning teacher', True)\n"
             "bar.update(4)\n"
             "training._end_progress(bar, shown, training.History(step=[4], loss=[0.5], seconds=2.0), 4, 'fine-tuning teacher')")
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    NotebookClient(notebook, kernel_name="python3", timeout=120).execute()
+    execute_notebook(notebook, timeout=120)
     outputs = notebook.cells[0].outputs
     bars = [o["data"]["text/plain"] for o in outputs if o["output_type"] == "display_data"]
     assert len(bars) == 1 and re.search(r"100%.*4/4", bars[0]) and "0%|" not in bars[0].replace("100%|", "")

@@ -124,6 +124,19 @@ def _notebook_client(notebook, socket_dir: str, **options):
     return SlicedPollingClient(notebook, config=config, **options)
 
 
+def execute_notebook(notebook, *, timeout: int, folder: Path | None = None) -> None:
+    """Run every cell of ``notebook`` (an ``nbformat`` notebook, filled in place with its outputs)
+    in a fresh kernel whose working folder is ``folder``, each cell bounded by ``timeout`` seconds.
+
+    Its kernel channels poll in slices (``_in_slices``) over local sockets: a plain
+    ``NotebookClient`` hung here once for ten minutes on a missed wake-up with both sides idle,
+    so tests and the tutorial runner all execute notebooks through this function."""
+    options = {"resources": {"metadata": {"path": str(folder)}}} if folder else {}
+    with tempfile.TemporaryDirectory(prefix="tinybert-kernel-") as sockets:
+        _notebook_client(notebook, sockets, timeout=timeout, kernel_name="python3", shutdown_kernel="immediate",
+                         **options).execute()
+
+
 LONG_CELL_SECONDS = 20  # a cell computing longer than this says first how long it will take (``expect``)
 WAIT_TAG = "wait:"  # a long cell's tag, ``wait:<notebook number>-<name>``: the key ``expect`` looks up
 
@@ -178,10 +191,7 @@ def run_notebook(path: Path, out: Path, timeout: int | None = None, max_attempts
     for attempt in range(1, max_attempts + 1):
         notebook = nbformat.read(path, as_version=4)
         try:
-            with tempfile.TemporaryDirectory(prefix="tinybert-kernel-") as sockets:
-                client = _notebook_client(notebook, sockets, timeout=timeout, kernel_name="python3",
-                                          shutdown_kernel="immediate", resources={"metadata": {"path": str(path.parent)}})
-                client.execute()
+            execute_notebook(notebook, timeout=timeout, folder=path.parent)
             break
         except CellTimeoutError:
             if attempt == max_attempts:
